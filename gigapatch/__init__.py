@@ -1,0 +1,35 @@
+"""gigapatch: whole-slide images to training patches, at the speed of decoding.
+
+Open a slide, plan where patches are, extract them into a Zarr v3 store,
+and read that store for training::
+
+    import gigapatch
+    slide = gigapatch.open("slide.svs")
+    plan = gigapatch.grid(slide, size=299)
+    store = gigapatch.extract_to_zarr(slide, plan, "patches.zarr")
+"""
+
+from gigapatch import feed
+from gigapatch._version import __version__
+from gigapatch.engine import extract, extract_to_zarr
+from gigapatch.errors import GigapatchError
+from gigapatch.plan import PatchPlan, grid
+from gigapatch.sources import Level, Slide
+from gigapatch.sources import open_slide as open
+from gigapatch.store import PatchStore
+from gigapatch.synth import synthesize
+
+__all__ = [
+    "GigapatchError",
+    "Level",
+    "PatchPlan",
+    "PatchStore",
+    "Slide",
+    "__version__",
+    "extract",
+    "extract_to_zarr",
+    "feed",
+    "grid",
+    "open",
+    "synthesize",
+]

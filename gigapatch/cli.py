@@ -1,0 +1,285 @@
+"""The ``gigapatch`` command: parses arguments and calls the library, nothing more.
+
+Every user error ends in one line on stderr (``gigapatch <command>: error:
+...``) and a non-zero exit: 2 for bad arguments, 1 for files and stores that
+cannot be used, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from gigapatch._version import __version__
+from gigapatch.errors import GigapatchError, InvalidArgumentError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _natural_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+class _ProgressBar:
+    """A one-line progress display on a terminal; silent otherwise."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else 0.0
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} patches "
+            f"{rate:,.0f}/s ETA {eta:,.0f}s "
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from gigapatch.synth import synthesize
+
+    t0 = time.perf_counter()
+    path = synthesize(args.out, args.size, tile=args.tile, seed=args.seed)
+    from gigapatch.sources import open_slide
+
+    slide = open_slide(path)
+    levels = " ".join(f"{lvl.shape[0]}x{lvl.shape[1]}" for lvl in slide.levels)
+    size = _human_bytes(path.stat().st_size)
+    print(
+        f"wrote {path} ({size}) in {time.perf_counter() - t0:.1f}s: levels {levels}, "
+        f"mpp {slide.mpp}"
+    )
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from gigapatch.sources import open_slide
+    from gigapatch.store import ATTRS_KEY, PatchStore
+
+    path = Path(args.path)
+    if path.is_dir() and (path / "zarr.json").exists():
+        import zarr
+
+        if ATTRS_KEY in zarr.open_group(path, mode="r").attrs:
+            store = PatchStore(path)
+            from gigapatch.demo import folder_bytes
+
+            n, (h, w, c) = len(store), store.patch_shape
+            plan = store.plan
+            print(f"store     {path} ({_human_bytes(folder_bytes(path))})")
+            print(f"patches   {n} of {h}x{w}x{c} {store.images.dtype}")
+            print(
+                f"shards    {store.shards_done}/{store.n_shards} done, {store.shard_size} "
+                f"patches each, codec {store.attrs.get('codec')}"
+            )
+            print(
+                f"plan      {plan.get('kind')} level {plan.get('level')} size "
+                f"{'x'.join(map(str, plan.get('size', [])))} stride "
+                f"{'x'.join(map(str, plan.get('stride', [])))}"
+            )
+            for k, src in enumerate(store.sources):
+                where = src.get("path") or src.get("name")
+                print(f"source {k:<3} {where} (label {src.get('label')})")
+            return 0
+    slide = open_slide(path)
+    size = path.stat().st_size
+    print(f"file      {path} ({_human_bytes(size)})")
+    print(f"format    {slide.format}")
+    print(f"dtype     {slide.dtype} x{slide.channels}")
+    print(f"mpp       {slide.mpp if slide.mpp is not None else 'unknown'}")
+    print("levels    level   height    width  downsample  tile       compression")
+    for k, lvl in enumerate(slide.levels):
+        (h, w), (dy, _dx), (th, tw) = lvl.shape, lvl.downsample, lvl.tile
+        print(f"          {k:>5} {h:>8} {w:>8} {dy:>11.4g}  {f'{th}x{tw}':<10} {lvl.compression}")
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from gigapatch.engine import extract_to_zarr
+    from gigapatch.plan import as_slides, grid
+
+    slides = as_slides(args.sources)
+    plan = grid(slides, args.size, args.stride, level=args.level)
+    bar = _ProgressBar("extract", enabled=sys.stderr.isatty() and not args.quiet)
+    t0 = time.perf_counter()
+    store = extract_to_zarr(
+        slides,
+        plan,
+        args.output,
+        shard_size=args.shard_size,
+        codec=args.codec,
+        device=args.device,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=bar,
+    )
+    dt = time.perf_counter() - t0
+    print(
+        f"wrote {len(store)} patches of {plan.size[0]}x{plan.size[1]} from {len(slides)} "
+        f"slide(s) to {args.output} in {dt:.1f}s ({len(store) / dt:,.0f} patches/s)"
+    )
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from gigapatch.store import PatchStore
+
+    store = PatchStore(args.store)
+    problems = store.verify()
+    if problems:
+        for p in problems:
+            print(f"{args.store}: {p}", file=sys.stderr)
+        return 1
+    print(f"{args.store}: OK, {len(store)} patches in {store.n_shards} shards, all done")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gigapatch.demo import run_demo
+
+    bar = _ProgressBar("extract", enabled=sys.stderr.isatty() and not args.quiet)
+    print(
+        f"gigapatch {__version__} demo: synthesizing a {args.size}x{args.size} slide in {args.out}"
+    )
+    r = run_demo(
+        args.out,
+        size=args.size,
+        patch=args.patch,
+        seed=args.seed,
+        workers=args.workers,
+        progress=bar,
+    )
+    h, w = r.slide_shape
+    n, (ph, pw, _) = len(r.store), r.store.patch_shape
+    print(
+        f"slide     {r.slide_path} ({h}x{w}, {r.slide_levels} levels, "
+        f"{_human_bytes(r.slide_path.stat().st_size)}, made in {r.synth_seconds:.1f}s)"
+    )
+    print(f"patches   {n} of {ph}x{pw} (grid, level 0)")
+    print(f"extract   {r.extract_seconds:.2f}s, {r.patches_per_second:,.0f} patches/s")
+    print(f"store     {r.store.path} ({_human_bytes(r.store_bytes)})")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gigapatch`` command."""
+    parser = _Parser(prog="gigapatch", description="Whole-slide images to training patches.")
+    parser.add_argument("--version", action="version", version=f"gigapatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="synthesize a slide and run the main job on it")
+    p.add_argument("--out", default="gigapatch-demo", help="folder for the slide and the store")
+    p.add_argument("--size", type=_positive_int, default=8192, help="slide side in pixels")
+    p.add_argument("--patch", type=_positive_int, default=299, help="patch side in pixels")
+    p.add_argument("--seed", type=_natural_int, default=0)
+    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("synth", help="write a synthetic pyramidal whole-slide TIFF")
+    p.add_argument("out", help="output .tif/.svs file")
+    p.add_argument("--size", type=_positive_int, default=8192, help="level-0 side in pixels")
+    p.add_argument("--tile", type=_positive_int, default=256, help="tile side in pixels")
+    p.add_argument("--seed", type=_natural_int, default=0)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("info", help="describe a slide or a patch store")
+    p.add_argument("path")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("extract", help="extract patches from slides into a Zarr store")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="slide files")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.zarr")
+    p.add_argument("--size", type=_positive_int, required=True, help="patch side in pixels")
+    p.add_argument("--stride", type=_positive_int, default=None, help="grid step (default: size)")
+    p.add_argument("--level", type=_natural_int, default=0, help="pyramid level")
+    p.add_argument("--shard-size", type=_positive_int, default=256, help="patches per shard")
+    p.add_argument("--codec", default="zstd", choices=["zstd", "zstd-3", "lz4", "none"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--workers", type=_positive_int, default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser("verify", help="check that a store is complete and consistent")
+    p.add_argument("store")
+    p.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gigapatch`` command; return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"gigapatch {args.command}"
+    try:
+        return args.func(args)
+    except InvalidArgumentError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (GigapatchError, OSError) as exc:
+        message = str(exc) if isinstance(exc, GigapatchError) else f"{exc.filename}: {exc.strerror}"
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; partial output is not marked complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

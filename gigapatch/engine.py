@@ -1,0 +1,285 @@
+"""The engine: turn a plan into Dask tasks, one per output shard, and run them.
+
+Each task owns whole shards: it reads the source regions its patches need
+(decoding only the tiles those regions touch), cuts the patches with the
+gather kernel on the chosen device, and writes its shard whole. The driver
+process alone sets ``done`` flags, in a Dask callback, after a task has
+returned — so a shard is never marked done before its bytes are on disk, and
+no two writers ever touch one chunk of ``done``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask
+import numpy as np
+from dask.callbacks import Callback
+
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.kernels import array_module, gather, resolve_device, to_host
+from gigapatch.plan import PatchPlan, as_slides
+from gigapatch.sources import Slide, describe_file
+from gigapatch.store import PatchStore, create_store, mark_done, write_shard
+
+__all__ = ["extract", "extract_to_zarr"]
+
+#: Largest source region (pixels of the level) one read covers; bounds task memory.
+REGION_BUDGET = 1 << 24
+SCHEDULERS = ("threads", "processes", "synchronous")
+Progress = Callable[[int, int], None]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _groups(ly: np.ndarray, lx: np.ndarray, size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Split consecutive patches into runs whose bounding box stays within the budget."""
+    h, w = size
+    runs, start = [], 0
+    y0 = y1 = x0 = x1 = 0
+    for i in range(len(ly)):
+        y, x = int(ly[i]), int(lx[i])
+        if i == start:
+            y0, y1, x0, x1 = y, y + h, x, x + w
+            continue
+        ny0, ny1, nx0, nx1 = min(y0, y), max(y1, y + h), min(x0, x), max(x1, x + w)
+        if (ny1 - ny0) * (nx1 - nx0) > REGION_BUDGET:
+            runs.append((start, i))
+            start = i
+            y0, y1, x0, x1 = y, y + h, x, x + w
+        else:
+            y0, y1, x0, x1 = ny0, ny1, nx0, nx1
+    if len(ly):
+        runs.append((start, len(ly)))
+    return runs
+
+
+def read_patches(slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu") -> np.ndarray:
+    """Read every patch of ``plan`` (a few shards' worth) into a host (N, h, w, C) array.
+
+    Consecutive patches of one slide are read as one region (up to
+    :data:`REGION_BUDGET` pixels), moved to ``device`` once, and cut there.
+    """
+    xp = array_module(device)
+    h, w = plan.size
+    first = slides[int(plan.slide[0])] if len(plan) else slides[0]
+    out = xp.empty((len(plan), h, w, first.channels), dtype=first.dtype)
+    # runs of the same slide, in plan order
+    cuts = np.flatnonzero(np.diff(plan.slide)) + 1
+    bounds = np.concatenate([[0], cuts, [len(plan)]]).astype(int)
+    for a, b in itertools.pairwise(bounds.tolist()):
+        slide = slides[int(plan.slide[a])]
+        dy, dx = slide.levels[plan.level].downsample
+        ly = np.rint(plan.y[a:b] / dy).astype(np.int64)
+        lx = np.rint(plan.x[a:b] / dx).astype(np.int64)
+        for s, e in _groups(ly, lx, plan.size):
+            y0, x0 = int(ly[s:e].min()), int(lx[s:e].min())
+            rh, rw = int(ly[s:e].max()) + h - y0, int(lx[s:e].max()) + w - x0
+            oy, ox = slide.to_level0(y0, x0, plan.level)
+            region = xp.asarray(slide.read(oy, ox, rh, rw, level=plan.level))
+            gather(region, ly[s:e] - y0, lx[s:e] - x0, plan.size, out=out[a + s : a + e])
+    return to_host(out)
+
+
+def _shard_task(slides, plan: PatchPlan, images, index: int, device: str) -> int:
+    write_shard(images, index, read_patches(slides, plan, device))
+    return index
+
+
+def _block_task(slides, plan: PatchPlan, device: str) -> np.ndarray:
+    return read_patches(slides, plan, device)
+
+
+# --------------------------------------------------------------------------- running
+
+
+class _Tracker(Callback):
+    """Runs in the driver after each task: marks shards done and reports progress."""
+
+    def __init__(self, on_done: Callable[[Any, Any], None]) -> None:
+        super().__init__()
+        self._on_done = on_done
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self._on_done(key, result)
+
+
+def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
+    if not isinstance(plan, PatchPlan):
+        raise InvalidArgumentError(f"plan must be a PatchPlan; got {type(plan).__name__}")
+    if len(plan) and (plan.slide.min() < 0 or plan.slide.max() >= len(slides)):
+        raise InvalidArgumentError(
+            f"plan refers to slide {int(plan.slide.max())} but {len(slides)} sources were given"
+        )
+    kinds = {(s.dtype, s.channels) for s in slides}
+    if len(kinds) > 1:
+        raise InvalidArgumentError(
+            "all sources of one store must share dtype and channels; got "
+            + ", ".join(f"{s.name}: {s.dtype} x{s.channels}" for s in slides)
+        )
+    for s in slides:
+        s.check_level(plan.level)
+
+
+def _parse_run_options(workers: int | None, scheduler: str) -> int:
+    if scheduler not in SCHEDULERS:
+        raise InvalidArgumentError(
+            f"scheduler must be one of {', '.join(SCHEDULERS)}; got {scheduler!r}"
+        )
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgumentError(f"workers must be a positive integer; got {workers!r}")
+    return workers
+
+
+def _source_record(slide: Slide, level: int, label: int) -> dict:
+    record = describe_file(slide.path) if slide.path else {"path": None}
+    lvl = slide.levels[level]
+    record.update(
+        name=slide.name,
+        format=slide.format,
+        level=level,
+        downsample=list(lvl.downsample),
+        mpp=slide.mpp,
+        shape=list(slide.shape),
+        label=label,
+    )
+    return record
+
+
+def extract_to_zarr(
+    sources: Any,
+    plan: PatchPlan,
+    out: str | os.PathLike,
+    *,
+    labels: Sequence[int] | None = None,
+    shard_size: int = 256,
+    codec: str = "zstd",
+    device: str = "auto",
+    workers: int | None = None,
+    scheduler: str = "threads",
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> PatchStore:
+    """Extract the patches of ``plan`` into a Zarr v3 patch store.
+
+    Parameters
+    ----------
+    sources
+        The slides the plan indexes (paths, arrays or `Slide` objects).
+    plan
+        Where the patches are (:func:`gigapatch.grid`).
+    out
+        Folder of the store to create.
+    labels
+        One class label per source (-1 for none); default: all -1.
+    shard_size
+        Patches per shard file (one task writes one shard).
+    codec
+        Lossless codec of ``images``: ``"zstd"`` (level 1), ``"zstd-3"``,
+        ``"lz4"`` (Blosc) or ``"none"``.
+    device
+        ``"auto"``, ``"cpu"`` or ``"gpu"``: where the kernels run.
+    workers
+        Parallel tasks (default: the number of CPUs).
+    scheduler
+        Dask local scheduler: ``"threads"`` (default), ``"processes"`` or
+        ``"synchronous"``.
+    overwrite
+        Replace an existing gigapatch store at ``out``.
+    progress
+        Called in the driver as ``progress(patches_done, patches_total)``.
+
+    Returns
+    -------
+    PatchStore
+        The finished store, open for reading.
+    """
+    slides = as_slides(sources)
+    _check_plan(slides, plan)
+    device = resolve_device(device)
+    workers = _parse_run_options(workers, scheduler)
+    if labels is None:
+        labels = [-1] * len(slides)
+    if len(labels) != len(slides):
+        raise InvalidArgumentError(
+            f"labels must give one label per source ({len(slides)}); got {len(labels)}"
+        )
+    labels = [int(v) for v in labels]
+    h, w = plan.size
+    group = create_store(
+        out,
+        patch_shape=(h, w, slides[0].channels),
+        dtype=slides[0].dtype,
+        coords=np.stack([plan.y, plan.x], axis=1),
+        slide=plan.slide,
+        label=np.asarray(labels, np.int32)[plan.slide] if len(plan) else np.empty(0, np.int32),
+        sources=[_source_record(s, plan.level, lab) for s, lab in zip(slides, labels, strict=True)],
+        plan=plan.params(),
+        shard_size=shard_size,
+        codec=codec,
+        overwrite=overwrite,
+    )
+    images = group["images"]
+    n = len(plan)
+    n_shards = -(-n // shard_size)
+    tasks = []
+    for i in range(n_shards):
+        rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
+        tasks.append(
+            dask.delayed(_shard_task, pure=False)(
+                slides, rows, images, i, device, dask_key_name=("gigapatch-shard", i)
+            )
+        )
+    written = 0
+
+    def on_done(key, result) -> None:
+        nonlocal written
+        if isinstance(key, tuple) and key[0] == "gigapatch-shard":
+            mark_done(group, [result])
+            written += min(shard_size, n - result * shard_size)
+            if progress is not None:
+                progress(written, n)
+
+    with _Tracker(on_done):
+        dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+    return PatchStore(out)
+
+
+def extract(
+    sources: Any,
+    plan: PatchPlan,
+    *,
+    device: str = "auto",
+    workers: int | None = None,
+    scheduler: str = "threads",
+    block_size: int = 256,
+) -> np.ndarray:
+    """Extract the patches of ``plan`` into memory, for small jobs.
+
+    Same reads and kernels as :func:`extract_to_zarr`, so the same patches.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, h, w, C) patches in plan order.
+    """
+    slides = as_slides(sources)
+    _check_plan(slides, plan)
+    device = resolve_device(device)
+    workers = _parse_run_options(workers, scheduler)
+    n = len(plan)
+    tasks = [
+        dask.delayed(_block_task, pure=False)(slides, plan.rows(a, min(a + block_size, n)), device)
+        for a in range(0, n, block_size)
+    ]
+    blocks = dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+    if not blocks:
+        h, w = plan.size
+        return np.empty((0, h, w, slides[0].channels), slides[0].dtype)
+    return np.concatenate(blocks)

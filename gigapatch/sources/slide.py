@@ -1,0 +1,208 @@
+"""`Slide`: one image pyramid behind one read API, whatever the file format.
+
+A `Slide` holds the geometry of every level and a *reader*, the format-specific
+object that decodes level pixels. Coordinates follow OpenSlide's convention in
+(y, x) order: ``read(y, x, height, width, level)`` takes the top-left corner in
+**level-0** pixels and the size in pixels **of the level read**.
+
+A slide pickles as its path and options, never as open file handles: a worker
+process that unpickles it reopens the file (tifffile's stores cannot be
+pickled, and handles must not cross processes).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from gigapatch.errors import InvalidArgumentError, RegionError
+
+__all__ = ["Level", "Reader", "Slide"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """Geometry of one pyramid level.
+
+    Attributes
+    ----------
+    shape
+        (height, width) in pixels.
+    downsample
+        (dy, dx): level-0 pixels per pixel of this level along each axis.
+    tile
+        (height, width) of the unit the file stores and decodes (tile, strip
+        or chunk).
+    compression
+        Name of the codec the level is stored with (``"jpeg"``, ``"none"``…).
+    """
+
+    shape: tuple[int, int]
+    downsample: tuple[float, float]
+    tile: tuple[int, int]
+    compression: str
+
+
+class Reader(Protocol):
+    """What a format-specific reader provides to :class:`Slide`."""
+
+    format: str
+    levels: tuple[Level, ...]
+    dtype: np.dtype
+    channels: int
+    mpp: float | None
+
+    def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
+        """Fill ``out`` (h, w, C) with the level pixels whose top-left is (y, x).
+
+        The region lies inside the level (the caller checked it).
+        """
+
+    def close(self) -> None:
+        """Release file handles."""
+
+
+class Slide:
+    """A multi-resolution image, opened by :func:`gigapatch.open`.
+
+    Parameters
+    ----------
+    reader
+        The format-specific reader.
+    name
+        A short human name (the file name for files).
+    path
+        The file or store it came from, ``None`` for in-memory arrays.
+    reopen
+        ``(callable, args)`` that rebuilds the slide in another process; the
+        arguments are small (a path and options) for files.
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        *,
+        name: str,
+        path: str | None = None,
+        reopen: tuple[Any, tuple],
+    ) -> None:
+        self._reader = reader
+        self.name = name
+        self.path = path
+        self._reopen = reopen
+
+    # ---- geometry -------------------------------------------------------------------
+    @property
+    def format(self) -> str:
+        """Short name of the container format (``"svs"``, ``"tiff"``, ``"array"``…)."""
+        return self._reader.format
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        """Every pyramid level, full resolution first."""
+        return self._reader.levels
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of level 0."""
+        return self._reader.levels[0].shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Pixel data type."""
+        return self._reader.dtype
+
+    @property
+    def channels(self) -> int:
+        """Samples per pixel (3 for RGB scans)."""
+        return self._reader.channels
+
+    @property
+    def mpp(self) -> float | None:
+        """Microns per pixel at level 0, ``None`` when the file does not say."""
+        return self._reader.mpp
+
+    def __repr__(self) -> str:
+        h, w = self.shape
+        return (
+            f"<Slide {self.name!r} {self.format} {h}x{w}x{self.channels} {self.dtype} "
+            f"levels={len(self.levels)} mpp={self.mpp}>"
+        )
+
+    # ---- coordinates ----------------------------------------------------------------
+    def check_level(self, level: int) -> int:
+        """Return ``level`` as an int after checking it names an existing level."""
+        n = len(self.levels)
+        if isinstance(level, bool) or not isinstance(level, int | np.integer):
+            raise InvalidArgumentError(f"level must be an integer; got {level!r}")
+        if not 0 <= level < n:
+            raise InvalidArgumentError(
+                f"level must be in the range [0, {n - 1}] for {self.name!r}; got {level}"
+            )
+        return int(level)
+
+    def to_level(self, y: int, x: int, level: int) -> tuple[int, int]:
+        """Convert a level-0 (y, x) to the nearest pixel of ``level``."""
+        dy, dx = self.levels[level].downsample
+        return round(y / dy), round(x / dx)
+
+    def to_level0(self, y: int, x: int, level: int) -> tuple[int, int]:
+        """Convert a (y, x) pixel of ``level`` to level-0 pixels (inverse of :meth:`to_level`)."""
+        dy, dx = self.levels[level].downsample
+        return round(y * dy), round(x * dx)
+
+    # ---- pixels ---------------------------------------------------------------------
+    def read(self, y: int, x: int, height: int, width: int, level: int = 0) -> np.ndarray:
+        """Read a region, decoding only the tiles it touches.
+
+        Parameters
+        ----------
+        y, x
+            Top-left corner in level-0 pixels.
+        height, width
+            Size in pixels of ``level``.
+        level
+            Pyramid level to read from (0 = full resolution).
+
+        Returns
+        -------
+        numpy.ndarray
+            (height, width, channels) array of the slide's dtype.
+        """
+        level = self.check_level(level)
+        for arg, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        ly, lx = self.to_level(int(y), int(x), level)
+        lh, lw = self.levels[level].shape
+        if ly < 0 or lx < 0 or ly + height > lh or lx + width > lw:
+            raise RegionError(
+                f"region y={y}, x={x}, height={height}, width={width} at level {level} lies "
+                f"outside {self.name!r} (level {level} is {lh}x{lw} pixels)"
+            )
+        out = np.empty((int(height), int(width), self.channels), self.dtype)
+        self._reader.read_level(level, ly, lx, out)
+        return out
+
+    def close(self) -> None:
+        """Close the underlying file; the slide reopens it on the next read."""
+        self._reader.close()
+
+    def __enter__(self) -> Slide:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- pickling: path and options, never handles ----------------------------------
+    def __reduce__(self) -> tuple:
+        return self._reopen
+
+
+def describe_file(path: str | os.PathLike) -> dict:
+    """Return ``{"path", "size", "mtime"}`` of a file, as recorded in a store's sources."""
+    st = os.stat(path)
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime": st.st_mtime}
