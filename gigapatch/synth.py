@@ -3,7 +3,7 @@
 :func:`synthesize` writes an Aperio-SVS-style pyramidal TIFF that tifffile,
 tiffslide and OpenSlide all open and agree on:
 
-* page 0: level 0, tiled, JPEG (quality 85), ``photometric="rgb"``;
+* page 0: level 0, tiled, JPEG (quality 85, RGB in, stored as YCbCr 4:2:0);
 * page 1: a small untiled thumbnail (as SVS files have);
 * pages 2…: tiled levels, each 4× smaller than the one before, until the
   largest side is at most 1024 pixels;

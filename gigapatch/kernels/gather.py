@@ -55,15 +55,18 @@ def gather(
             f"{bh}x{bw} block"
         )
     if out is None:
-        xp = _namespace(block)
-        out = xp.empty((len(ys), h, w, block.shape[2]), dtype=block.dtype)
+        out = _empty_like_block(block, (len(ys), h, w, block.shape[2]))
     for i, (y, x) in enumerate(zip(ys.tolist(), xs.tolist(), strict=True)):
-        out[i] = block[y : y + h, x : x + w]
+        out[i, ...] = block[y : y + h, x : x + w, ...]
     return out
 
 
-def _namespace(array):
-    """The array namespace of ``array`` (NumPy for NumPy arrays)."""
-    if isinstance(array, np.ndarray):
-        return np
-    return array.__array_namespace__()
+def _empty_like_block(block, shape: tuple[int, ...]):
+    """A new array of ``block``'s namespace, dtype and device."""
+    if isinstance(block, np.ndarray):
+        return np.empty(shape, dtype=block.dtype)
+    xp = block.__array_namespace__()
+    try:
+        return xp.empty(shape, dtype=block.dtype, device=block.device)
+    except TypeError:  # namespaces whose creation functions take no device (older CuPy)
+        return xp.empty(shape, dtype=block.dtype)

@@ -1,0 +1,221 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from gigapatch.cli import main
+from gigapatch.store import PatchStore
+from tests.helpers import openslide_region
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The real demo, as a user runs it (8192² slide, 299² grid)."""
+    out = tmp_path_factory.mktemp("demo")
+    code = main(["demo", "--out", str(out), "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_demo_store_has_the_nodes_and_attrs_of_the_design(demo):
+    group = zarr.open_group(demo / "demo-patches.zarr", mode="r")
+    assert set(group.keys()) == {"images", "coords", "slide", "label", "done"}
+    n = group["images"].shape[0]
+    assert group["images"].shape == (n, 299, 299, 3) and n == (8192 // 299) ** 2
+    assert group["images"].dtype == np.uint8
+    assert group["coords"].shape == (n, 2) and group["slide"].shape == (n,)
+    assert group["label"][:].tolist() == [-1] * n and group["done"][:].all()
+    attrs = group.attrs["gigapatch"]
+    assert attrs["format"] == 1 and attrs["plan"]["size"] == [299, 299]
+    source = attrs["sources"][0]
+    assert source["path"].endswith("demo-slide.svs") and source["mpp"] == 0.25
+    for key in ("size", "mtime", "level", "downsample", "shape", "label"):
+        assert key in source
+    assert PatchStore(demo / "demo-patches.zarr").verify() == []
+
+
+def test_demo_patches_equal_openslide_read_region(demo):
+    store = PatchStore(demo / "demo-patches.zarr")
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(store), size=40, replace=False):
+        y, x = store.coords[i]
+        expected = openslide_region(demo / "demo-slide.svs", y, x, 299, 299)
+        assert np.array_equal(store[int(i)], expected), (i, y, x)
+
+
+def test_demo_slide_is_a_real_pyramid_compressed_like_a_scan(demo):
+    path = demo / "demo-slide.svs"
+    with tifffile.TiffFile(path) as tif:
+        shapes = [lvl.shape for lvl in tif.series[0].levels]
+    assert shapes == [(8192, 8192, 3), (2048, 2048, 3), (512, 512, 3)]
+    ratio = 8192 * 8192 * 3 / path.stat().st_size
+    assert 10 <= ratio <= 20
+
+
+def test_demo_prints_a_summary(tmp_path, capsys):
+    code, out, _ = run(capsys, "demo", "--out", tmp_path, "--size", 1024, "--patch", 256, "--quiet")
+    assert code == 0
+    for word in ("slide", "patches   16 of 256x256", "patches/s", "store", "MB", str(tmp_path)):
+        assert word in out
+    # running it again replaces its own outputs
+    assert run(capsys, "demo", "--out", tmp_path, "--size", 1024, "--quiet")[0] == 0
+
+
+def test_synth_info_extract_verify(tmp_path, capsys):
+    slide = tmp_path / "s.svs"
+    code, out, _ = run(capsys, "synth", slide, "--size", 1300, "--tile", 128, "--seed", 4)
+    assert code == 0 and "levels 1300x1300 325x325" in out
+    code, out, _ = run(capsys, "info", slide)
+    assert code == 0 and "format    svs" in out and "128x128" in out and "mpp       0.25" in out
+    code, out, _ = run(
+        capsys,
+        "extract",
+        slide,
+        "-o",
+        tmp_path / "p.zarr",
+        "--size",
+        300,
+        "--stride",
+        200,
+        "--workers",
+        2,
+        "--quiet",
+    )
+    assert code == 0 and "wrote 36 patches of 300x300 from 1 slide(s)" in out
+    code, out, _ = run(capsys, "info", tmp_path / "p.zarr")
+    assert code == 0 and "patches   36 of 300x300x3 uint8" in out and "1/1 done" in out
+    code, out, _ = run(capsys, "verify", tmp_path / "p.zarr")
+    assert code == 0 and "OK, 36 patches" in out
+    code, out, _ = run(
+        capsys,
+        "extract",
+        slide,
+        "-o",
+        tmp_path / "p.zarr",
+        "--size",
+        64,
+        "--level",
+        1,
+        "--overwrite",
+        "--quiet",
+    )
+    assert code == 0 and "wrote 25 patches of 64x64" in out
+
+
+@pytest.fixture(scope="module")
+def small_slide(tmp_path_factory):
+    from gigapatch.synth import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cli") / "small.svs", 512)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "match"),
+    [
+        (["extract", "{missing}", "-o", "{out}", "--size", "64"], 1, "missing.svs' does not exist"),
+        (["extract", "{text}", "-o", "{out}", "--size", "64"], 1, "notes.svs' is not a TIFF image"),
+        (
+            ["extract", "{slide}", "-o", "{out}", "--size", "600"],
+            2,
+            "size 600x600 does not fit in 'small.svs' at level 0 (512x512 pixels)",
+        ),
+        (
+            ["extract", "{slide}", "-o", "{out}", "--size", "0"],
+            2,
+            "argument --size: expected a positive integer, got '0'",
+        ),
+        (
+            ["extract", "{slide}", "-o", "{out}", "--size", "-5"],
+            2,
+            "argument --size: expected a positive integer, got '-5'",
+        ),
+        (
+            ["extract", "{slide}", "-o", "{existing}", "--size", "64"],
+            1,
+            "existing.zarr' already exists; pass overwrite=True (--overwrite) to replace it",
+        ),
+        (
+            ["extract", "{slide}", "-o", "{out}", "--size", "64", "--level", "3"],
+            2,
+            "level must be in the range [0, 0] for 'small.svs'; got 3",
+        ),
+        (["extract", "{slide}", "-o", "{out}"], 2, "the following arguments are required: --size"),
+        (["info", "{missing}"], 1, "missing.svs' does not exist"),
+        (["verify", "{missing}"], 1, "missing.svs' does not exist"),
+        (["synth", "{out}", "--tile", "100"], 2, "tile must be a multiple of 16; got 100"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, capsys, small_slide, args, code, match):
+    (tmp_path / "notes.svs").write_text("hello")
+    (tmp_path / "existing.zarr").mkdir()
+    (tmp_path / "existing.zarr" / "keep.txt").write_text("keep")
+    names = {
+        "missing": tmp_path / "missing.svs",
+        "text": tmp_path / "notes.svs",
+        "slide": small_slide,
+        "out": tmp_path / "out.zarr",
+        "existing": tmp_path / "existing.zarr",
+    }
+    result, _, err = run(capsys, *[a.format(**names) for a in args])
+    assert result == code
+    assert err.count("\n") == 1 and match in err and "Traceback" not in err
+    assert err.startswith("gigapatch ")
+    assert not (tmp_path / "out.zarr").exists()
+    assert (tmp_path / "existing.zarr" / "keep.txt").read_text() == "keep"
+
+
+def test_version_and_help_exit_zero(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("gigapatch ")
+    code, out, _ = run(capsys, "extract", "--help")
+    assert code == 0 and "--stride" in out
+
+
+def test_the_console_script_reports_errors_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gigapatch.cli",
+            "extract",
+            str(tmp_path / "nope.svs"),
+            "-o",
+            str(tmp_path / "o.zarr"),
+            "--size",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"gigapatch extract: error: '{tmp_path / 'nope.svs'}' does not exist"
+    ]
+
+
+def test_verify_fails_on_an_incomplete_store(tmp_path, capsys):
+    from gigapatch.store import create_store
+
+    create_store(
+        tmp_path / "x.zarr",
+        patch_shape=(2, 2, 1),
+        dtype=np.uint8,
+        coords=np.zeros((3, 2)),
+        slide=np.zeros(3),
+        label=np.zeros(3),
+        sources=[{"name": "a", "downsample": [1, 1], "shape": [9, 9]}],
+        plan={},
+        shard_size=2,
+    )
+    code, _, err = run(capsys, "verify", tmp_path / "x.zarr")
+    assert code == 1 and "2 of 2 shards not done" in err

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gigapatch
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.plan import parse_pair
+
+
+def _blank(h, w):
+    return gigapatch.open(np.zeros((h, w, 1), np.uint8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    h=st.integers(1, 300),
+    w=st.integers(1, 300),
+    size=st.tuples(st.integers(1, 64), st.integers(1, 64)),
+    stride=st.tuples(st.integers(1, 64), st.integers(1, 64)),
+)
+def test_valid_grid_matches_the_closed_form(h, w, size, stride):
+    if size[0] > h or size[1] > w:
+        with pytest.raises(InvalidArgumentError, match="does not fit"):
+            gigapatch.grid(_blank(h, w), size, stride)
+        return
+    plan = gigapatch.grid(_blank(h, w), size, stride)
+    ny, nx = (h - size[0]) // stride[0] + 1, (w - size[1]) // stride[1] + 1
+    assert len(plan) == ny * nx
+    expected_y = np.repeat(np.arange(ny) * stride[0], nx)
+    expected_x = np.tile(np.arange(nx) * stride[1], ny)
+    assert np.array_equal(plan.y, expected_y) and np.array_equal(plan.x, expected_x)
+    assert plan.y.dtype == np.int64 and plan.slide.dtype == np.int32
+    # every patch lies fully inside, and the next one along would not
+    assert (plan.y + size[0] <= h).all() and (plan.x + size[1] <= w).all()
+    assert plan.y.max() + stride[0] + size[0] > h and plan.x.max() + stride[1] + size[1] > w
+
+
+def test_stride_defaults_to_size_and_plan_records_parameters():
+    plan = gigapatch.grid(_blank(100, 70), 30)
+    assert plan.stride == (30, 30) and len(plan) == 3 * 2
+    assert plan.params() == {
+        "kind": "grid",
+        "level": 0,
+        "size": [30, 30],
+        "stride": [30, 30],
+        "padding": "valid",
+        "dilation": [1, 1],
+        "fill": 0,
+        "seed": None,
+        "count": 6,
+    }
+
+
+def test_grid_at_a_lower_level_is_in_level0_pixels(square_path):
+    slide = gigapatch.open(square_path)
+    plan = gigapatch.grid(slide, 128, level=1)
+    assert len(plan) == 16
+    assert sorted(set(plan.y.tolist())) == [0, 512, 1024, 1536]
+
+
+def test_many_slides_are_indexed_in_order():
+    plan = gigapatch.grid([_blank(20, 20), _blank(10, 30)], 10)
+    assert plan.slide.tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_rows_is_a_sub_plan():
+    plan = gigapatch.grid(_blank(40, 40), 10)
+    sub = plan.rows(3, 7)
+    assert len(sub) == 4 and sub.x.tolist() == plan.x[3:7].tolist() and sub.size == plan.size
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (0, "size must be at least 1; got 0"),
+        ((3, -1), r"size must be at least 1; got \(3, -1\)"),
+        ((1, 2, 3), "size must be an integer or a pair"),
+        ("7", "size must be an integer or a pair"),
+        (2.5, "size must be an integer or a pair"),
+        (True, "size must be an integer or a pair"),
+    ],
+)
+def test_parse_pair_names_the_argument(value, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        parse_pair("size", value)
+
+
+def test_grid_errors_name_the_problem():
+    with pytest.raises(
+        InvalidArgumentError, match=r"size 50x50 does not fit in 'array' at level 0 \(40x40"
+    ):
+        gigapatch.grid(_blank(40, 40), 50)
+    with pytest.raises(InvalidArgumentError, match="stride must be at least 1"):
+        gigapatch.grid(_blank(40, 40), 10, 0)
+    with pytest.raises(InvalidArgumentError, match=r"level must be in the range \[0, 0\]"):
+        gigapatch.grid(_blank(40, 40), 10, level=1)
+    with pytest.raises(InvalidArgumentError, match="at least one slide"):
+        gigapatch.grid([], 10)

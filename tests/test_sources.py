@@ -1,0 +1,180 @@
+import pickle
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gigapatch
+from gigapatch.errors import InvalidArgumentError, RegionError, SlideError
+from gigapatch.sources.tiff import TiffReader
+from tests.helpers import openslide_region
+
+
+def test_open_reports_levels_downsamples_mpp(square_path):
+    slide = gigapatch.open(square_path)
+    assert slide.format == "svs"
+    assert slide.shape == (2048, 2048)
+    assert [lvl.shape for lvl in slide.levels] == [(2048, 2048), (512, 512)]
+    assert [lvl.downsample for lvl in slide.levels] == [(1.0, 1.0), (4.0, 4.0)]
+    assert slide.levels[0].tile == (256, 256) and slide.levels[0].compression == "jpeg"
+    assert slide.mpp == pytest.approx(0.25)
+    assert slide.dtype == np.uint8 and slide.channels == 3
+    assert slide.name == "square.svs"
+
+
+def test_mpp_from_resolution_tags_and_none_without_them(tmp_path):
+    data = np.zeros((64, 64, 3), np.uint8)
+    tifffile.imwrite(
+        tmp_path / "cm.tif", data, resolution=(20000, 20000), resolutionunit="CENTIMETER"
+    )
+    tifffile.imwrite(tmp_path / "none.tif", data)
+    assert gigapatch.open(tmp_path / "cm.tif").mpp == pytest.approx(0.5)
+    assert gigapatch.open(tmp_path / "none.tif").mpp is None
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_read_equals_tifffile_at_every_level(any_slide_path, data):
+    slide = gigapatch.open(any_slide_path)
+    level = data.draw(st.integers(0, len(slide.levels) - 1), label="level")
+    lh, lw = slide.levels[level].shape
+    h = data.draw(st.integers(1, min(lh, 600)), label="height")
+    w = data.draw(st.integers(1, min(lw, 600)), label="width")
+    ly = data.draw(st.integers(0, lh - h), label="y")
+    lx = data.draw(st.integers(0, lw - w), label="x")
+    y, x = slide.to_level0(ly, lx, level)
+    ref = tifffile.imread(any_slide_path, series=0, level=level)[ly : ly + h, lx : lx + w]
+    assert np.array_equal(slide.read(y, x, h, w, level=level), ref)
+
+
+@pytest.mark.parametrize(
+    ("y", "x", "h", "w", "level"),
+    [
+        (0, 0, 256, 256, 0),
+        (1000, 1537, 299, 299, 0),
+        (1500, 2300, 300, 300, 0),
+        (400, 800, 100, 150, 1),
+        (1796, 2596, 1, 1, 1),
+    ],
+)
+def test_read_equals_openslide_read_region(slide_path, y, x, h, w, level):
+    slide = gigapatch.open(slide_path)
+    assert np.array_equal(
+        slide.read(y, x, h, w, level=level), openslide_region(slide_path, y, x, h, w, level)
+    )
+
+
+def _count_decodes(slide):
+    reader = slide._reader
+    calls = []
+    wrapped = []
+    for decode in reader._decoders:
+
+        def counting(data, index, _decode=decode, **kw):
+            calls.append(index)
+            return _decode(data, index, **kw)
+
+        wrapped.append(counting)
+    reader._decoders = wrapped
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("y", "x", "h", "w", "tiles"),
+    [
+        (0, 0, 256, 256, 1),  # exactly one tile
+        (10, 20, 100, 100, 1),  # inside one tile
+        (200, 200, 100, 100, 4),  # across a corner
+        (0, 0, 256, 2600, 11),  # a full row of tiles (the last one partial)
+        (100, 300, 600, 800, 12),  # rows 0-2 x columns 1-4
+    ],
+)
+def test_a_read_decodes_each_touched_tile_once(slide_path, y, x, h, w, tiles):
+    slide = gigapatch.open(slide_path)
+    calls = _count_decodes(slide)
+    slide.read(y, x, h, w)
+    assert len(calls) == tiles == len(set(calls))
+
+
+def test_slide_pickles_as_its_path_and_reads_the_same(slide_path):
+    slide = gigapatch.open(slide_path)
+    slide.read(0, 0, 16, 16)  # opens the handle
+    blob = pickle.dumps(slide)
+    assert len(blob) < 1000
+    copy = pickle.loads(blob)
+    assert np.array_equal(copy.read(500, 700, 64, 64), slide.read(500, 700, 64, 64))
+
+
+def test_close_then_read_reopens(slide_path):
+    slide = gigapatch.open(slide_path)
+    before = slide.read(0, 0, 32, 32)
+    slide.close()
+    assert np.array_equal(slide.read(0, 0, 32, 32), before)
+
+
+def test_in_memory_array_is_a_one_level_slide():
+    image = np.arange(30 * 40 * 3, dtype=np.uint16).reshape(30, 40, 3)
+    slide = gigapatch.open(image)
+    assert slide.format == "array" and slide.shape == (30, 40) and slide.dtype == np.uint16
+    assert np.array_equal(slide.read(5, 6, 7, 8), image[5:12, 6:14])
+    gray = gigapatch.open(image[..., 0])
+    assert gray.channels == 1 and gray.read(0, 0, 2, 2).shape == (2, 2, 1)
+    assert np.array_equal(pickle.loads(pickle.dumps(slide)).read(0, 0, 3, 3), image[:3, :3])
+
+
+def test_stripped_tiff_reads_like_tifffile(tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "strips.tif", image, rowsperstrip=7, compression="zlib")
+    slide = gigapatch.open(tmp_path / "strips.tif")
+    assert slide.levels[0].tile == (7, 200)
+    assert np.array_equal(slide.read(13, 17, 100, 150), image[13:113, 17:167])
+
+
+def test_region_outside_is_a_clear_error(slide_path):
+    slide = gigapatch.open(slide_path)
+    with pytest.raises(RegionError, match=r"outside 'odd.svs' \(level 0 is 1800x2600 pixels\)"):
+        slide.read(1700, 0, 200, 200)
+    with pytest.raises(RegionError, match="outside"):
+        slide.read(-1, 0, 10, 10)
+    with pytest.raises(InvalidArgumentError, match=r"level must be in the range \[0, 1\]"):
+        slide.read(0, 0, 10, 10, level=2)
+    with pytest.raises(InvalidArgumentError, match="height must be a positive integer; got 0"):
+        slide.read(0, 0, 0, 10)
+
+
+def test_bad_files_are_named(tmp_path, slide_path):
+    (tmp_path / "empty.svs").write_bytes(b"")
+    (tmp_path / "text.svs").write_text("not an image")
+    data = slide_path.read_bytes()
+    (tmp_path / "header.svs").write_bytes(data[:600])
+    (tmp_path / "cut.svs").write_bytes(data[: len(data) // 2])
+    cases = [
+        (tmp_path / "missing.svs", "missing.svs' does not exist"),
+        (tmp_path, "is a directory, expected an image file"),
+        (tmp_path / "empty.svs", "empty.svs' is empty, expected a TIFF image"),
+        (tmp_path / "text.svs", "text.svs' is not a TIFF image"),
+        (tmp_path / "header.svs", "header.svs' is (corrupt|not a readable TIFF|truncated)"),
+        (tmp_path / "cut.svs", "cut.svs' is truncated: level 0 data ends past the end"),
+    ]
+    for path, match in cases:
+        with pytest.raises(SlideError, match=match):
+            gigapatch.open(path)
+
+
+def test_open_rejects_other_types():
+    with pytest.raises(
+        InvalidArgumentError, match="source must be a path, a NumPy array or a Slide"
+    ):
+        gigapatch.open(42)
+
+
+def test_reader_is_independent_of_the_tifffile_handle(slide_path):
+    reader = TiffReader(str(slide_path))
+    out = np.empty((8, 8, 3), np.uint8)
+    reader.read_level(0, 0, 0, out)
+    reader.close()
+    reader.close()  # idempotent

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import tifffile
+
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.synth import pyramid_shapes, synthesize
+from tests.helpers import openslide_region
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ((1024, 1024), [(1024, 1024)]),
+        ((2048, 2048), [(2048, 2048), (512, 512)]),
+        ((8192, 8192), [(8192, 8192), (2048, 2048), (512, 512)]),
+        ((32768, 32768), [(32768, 32768), (8192, 8192), (2048, 2048), (512, 512)]),
+        ((1800, 2600), [(1800, 2600), (450, 650)]),
+    ],
+)
+def test_pyramid_shapes_quarter_each_level_down_to_1024(shape, expected):
+    assert pyramid_shapes(*shape) == expected
+
+
+def test_layout_is_aperio_svs(square_path):
+    with tifffile.TiffFile(square_path) as tif:
+        assert tif.is_svs
+        pages = tif.pages
+        assert len(pages) == 3  # level 0, thumbnail, level 1
+        assert pages[0].is_tiled and pages[0].tile == (256, 256)
+        assert pages[0].compression == tifffile.COMPRESSION.JPEG
+        # RGB passed in; tifffile stores JPEG as YCbCr 4:2:0, as scanners do
+        assert pages[0].photometric == tifffile.PHOTOMETRIC.YCBCR
+        assert not pages[1].is_tiled and max(pages[1].shape[:2]) <= 768
+        assert pages[2].is_tiled and pages[2].shape == (512, 512, 3)
+        for page in pages:
+            assert page.description.startswith("Aperio Image Library")
+        assert "|AppMag = 40|MPP = 0.25" in pages[0].description
+        assert pages[0].resolutionunit == tifffile.RESUNIT.CENTIMETER
+        assert pages[0].resolution == pytest.approx((40000, 40000))
+        assert [lvl.shape for lvl in tif.series[0].levels] == [(2048, 2048, 3), (512, 512, 3)]
+
+
+def test_same_seed_same_bytes_other_seed_other_pixels(tmp_path):
+    a = synthesize(tmp_path / "a.tif", 512, seed=7)
+    b = synthesize(tmp_path / "b.tif", 512, seed=7)
+    c = synthesize(tmp_path / "c.tif", 512, seed=8)
+    assert a.read_bytes() == b.read_bytes()
+    assert not np.array_equal(tifffile.imread(a), tifffile.imread(c))
+
+
+def test_parallel_rendering_does_not_change_bytes(tmp_path):
+    one = synthesize(tmp_path / "one.tif", 1024, seed=2, workers=1)
+    four = synthesize(tmp_path / "four.tif", 1024, seed=2, workers=4)
+    assert one.read_bytes() == four.read_bytes()
+
+
+def test_tissue_covers_about_forty_percent_and_looks_like_he(square_path):
+    level1 = tifffile.imread(square_path, series=0, level=1).astype(np.float32)
+    tissue = level1.mean(axis=-1) < 220
+    assert 0.30 <= tissue.mean() <= 0.50
+    background = level1[~tissue]
+    assert background.mean() > 230  # near-white glass
+    pixels = level1[tissue]
+    red, green, blue = pixels[:, 0].mean(), pixels[:, 1].mean(), pixels[:, 2].mean()
+    assert red > green and blue > green  # pinks and purples: green is the absorbed channel
+    darkest = tifffile.imread(square_path).min(axis=-1)
+    assert (darkest < 110).mean() > 0.002  # nuclei-like dark dots exist
+
+
+def test_lower_levels_are_box_averages_of_the_level_above(square_path):
+    with tifffile.TiffFile(square_path) as tif:
+        level0 = tif.series[0].levels[0].asarray().astype(np.float32)
+        level1 = tif.series[0].levels[1].asarray().astype(np.float32)
+    boxed = level0.reshape(512, 4, 512, 4, 3).mean(axis=(1, 3))
+    # both are JPEG-compressed: equal up to codec error
+    assert np.abs(boxed - level1).mean() < 3.0
+
+
+@pytest.mark.parametrize("slide", ["square", "odd"])
+def test_openslide_and_tiffslide_agree_with_tifffile_on_every_level(slide, square_path, slide_path):
+    tiffslide = pytest.importorskip("tiffslide")
+    path = {"square": square_path, "odd": slide_path}[slide]
+    with tiffslide.TiffSlide(path) as ts, tifffile.TiffFile(path) as tif:
+        levels = tif.series[0].levels
+        assert ts.level_count == len(levels)
+        for k, level in enumerate(levels):
+            ref = level.asarray()
+            h, w = ref.shape[:2]
+            assert np.array_equal(openslide_region(path, 0, 0, h, w, level=k), ref)
+            assert np.array_equal(np.asarray(ts.read_region((0, 0), k, (w, h)))[..., :3], ref)
+    openslide = pytest.importorskip("openslide")
+    with openslide.OpenSlide(str(path)) as osr:
+        assert osr.properties["openslide.vendor"] == "aperio"
+        assert float(osr.properties["openslide.mpp-x"]) == pytest.approx(0.25)
+        assert "thumbnail" in osr.associated_images
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"size": 100}, "size must be at least 256"),
+        ({"size": 512, "tile": 200}, "tile must be a multiple of 16"),
+        ({"size": 512, "tile": 8}, "tile must be at least 16"),
+        ({"size": 512, "seed": -1}, "seed must be at least 0"),
+        ({"size": 512, "mpp": 0}, "mpp must be positive"),
+        ({"size": "big"}, "size must be an integer"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        synthesize(tmp_path / "x.tif", **kwargs)
+    assert not (tmp_path / "x.tif").exists()
