@@ -81,7 +81,9 @@ def read_patches(slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu") 
             rh, rw = int(ly[s:e].max()) + h - y0, int(lx[s:e].max()) + w - x0
             oy, ox = slide.to_level0(y0, x0, plan.level)
             region = xp.asarray(slide.read(oy, ox, rh, rw, level=plan.level))
-            gather(region, ly[s:e] - y0, lx[s:e] - x0, plan.size, out=out[a + s : a + e])
+            gather(
+                region, ly[s:e] - y0, lx[s:e] - x0, plan.size, fill=None, out=out[a + s : a + e]
+            )
     return to_host(out)
 
 

@@ -15,28 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from gigapatch._checks import parse_pair
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.sources import Slide, open_slide
 
 __all__ = ["PatchPlan", "grid", "parse_pair", "as_slides"]
-
-
-def parse_pair(name: str, value: int | Sequence[int], minimum: int = 1) -> tuple[int, int]:
-    """Return ``value`` (an int or a pair of ints) as an (h, w) pair, each ≥ ``minimum``."""
-    items = [value, value] if isinstance(value, int | np.integer) else value
-    try:
-        pair = tuple(items)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, int | np.integer) for v in pair
-    ):
-        raise InvalidArgumentError(
-            f"{name} must be an integer or a pair of integers (height, width); got {value!r}"
-        )
-    if min(pair) < minimum:
-        raise InvalidArgumentError(f"{name} must be at least {minimum}; got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def as_slides(sources: Any) -> list[Slide]:

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from gigapatch._checks import check_int
 from gigapatch.errors import InvalidArgumentError
 
 __all__ = ["synthesize", "pyramid_shapes", "TISSUE_FRACTION"]
@@ -212,14 +213,6 @@ def _downsample(block: np.ndarray) -> np.ndarray:
     return ((acc + (f * f) // 2) // (f * f)).astype(np.uint8)
 
 
-def _check_positive(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise InvalidArgumentError(f"{name} must be an integer; got {value!r}")
-    if value < minimum:
-        raise InvalidArgumentError(f"{name} must be at least {minimum}; got {value}")
-    return int(value)
-
-
 def _bounded_map(fn, items: list, workers: int) -> Iterator:
     """Like ``executor.map`` in order, but with at most ``2 * workers`` results pending."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -267,14 +260,14 @@ def synthesize(
     pathlib.Path
         The written file.
     """
-    tile = _check_positive("tile", tile, 16)
+    tile = check_int("tile", tile, 16)
     if tile % 16:
         raise InvalidArgumentError(f"tile must be a multiple of 16; got {tile}")
     if isinstance(size, tuple | list):
-        height, width = (_check_positive("size", int(s), tile) for s in size)
+        height, width = (check_int("size", int(s), tile) for s in size)
     else:
-        height = width = _check_positive("size", size, tile)
-    seed = _check_positive("seed", seed, 0)
+        height = width = check_int("size", size, tile)
+    seed = check_int("seed", seed, 0)
     if not mpp > 0:
         raise InvalidArgumentError(f"mpp must be positive; got {mpp!r}")
     workers = workers or os.cpu_count() or 1

@@ -39,8 +39,49 @@ def test_gather_fills_a_given_output():
 @pytest.mark.parametrize(("ys", "xs"), [([0, 8], [0, 0]), ([0], [-1]), ([-3], [2])])
 def test_gather_bounds_checks_before_copying(ys, xs):
     block = np.zeros((10, 10, 3), np.uint8)
-    with pytest.raises(RegionError, match=r"of size 3x3 lies outside the 10x10 block"):
-        gather(block, ys, xs, (3, 3))
+    out = np.full((len(ys), 3, 3, 3), 7, np.uint8)
+    with pytest.raises(RegionError, match=r"spanning 3x3 lies outside the 10x10 block"):
+        gather(block, ys, xs, (3, 3), fill=None, out=out)
+    assert (out == 7).all()  # nothing was copied
+
+
+def _padded_reference(block, ys, xs, size, dilation, fill):
+    """Pad the block by enough fill on every side, then slice: the plain definition."""
+    h, w = size
+    ry, rx = dilation
+    pad = 64
+    big = np.full((block.shape[0] + 2 * pad, block.shape[1] + 2 * pad, block.shape[2]), fill,
+                  block.dtype)
+    big[pad:-pad, pad:-pad] = block
+    return np.stack([
+        big[y + pad : y + pad + (h - 1) * ry + 1 : ry, x + pad : x + pad + (w - 1) * rx + 1 : rx]
+        for y, x in zip(ys, xs, strict=True)
+    ])
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_gather_with_dilation_and_fill_equals_padded_slicing(data):
+    bh, bw = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 20))
+    block = np.random.default_rng(3).integers(1, 200, (bh, bw, 2)).astype(np.int16)
+    h, w = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    ry, rx = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    n = data.draw(st.integers(1, 8))
+    ys = data.draw(st.lists(st.integers(-30, bh + 5), min_size=n, max_size=n))
+    xs = data.draw(st.lists(st.integers(-30, bw + 5), min_size=n, max_size=n))
+    fill = data.draw(st.sampled_from([0, -1, 255]))
+    out = gather(block, ys, xs, (h, w), dilation=(ry, rx), fill=fill)
+    assert np.array_equal(out, _padded_reference(block, ys, xs, (h, w), (ry, rx), fill))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"size": 0}, "size must be at least 1; got 0"),
+    ({"size": (2, 2), "dilation": (1, 0)}, r"dilation must be at least 1; got \(1, 0\)"),
+    ({"size": 2, "dilation": 1.5}, "dilation must be an integer or a pair of integers"),
+])
+def test_gather_checks_its_arguments(kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        gather(np.zeros((4, 4, 1)), [0], [0], **kwargs)
 
 
 def test_gather_runs_on_a_strict_non_host_device():

@@ -178,3 +178,28 @@ def test_reader_is_independent_of_the_tifffile_handle(slide_path):
     reader.read_level(0, 0, 0, out)
     reader.close()
     reader.close()  # idempotent
+
+
+@pytest.mark.parametrize(("y", "x", "h", "w"), [
+    (-10, -20, 50, 60), (1780, 2590, 40, 30), (-5, 100, 2000, 10), (3000, 0, 5, 5),
+])
+def test_read_with_fill_pads_outside_pixels(slide_path, y, x, h, w):
+    slide = gigapatch.open(slide_path)
+    level0 = tifffile.imread(slide_path)
+    padded = np.full((1800 + 4000, 2600 + 4000, 3), 7, np.uint8)
+    padded[2000:3800, 2000:4600] = level0
+    expected = padded[2000 + y : 2000 + y + h, 2000 + x : 2000 + x + w]
+    assert np.array_equal(slide.read(y, x, h, w, fill=7), expected)
+
+
+def test_level_for_mpp_picks_the_level_within_tolerance(square_path, tmp_path):
+    slide = gigapatch.open(square_path)  # mpp 0.25 and 1.0
+    assert slide.level_for_mpp(0.25) == 0
+    assert slide.level_for_mpp(1.05) == 1
+    with pytest.raises(InvalidArgumentError, match=r"no level of 'square.svs' has mpp within 10% "
+                       r"of 0.5 \(levels' mpp: 0: 0.25, 1: 1\)"):
+        slide.level_for_mpp(0.5)
+    with pytest.raises(InvalidArgumentError, match="mpp must be a positive number; got -1"):
+        slide.level_for_mpp(-1)
+    with pytest.raises(InvalidArgumentError, match="does not record its pixel size"):
+        gigapatch.open(np.zeros((4, 4))).level_for_mpp(0.5)

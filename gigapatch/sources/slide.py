@@ -155,37 +155,98 @@ class Slide:
         return round(y * dy), round(x * dx)
 
     # ---- pixels ---------------------------------------------------------------------
-    def read(self, y: int, x: int, height: int, width: int, level: int = 0) -> np.ndarray:
+    def read(
+        self,
+        y: int,
+        x: int,
+        height: int,
+        width: int,
+        level: int = 0,
+        *,
+        fill: float | None = None,
+    ) -> np.ndarray:
         """Read a region, decoding only the tiles it touches.
 
         Parameters
         ----------
         y, x
-            Top-left corner in level-0 pixels.
+            Top-left corner in level-0 pixels (may be negative with ``fill``).
         height, width
             Size in pixels of ``level``.
         level
             Pyramid level to read from (0 = full resolution).
+        fill
+            Value of pixels outside the level. ``None`` (default): a region
+            that does not lie wholly inside the level is an error.
 
         Returns
         -------
         numpy.ndarray
             (height, width, channels) array of the slide's dtype.
+
+        Raises
+        ------
+        RegionError
+            The region leaves the level and ``fill`` is ``None``.
         """
         level = self.check_level(level)
         for arg, value in (("height", height), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
                 raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        height, width = int(height), int(width)
         ly, lx = self.to_level(int(y), int(x), level)
         lh, lw = self.levels[level].shape
-        if ly < 0 or lx < 0 or ly + height > lh or lx + width > lw:
+        inside = ly >= 0 and lx >= 0 and ly + height <= lh and lx + width <= lw
+        if not inside and fill is None:
             raise RegionError(
                 f"region y={y}, x={x}, height={height}, width={width} at level {level} lies "
-                f"outside {self.name!r} (level {level} is {lh}x{lw} pixels)"
+                f"outside {self.name!r} (level {level} is {lh}x{lw} pixels); pass fill= to pad"
             )
-        out = np.empty((int(height), int(width), self.channels), self.dtype)
-        self._reader.read_level(level, ly, lx, out)
+        if inside:
+            out = np.empty((height, width, self.channels), self.dtype)
+            self._reader.read_level(level, ly, lx, out)
+            return out
+        out = np.full((height, width, self.channels), fill, self.dtype)
+        ya, yb = max(ly, 0), min(ly + height, lh)
+        xa, xb = max(lx, 0), min(lx + width, lw)
+        if ya < yb and xa < xb:
+            part = np.empty((yb - ya, xb - xa, self.channels), self.dtype)
+            self._reader.read_level(level, ya, xa, part)
+            out[ya - ly : yb - ly, xa - lx : xb - lx] = part
         return out
+
+    def level_for_mpp(self, mpp: float, *, tolerance: float = 0.1) -> int:
+        """The level whose pixel size is ``mpp`` µm, within a relative ``tolerance``.
+
+        Among levels whose mpp is within ``tolerance`` of the target, the
+        coarsest one (fewest pixels) is chosen.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The slide records no mpp, or no level is within the tolerance (the
+            message lists the levels' mpp).
+        """
+        if isinstance(mpp, bool) or not isinstance(mpp, int | float) or not mpp > 0:
+            raise InvalidArgumentError(f"mpp must be a positive number; got {mpp!r}")
+        if self.mpp is None:
+            raise InvalidArgumentError(
+                f"{self.name!r} does not record its pixel size (mpp); choose a level instead"
+            )
+        found = [
+            k
+            for k, lvl in enumerate(self.levels)
+            if abs(self.mpp * lvl.downsample[1] - mpp) <= tolerance * mpp
+        ]
+        if not found:
+            have = ", ".join(
+                f"{k}: {self.mpp * lvl.downsample[1]:.4g}" for k, lvl in enumerate(self.levels)
+            )
+            raise InvalidArgumentError(
+                f"no level of {self.name!r} has mpp within {tolerance:.0%} of {mpp:g} "
+                f"(levels' mpp: {have})"
+            )
+        return found[-1]
 
     def close(self) -> None:
         """Close the underlying file; the slide reopens it on the next read."""
