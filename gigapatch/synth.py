@@ -38,7 +38,7 @@ import tifffile
 from gigapatch._checks import check_int
 from gigapatch.errors import InvalidArgumentError
 
-__all__ = ["synthesize", "pyramid_shapes", "TISSUE_FRACTION"]
+__all__ = ["TISSUE_FRACTION", "pyramid_shapes", "render", "synthesize"]
 
 #: Fraction of the slide area covered by tissue (by construction of the threshold).
 TISSUE_FRACTION = 0.40
@@ -200,6 +200,16 @@ class _Painter:
             a = (np.clip(r + 0.75 - d, 0.0, 1.0) * s)[..., None]
             region = out[ya:yb, xa:xb]
             region += (_NUCLEUS - region) * a
+
+
+def render(height: int, width: int, *, seed: int = 0) -> np.ndarray:
+    """The level-0 pixels of a ``height`` × ``width`` synthetic slide, in memory.
+
+    The same picture :func:`synthesize` writes (before JPEG), for small images
+    in tests and examples.
+    """
+    height, width = check_int("height", height), check_int("width", width)
+    return _Painter(height, width, check_int("seed", seed, 0)).render(0, 0, height, width)
 
 
 # --------------------------------------------------------------------------- writing

@@ -1,11 +1,17 @@
-"""TIFF sources: Aperio SVS, generic tiled or stripped (Big)TIFF pyramids.
+"""TIFF sources: Aperio SVS, OME-TIFF (SubIFD pyramids), generic tiled or stripped (Big)TIFF.
 
-tifffile parses the file once (series, levels, tags); pixel reads then fetch
-only the encoded segments (tiles or strips) a region touches, with
-``os.pread`` on a plain file descriptor (thread-safe, no shared seek
-position), and decode each with the page's own decoder (any codec tifffile
-supports, JPEG tables included). Each touched segment is decoded exactly once
-per read.
+tifffile parses the file once (series, levels, tags, OME-XML). Pixel reads
+then fetch only the encoded segments (tiles or strips) a region touches, with
+``os.pread`` on a plain file descriptor (thread-safe, no shared seek), and
+decode each exactly once per read:
+
+* 8-bit JPEG segments (almost every brightfield scan) are decoded by
+  imagecodecs straight into a reused per-thread tile buffer, with the colour
+  spaces tifffile would use, then the overlap is copied out;
+* any other codec goes through the page's own tifffile decoder.
+
+A level may be one page (``YX`` or ``YXS``: grey or RGB) or one page per
+channel (``CYX``: fluorescence); channels end up last, as ``(h, w, C)``.
 """
 
 from __future__ import annotations
@@ -14,39 +20,87 @@ import logging
 import os
 import re
 import threading
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from struct import error as struct_error
+from typing import Any
 
+import imagecodecs
 import numpy as np
 import tifffile
 
 from gigapatch.errors import SlideError
 from gigapatch.sources.slide import Level, Slide
 
-__all__ = ["open_tiff"]
+__all__ = ["TiffReader", "open_tiff"]
 
 _SVS_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
+_UNIT_TO_UM = {"pm": 1e-6, "nm": 1e-3, "µm": 1.0, "um": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6}
+_RESUNIT_TO_UM = {
+    tifffile.RESUNIT.CENTIMETER: 1e4, tifffile.RESUNIT.INCH: 25400.0,
+    tifffile.RESUNIT.MILLIMETER: 1e3, tifffile.RESUNIT.MICROMETER: 1.0,
+}
+_PHOTOMETRIC = tifffile.PHOTOMETRIC
+
+
+def _ome_mpp(tif: tifffile.TiffFile) -> float | None:
+    try:
+        root = ET.fromstring(tif.ome_metadata or "")
+    except ET.ParseError:
+        return None
+    for elem in root.iter():
+        if elem.tag.endswith("}Pixels") or elem.tag == "Pixels":
+            size = elem.get("PhysicalSizeX")
+            if size is None:
+                return None
+            unit = elem.get("PhysicalSizeXUnit", "µm")
+            return float(size) * _UNIT_TO_UM.get(unit, 1.0) if unit in _UNIT_TO_UM else None
+    return None
 
 
 def _mpp_of(tif: tifffile.TiffFile, page: tifffile.TiffPage) -> float | None:
-    """Microns per pixel of level 0 from the SVS description or the resolution tags."""
+    """Microns per pixel of level 0: SVS description, OME-XML, then resolution tags."""
     if tif.is_svs:
         match = _SVS_MPP.search(page.description or "")
         if match:
             return float(match.group(1))
-    unit = page.resolutionunit
+    if tif.is_ome:
+        mpp = _ome_mpp(tif)
+        if mpp is not None:
+            return mpp
     xres = page.resolution[0] if page.resolution else 0.0
-    if not xres or unit == tifffile.RESUNIT.NONE:
+    scale = _RESUNIT_TO_UM.get(page.resolutionunit)
+    return scale / xres if xres and scale else None
+
+
+def _jpeg_colorspaces(page: tifffile.TiffPage) -> tuple[Any, Any] | None:
+    """(colorspace, outcolorspace) for imagecodecs, as tifffile decodes; None: no fast path."""
+    if page.compression != tifffile.COMPRESSION.JPEG or page.bitspersample != 8:
         return None
-    if unit == tifffile.RESUNIT.CENTIMETER:
-        return 1e4 / xres
-    if unit == tifffile.RESUNIT.INCH:
-        return 25400.0 / xres
-    if unit == tifffile.RESUNIT.MILLIMETER:
-        return 1e3 / xres
-    if unit == tifffile.RESUNIT.MICROMETER:
-        return 1.0 / xres
+    if not page.is_tiled:  # strips may be shorter at the bottom
+        return None
+    if page.extrasamples or page.planarconfig != tifffile.PLANARCONFIG.CONTIG:
+        return None
+    if page.photometric == _PHOTOMETRIC.YCBCR:
+        return None, _PHOTOMETRIC.RGB.value
+    if page.photometric == _PHOTOMETRIC.RGB:  # Aperio: RGB JPEG without a JFIF marker
+        return (None if page.is_jfif else _PHOTOMETRIC.RGB.value), _PHOTOMETRIC.RGB.value
+    if page.photometric == _PHOTOMETRIC.MINISBLACK and page.samplesperpixel == 1:
+        return None, None
     return None
+
+
+@dataclass
+class _LevelData:
+    """What reads of one level need, detached from the (closed) TiffFile."""
+
+    offsets: list[np.ndarray]  # per page (channel plane): segment offsets
+    counts: list[np.ndarray]
+    decode: Any  # the keyframe's tifffile decoder
+    jpegtables: bytes | None
+    jpeg: tuple[Any, Any] | None  # fast-path colour spaces
+    samples: int  # samples per page
 
 
 class TiffReader:
@@ -62,7 +116,7 @@ class TiffReader:
         self.path = path
         log = logging.getLogger("tifffile")
         level = log.level
-        log.setLevel(logging.CRITICAL)  # tifffile logs what it skips; we report one error
+        log.setLevel(logging.CRITICAL)  # tifffile logs what it skips; we raise one error
         try:
             with tifffile.TiffFile(path) as tif:
                 self._parse(tif)
@@ -73,74 +127,74 @@ class TiffReader:
         self._check_segments(os.path.getsize(path))
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
 
+    # ------------------------------------------------------------------ parsing
     def _parse(self, tif: tifffile.TiffFile) -> None:
         if not tif.series:
             raise SlideError(f"{self.path!r} contains no image")
         series = tif.series[0]
         self.format = "svs" if tif.is_svs else "ome-tiff" if tif.is_ome else "tiff"
-        pages: list[tifffile.TiffPage] = []
+        levels, data = [], []
         for lvl in series.levels:
-            page = lvl.keyframe
-            if not isinstance(page, tifffile.TiffPage) or lvl.shape != page.shape:
-                raise SlideError(
-                    f"{self.path!r}: image series with shape {lvl.shape} and axes "
-                    f"{lvl.axes!r} is not supported yet (expected one page per level)"
-                )
-            if (
-                page.imagedepth != 1
-                or page.ndim not in (2, 3)
-                or (page.ndim == 3 and page.planarconfig != tifffile.PLANARCONFIG.CONTIG)
-            ):
-                raise SlideError(
-                    f"{self.path!r}: page layout with shape {page.shape} and planar "
-                    f"configuration {page.planarconfig.name} is not supported yet"
-                )
-            pages.append(page)
-        h0, w0 = pages[0].imagelength, pages[0].imagewidth
-        levels = []
-        for page in pages:
-            h, w = page.imagelength, page.imagewidth
-            tile = (
-                (page.tilelength, page.tilewidth)
-                if page.is_tiled
-                else (min(page.rowsperstrip, h), w)
+            pages = [p for p in lvl.pages if p is not None]
+            key = lvl.keyframe
+            self._check_layout(lvl, pages, key)
+            h, w = key.imagelength, key.imagewidth
+            tile = (key.tilelength, key.tilewidth) if key.is_tiled else (
+                min(key.rowsperstrip, h), w)
+            levels.append((h, w, tile, key.compression.name.lower()))
+            data.append(_LevelData(
+                offsets=[np.asarray(p.dataoffsets, np.int64) for p in pages],
+                counts=[np.asarray(p.databytecounts, np.int64) for p in pages],
+                decode=key.decode, jpegtables=key.jpegtables, jpeg=_jpeg_colorspaces(key),
+                samples=key.samplesperpixel,
+            ))
+        h0, w0 = levels[0][:2]
+        self.levels = tuple(
+            Level(shape=(h, w), downsample=(h0 / h, w0 / w), tile=tile, compression=comp)
+            for h, w, tile, comp in levels
+        )
+        key0 = series.levels[0].keyframe
+        self.dtype = np.dtype(key0.dtype)
+        self.channels = data[0].samples * len(data[0].offsets)
+        self.mpp = _mpp_of(tif, key0)
+        self._data = data
+
+    def _check_layout(self, lvl: Any, pages: list, key: tifffile.TiffPage) -> None:
+        axes = lvl.axes
+        if not (axes.endswith("YX") or axes.endswith("YXS")):
+            raise SlideError(f"{self.path!r}: image axes {axes!r} are not supported "
+                             "(expected YX, YXS or CYX)")
+        extra = axes[: -3 if axes.endswith("S") else -2]
+        if extra not in ("", "C") or key.imagedepth != 1:
+            raise SlideError(
+                f"{self.path!r}: image with axes {axes!r} and shape {lvl.shape} is not a 2-D "
+                "slide; only channel (C) planes are supported besides Y and X"
             )
-            levels.append(
-                Level(
-                    shape=(h, w),
-                    downsample=(h0 / h, w0 / w),
-                    tile=tile,
-                    compression=page.compression.name.lower(),
-                )
-            )
-        self.levels = tuple(levels)
-        self.dtype = np.dtype(pages[0].dtype)
-        self.channels = int(pages[0].samplesperpixel)
-        self.mpp = _mpp_of(tif, pages[0])
-        # what reads need, detached from the (closed) TiffFile
-        self._segments = [
-            (np.asarray(p.dataoffsets, np.int64), np.asarray(p.databytecounts, np.int64))
-            for p in pages
-        ]
-        self._decoders = [p.decode for p in pages]
-        self._jpegtables = [p.jpegtables for p in pages]
+        if key.planarconfig != tifffile.PLANARCONFIG.CONTIG and key.samplesperpixel > 1:
+            raise SlideError(f"{self.path!r}: planar (separate) sample layout is not supported")
+        if len(pages) != (lvl.shape[0] if extra == "C" else 1):
+            raise SlideError(f"{self.path!r}: level with shape {lvl.shape} lacks pages")
+        if np.dtype(key.dtype).kind not in "uif":
+            raise SlideError(f"{self.path!r}: pixel type {key.dtype} is not supported")
 
     def _check_segments(self, file_size: int) -> None:
         """Refuse files whose segment tables are incomplete or point past the end (truncated)."""
-        for k, ((offsets, counts), lvl) in enumerate(zip(self._segments, self.levels, strict=True)):
+        for k, (data, lvl) in enumerate(zip(self._data, self.levels, strict=True)):
             (h, w), (th, tw) = lvl.shape, lvl.tile
             expected = -(-h // th) * -(-w // tw)
-            if len(offsets) != expected or len(counts) != expected:
-                raise SlideError(
-                    f"{self.path!r} is corrupt: level {k} lists {len(offsets)} segment offsets "
-                    f"and {len(counts)} byte counts, expected {expected} of each"
-                )
-            if expected and int((offsets + counts).max()) > file_size:
-                raise SlideError(
-                    f"{self.path!r} is truncated: level {k} data ends past the end of the file "
-                    f"({file_size} bytes)"
-                )
+            for offsets, counts in zip(data.offsets, data.counts, strict=True):
+                if len(offsets) != expected or len(counts) != expected:
+                    raise SlideError(
+                        f"{self.path!r} is corrupt: level {k} lists {len(offsets)} segment "
+                        f"offsets and {len(counts)} byte counts, expected {expected} of each"
+                    )
+                if expected and int((offsets + counts).max()) > file_size:
+                    raise SlideError(
+                        f"{self.path!r} is truncated: level {k} data ends past the end of the "
+                        f"file ({file_size} bytes)"
+                    )
 
     # ------------------------------------------------------------------ file handle
     def _handle(self) -> int:
@@ -164,48 +218,62 @@ class TiffReader:
         if fd is not None:
             os.close(fd)
 
+    def _tile_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A per-thread tile buffer, reused across reads (no allocation, no first touch)."""
+        buf = getattr(self._local, "buf", None)
+        if buf is None or buf.shape != shape or buf.dtype != self.dtype:
+            buf = self._local.buf = np.empty(shape, self.dtype)
+        return buf
+
     # ------------------------------------------------------------------ pixels
     def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
-        """Decode the segments that ``out``'s region touches and copy their overlap."""
+        """Decode the segments ``out``'s region touches, once each, and copy their overlap."""
         h, w = out.shape[:2]
-        th, tw = self.levels[level].tile
-        lh, lw = self.levels[level].shape
+        (th, tw), (lh, lw) = self.levels[level].tile, self.levels[level].shape
         across = -(-lw // tw)
-        offsets, counts = self._segments[level]
-        decode, tables = self._decoders[level], self._jpegtables[level]
+        data = self._data[level]
         fd = self._handle()
         for ty in range(y // th, (y + h - 1) // th + 1):
             for tx in range(x // tw, (x + w - 1) // tw + 1):
                 index = ty * across + tx
                 sy, sx = ty * th, tx * tw
-                # overlap of the segment with the region, in level pixels
                 ya, yb = max(y, sy), min(y + h, sy + th, lh)
                 xa, xb = max(x, sx), min(x + w, sx + tw, lw)
-                target = out[ya - y : yb - y, xa - x : xb - x]
-                nbytes = int(counts[index])
-                if nbytes == 0:
-                    target[...] = 0
-                    continue
-                data = os.pread(fd, nbytes, int(offsets[index]))
-                if len(data) != nbytes:
-                    raise SlideError(
-                        f"{self.path!r} is truncated: level {level} segment {index} ends past "
-                        "the end of the file"
-                    )
-                try:
-                    segment = decode(data, index, jpegtables=tables)[0]
-                except Exception as exc:  # codec errors come as many types
-                    raise SlideError(
-                        f"{self.path!r}: cannot decode level {level} segment {index}: {exc}"
-                    ) from None
-                segment = segment.reshape(segment.shape[-3:])  # drop the depth axis
-                target[...] = segment[ya - sy : yb - sy, xa - sx : xb - sx]
+                for plane in range(len(data.offsets)):
+                    c0 = plane * data.samples
+                    target = out[ya - y : yb - y, xa - x : xb - x, c0 : c0 + data.samples]
+                    segment = self._segment(level, data, plane, index, (ty, tx), fd)
+                    target[...] = segment[ya - sy : yb - sy, xa - sx : xb - sx]
+
+    def _segment(self, level: int, data: _LevelData, plane: int, index: int,
+                 tile: tuple[int, int], fd: int) -> np.ndarray:
+        """Decode one segment to an (h, w, samples) array (a reused buffer on the fast path)."""
+        nbytes = int(data.counts[plane][index])
+        if nbytes == 0:  # a sparse file: never-written tiles read as zeros
+            th, tw = self.levels[level].tile
+            return np.zeros((th, tw, data.samples), self.dtype)
+        raw = os.pread(fd, nbytes, int(data.offsets[plane][index]))
+        try:
+            if data.jpeg is not None:
+                th, tw = self.levels[level].tile
+                buf = self._tile_buffer((th, tw, data.samples) if data.samples > 1 else (th, tw))
+                imagecodecs.jpeg_decode(
+                    raw, tables=data.jpegtables, colorspace=data.jpeg[0],
+                    outcolorspace=data.jpeg[1], bitspersample=8, out=buf,
+                )
+                return buf.reshape(th, tw, data.samples)
+            segment = data.decode(raw, index, jpegtables=data.jpegtables)[0]
+        except Exception as exc:  # codecs raise many types; name the tile
+            raise SlideError(
+                f"{self.path!r}: cannot decode level {level} tile (row {tile[0]}, column "
+                f"{tile[1]}) at byte {int(data.offsets[plane][index])}: {exc}"
+            ) from None
+        return segment.reshape(segment.shape[-3:])  # drop the plane/depth axes
 
 
 def open_tiff(path: str | os.PathLike) -> Slide:
     """Open a TIFF file as a :class:`~gigapatch.sources.slide.Slide`."""
     path = os.fspath(path)
     reader = TiffReader(path)
-    return Slide(
-        reader, name=Path(path).name, path=os.path.abspath(path), reopen=(open_tiff, (path,))
-    )
+    return Slide(reader, name=Path(path).name, path=os.path.abspath(path),
+                 reopen=(open_tiff, (path,)))

@@ -1,0 +1,160 @@
+"""Zarr sources: Zarr v2 and v3 arrays, and OME-Zarr multiscale images (0.4 and 0.5).
+
+zarr-python decodes only the chunks a slice touches, each once, so a region
+read is one slice per level. OME-Zarr metadata gives the levels (``datasets``),
+the axes (``t``, ``c``, ``z``, ``y``, ``x``; ``t`` and ``z`` must have length 1)
+and the pixel size (the ``scale`` transformation of ``x`` at level 0, in the
+axis' unit).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from gigapatch.errors import SlideError
+from gigapatch.sources.axes import check_dtype, yxc_order
+from gigapatch.sources.slide import Level, Slide
+
+__all__ = ["ZarrReader", "open_zarr"]
+
+_UNIT_TO_UM = {
+    "angstrom": 1e-4, "picometer": 1e-6, "nanometer": 1e-3, "micrometer": 1.0,
+    "millimeter": 1e3, "centimeter": 1e4, "meter": 1e6,
+}
+
+
+def _multiscales(group: zarr.Group) -> tuple[dict, str] | None:
+    attrs = group.attrs.asdict()
+    if "ome" in attrs and "multiscales" in attrs["ome"]:  # 0.5 (Zarr v3)
+        return attrs["ome"]["multiscales"][0], str(attrs["ome"].get("version", "0.5"))
+    if "multiscales" in attrs:  # 0.4 and earlier (Zarr v2)
+        ms = attrs["multiscales"][0]
+        return ms, str(ms.get("version", "0.4"))
+    return None
+
+
+class ZarrReader:
+    """Reads the levels of a Zarr array or of an OME-Zarr multiscale image."""
+
+    def __init__(self, arrays: list[Any], index: list, order: tuple[int, ...], name: str,
+                 mpp: float | None, fmt: str) -> None:
+        self.format = fmt
+        self._arrays = arrays
+        self._index = index  # per-axis template: "y", "x", slice(None) or 0
+        self._order = order  # transpose of the sliced array to (y, x, c)
+        shapes = [self._yx(a.shape) for a in arrays]
+        h0, w0 = shapes[0]
+        self.levels = tuple(
+            Level(shape=(h, w), downsample=(h0 / h, w0 / w), tile=self._yx(a.chunks),
+                  compression=_codec_name(a))
+            for (h, w), a in zip(shapes, arrays, strict=True)
+        )
+        self.dtype = check_dtype(arrays[0].dtype, name)
+        c = [n for t, n in zip(index, arrays[0].shape, strict=True) if t == slice(None)]
+        self.channels = c[0] if c else 1
+        self.mpp = mpp
+
+    def _yx(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        return shape[self._index.index("y")], shape[self._index.index("x")]
+
+    def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
+        h, w = out.shape[:2]
+        key = tuple(slice(y, y + h) if t == "y" else slice(x, x + w) if t == "x" else t
+                    for t in self._index)
+        block = self._arrays[level][key]
+        block = np.transpose(block, self._order) if block.ndim == 3 else block[..., None]
+        out[...] = block
+
+    def close(self) -> None:
+        """Zarr stores hold no open handles between reads."""
+
+
+def _codec_name(array: Any) -> str:
+    try:
+        codecs = array.compressors
+    except (AttributeError, TypeError):
+        return "unknown"
+    return ",".join(type(c).__name__.lower().replace("codec", "") for c in codecs) or "none"
+
+
+def _plain_array(array: Any, axes: str | None, name: str) -> tuple[list, tuple]:
+    iy, ix, ic = yxc_order(tuple(array.shape), axes, name)
+    index: list = [None] * array.ndim
+    index[iy], index[ix] = "y", "x"
+    if ic is not None:
+        index[ic] = slice(None)
+    return index, ((iy, ix, ic) if ic is not None else (iy, ix))
+
+
+def _ome(group: zarr.Group, ms: dict, name: str) -> tuple[list, list, tuple, float | None]:
+    axes = [a["name"].lower() if isinstance(a, dict) else str(a).lower() for a in ms["axes"]]
+    datasets = ms["datasets"]
+    arrays = [group[d["path"]] for d in datasets]
+    shape = arrays[0].shape
+    if "y" not in axes or "x" not in axes:
+        raise SlideError(f"{name}: OME-Zarr axes {axes} lack y or x")
+    index: list = []
+    for ax, n in zip(axes, shape, strict=True):
+        if ax in ("y", "x"):
+            index.append(ax)
+        elif ax == "c":
+            index.append(slice(None))
+        elif n == 1:
+            index.append(0)
+        else:
+            raise SlideError(
+                f"{name}: OME-Zarr axis {ax!r} has length {n}; a slide must be 2-D "
+                "(only c may have more than one entry besides y and x)"
+            )
+    kept = [ax for ax, t in zip(axes, index, strict=True) if t != 0]
+    order = tuple(kept.index(a) for a in ("y", "x", "c") if a in kept)
+    mpp = None
+    x_axis = ms["axes"][axes.index("x")]
+    unit = x_axis.get("unit") if isinstance(x_axis, dict) else None
+    for tf in datasets[0].get("coordinateTransformations", []):
+        if tf.get("type") == "scale" and unit in _UNIT_TO_UM:
+            mpp = float(tf["scale"][axes.index("x")]) * _UNIT_TO_UM[unit]
+    return arrays, index, order, mpp
+
+
+def open_zarr(source: str | os.PathLike | Any, *, axes: str | None = None) -> Slide:
+    """Open a Zarr array (v2 or v3), an OME-Zarr image, or a ``zarr.Array``, as a `Slide`."""
+    if isinstance(source, zarr.Array):
+        name = source.name or "zarr array"
+        index, order = _plain_array(source, axes, name)
+        reader = ZarrReader([source], index, order, name, None, "zarr")
+        return Slide(reader, name=name, path=None, reopen=(_reopen_array, (source, axes)))
+    path = Path(source)
+    name = path.name
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as exc:
+        raise SlideError(f"{str(path)!r} is not a readable Zarr store: {exc}") from None
+    if isinstance(node, zarr.Array):
+        index, order = _plain_array(node, axes, name)
+        reader = ZarrReader([node], index, order, name, None, f"zarr-v{node.metadata.zarr_format}")
+    else:
+        found = _multiscales(node)
+        if found is None:
+            raise SlideError(
+                f"{str(path)!r} is a Zarr group without OME-Zarr multiscales metadata; open one "
+                f"of its arrays instead (it has: {', '.join(sorted(node.array_keys())) or 'none'})"
+            )
+        ms, version = found
+        arrays, index, order, mpp = _ome(node, ms, name)
+        reader = ZarrReader(arrays, index, order, name, mpp, f"ome-zarr-{version}")
+    return Slide(reader, name=name, path=os.path.abspath(path),
+                 reopen=(_reopen_path, (os.fspath(path), axes)))
+
+
+def _reopen_path(path: str, axes: str | None) -> Slide:
+    return open_zarr(path, axes=axes)
+
+
+def _reopen_array(array: Any, axes: str | None) -> Slide:
+    return open_zarr(array, axes=axes)

@@ -1,0 +1,175 @@
+"""Small images in every format gigapatch reads, for tests, docs and bug reports.
+
+Each writer takes an in-memory image (``sample_rgb`` and ``sample_fluorescence``
+make realistic ones) and writes it, with a pyramid of 2× box-averaged levels
+where the format has one:
+
+=====================  ==================================================  =========
+writer                 layout                                              opened as
+=====================  ==================================================  =========
+``write_ome_tiff``     OME-TIFF, levels as SubIFDs, ``YXS`` or ``CYX``       ome-tiff
+``write_tiff``         generic TIFF: tiled or stripped, optional pyramid    tiff
+                       pages in the main IFD chain (OpenSlide's layout)
+``write_zarr``         a bare Zarr v2 or v3 array (h, w[, C])                zarr-v2/3
+``write_ome_zarr``     OME-Zarr 0.4 (Zarr v2) or 0.5 (Zarr v3) multiscales   ome-zarr
+=====================  ==================================================  =========
+
+Aperio-style SVS files come from :func:`gigapatch.synthesize`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import zarr
+
+from gigapatch.synth import render
+
+__all__ = [
+    "pyramid",
+    "sample_fluorescence",
+    "sample_rgb",
+    "write_ome_tiff",
+    "write_ome_zarr",
+    "write_tiff",
+    "write_zarr",
+]
+
+
+def sample_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """An (h, w, 3) uint8 H&E-like image (the synthetic slide's renderer)."""
+    return render(height, width, seed=seed)
+
+
+def sample_fluorescence(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A (C, h, w) uint16 fluorescence-like image: dark background, bright nuclei per channel."""
+    rgb = render(height, width, seed=seed).astype(np.float32)
+    signal = 255.0 - rgb  # stained = bright
+    out = np.empty((channels, height, width), np.uint16)
+    for c in range(channels):
+        plane = signal[..., c % 3] * (40 + 60 * c) + 100.0 * c
+        out[c] = np.clip(plane, 0, 65535).astype(np.uint16)
+    return out
+
+
+def pyramid(image: np.ndarray, levels: int, *, channels_first: bool = False) -> list[np.ndarray]:
+    """``levels`` images, each a 2×2 box average of the one before (odd edges dropped)."""
+    out = [image]
+    for _ in range(levels - 1):
+        a = out[-1]
+        if channels_first:
+            c, h, w = a.shape
+            b = a[:, : h // 2 * 2, : w // 2 * 2].reshape(c, h // 2, 2, w // 2, 2).mean((2, 4))
+        else:
+            h, w = a.shape[:2]
+            b = a[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2, *a.shape[2:])
+            b = b.mean((1, 3))
+        out.append(np.round(b).astype(image.dtype))
+    return out
+
+
+def write_ome_tiff(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    levels: int = 3,
+    tile: int = 256,
+    compression: str = "jpeg",
+    channels_first: bool = False,
+    mpp: float | None = 0.5,
+) -> Path:
+    """OME-TIFF with a SubIFD pyramid; ``channels_first`` writes a ``CYX`` image."""
+    axes = "CYX" if channels_first else ("YXS" if image.ndim == 3 else "YX")
+    rgb = image.ndim == 3 and not channels_first and image.shape[2] == 3
+    photometric = "rgb" if rgb else "minisblack"
+    meta: dict = {"axes": axes}
+    if mpp is not None:
+        meta.update(PhysicalSizeX=mpp, PhysicalSizeY=mpp, PhysicalSizeXUnit="µm",
+                    PhysicalSizeYUnit="µm")
+    levels_ = pyramid(image, levels, channels_first=channels_first)
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tw:
+        opts = dict(tile=(tile, tile), compression=compression, photometric=photometric)
+        tw.write(levels_[0], subifds=levels - 1, metadata=meta, **opts)
+        for lvl in levels_[1:]:
+            tw.write(lvl, subfiletype=1, **opts)
+    return Path(path)
+
+
+def write_tiff(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    tile: int | None = 256,
+    levels: int = 1,
+    compression: str | None = "zlib",
+    mpp: float | None = 0.5,
+    rowsperstrip: int | None = None,
+    bigtiff: bool = False,
+) -> Path:
+    """Generic TIFF, tiled or stripped (``tile=None``); pyramid pages in the main IFD chain."""
+    rgb = image.ndim == 3 and image.shape[2] == 3
+    res = {} if mpp is None else {"resolution": (1e4 / mpp, 1e4 / mpp),
+                                  "resolutionunit": "CENTIMETER"}
+    with tifffile.TiffWriter(path, bigtiff=bigtiff) as tw:
+        for k, lvl in enumerate(pyramid(image, levels)):
+            tw.write(
+                lvl, tile=(tile, tile) if tile else None, rowsperstrip=rowsperstrip,
+                compression=compression, photometric="rgb" if rgb else "minisblack",
+                subfiletype=1 if k else 0, metadata=None, **res,
+            )
+    return Path(path)
+
+
+def write_zarr(
+    path: str | os.PathLike, image: np.ndarray, *, zarr_format: int = 3, chunks: int = 256
+) -> Path:
+    """A bare Zarr array of ``image``'s shape, chunked ``chunks`` along y and x."""
+    shape_chunks = (chunks, chunks, *image.shape[2:])
+    arr = zarr.create_array(path, shape=image.shape, dtype=image.dtype, chunks=shape_chunks,
+                            zarr_format=zarr_format, overwrite=True)
+    arr[...] = image
+    return Path(path)
+
+
+def write_ome_zarr(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    version: str = "0.5",
+    levels: int = 3,
+    chunks: int = 256,
+    channels_first: bool = True,
+    mpp: float | None = 0.5,
+) -> Path:
+    """OME-Zarr multiscales: 0.5 on Zarr v3 or 0.4 on Zarr v2, axes ``cyx`` (or ``yx``)."""
+    if version not in ("0.4", "0.5"):
+        raise ValueError(f"version must be '0.4' or '0.5'; got {version!r}")
+    zarr_format = 3 if version == "0.5" else 2
+    if image.ndim == 3 and not channels_first:
+        image = np.moveaxis(image, 2, 0)
+    has_c = image.ndim == 3
+    axes = ([{"name": "c", "type": "channel"}] if has_c else []) + [
+        {"name": "y", "type": "space", "unit": "micrometer"},
+        {"name": "x", "type": "space", "unit": "micrometer"},
+    ]
+    group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
+    datasets = []
+    for k, lvl in enumerate(pyramid(image, levels, channels_first=has_c)):
+        chunk = ((lvl.shape[0],) if has_c else ()) + (chunks, chunks)
+        group.create_array(str(k), shape=lvl.shape, dtype=lvl.dtype, chunks=chunk)[...] = lvl
+        scale = ([1.0] if has_c else []) + [(mpp or 1.0) * 2**k] * 2
+        datasets.append({"path": str(k),
+                         "coordinateTransformations": [{"type": "scale", "scale": scale}]})
+    if mpp is None:
+        for ax in axes:
+            ax.pop("unit", None)
+    multiscales = [{"name": Path(path).name, "axes": axes, "datasets": datasets}]
+    if version == "0.5":
+        group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
+    else:
+        multiscales[0]["version"] = "0.4"
+        group.attrs["multiscales"] = multiscales
+    return Path(path)
