@@ -105,7 +105,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from gigapatch.sources import open_slide
+    from gigapatch.sources import describe_file, open_slide
     from gigapatch.store import ATTRS_KEY, PatchStore
 
     path = Path(args.path)
@@ -114,11 +114,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
         if ATTRS_KEY in zarr.open_group(path, mode="r").attrs:
             store = PatchStore(path)
-            from gigapatch.demo import folder_bytes
-
             n, (h, w, c) = len(store), store.patch_shape
             plan = store.plan
-            print(f"store     {path} ({_human_bytes(folder_bytes(path))})")
+            print(f"store     {path} ({_human_bytes(describe_file(path)['size'])})")
             print(f"patches   {n} of {h}x{w}x{c} {store.images.dtype}")
             print(
                 f"shards    {store.shards_done}/{store.n_shards} done, {store.shard_size} "
@@ -134,7 +132,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 print(f"source {k:<3} {where} (label {src.get('label')})")
             return 0
     slide = open_slide(path)
-    size = path.stat().st_size
+    size = describe_file(path)["size"]
     print(f"file      {path} ({_human_bytes(size)})")
     print(f"format    {slide.format}")
     print(f"dtype     {slide.dtype} x{slide.channels}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gigapatch.engine import Progress, extract_to_zarr
 from gigapatch.plan import grid
-from gigapatch.sources import open_slide
+from gigapatch.sources import describe_file, open_slide
 from gigapatch.store import PatchStore
 from gigapatch.synth import synthesize
 
@@ -32,11 +32,6 @@ class DemoResult:
     def patches_per_second(self) -> float:
         """Extraction throughput (patches written per second)."""
         return len(self.store) / self.extract_seconds if self.extract_seconds else float("inf")
-
-
-def folder_bytes(path: str | os.PathLike) -> int:
-    """Total size of the files under ``path``."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def run_demo(
@@ -76,5 +71,5 @@ def run_demo(
         synth_seconds=t1 - t0,
         store=store,
         extract_seconds=t2 - t1,
-        store_bytes=folder_bytes(store.path),
+        store_bytes=describe_file(store.path)["size"],
     )

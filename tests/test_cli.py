@@ -219,3 +219,20 @@ def test_verify_fails_on_an_incomplete_store(tmp_path, capsys):
     )
     code, _, err = run(capsys, "verify", tmp_path / "x.zarr")
     assert code == 1 and "2 of 2 shards not done" in err
+
+
+def test_info_describes_every_format(tmp_path, capsys):
+    from gigapatch import testing
+
+    fl = testing.sample_fluorescence(300, 400, channels=2)
+    paths = {
+        "ome-zarr-0.5": testing.write_ome_zarr(tmp_path / "a.zarr", fl, chunks=128),
+        "ome-tiff": testing.write_ome_tiff(tmp_path / "b.ome.tif", fl, channels_first=True,
+                                           compression="zlib", tile=128, levels=2),
+        "zarr-v2": testing.write_zarr(tmp_path / "c.zarr", fl[0], zarr_format=2, chunks=64),
+    }
+    for fmt, path in paths.items():
+        code, out, _ = run(capsys, "info", path)
+        assert code == 0, fmt
+        assert f"format    {fmt}" in out and "dtype     uint16 x" in out
+        assert "KB" in out or "MB" in out  # folders are summed, not 4096 bytes

@@ -264,6 +264,16 @@ class Slide:
 
 
 def describe_file(path: str | os.PathLike) -> dict:
-    """Return ``{"path", "size", "mtime"}`` of a file, as recorded in a store's sources."""
+    """Return ``{"path", "size", "mtime"}`` of a file or folder (a Zarr store), as stores record.
+
+    ``size`` is the total bytes of the files under a folder.
+    """
     st = os.stat(path)
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime": st.st_mtime}
+    size = st.st_size
+    if os.path.isdir(path):
+        size = sum(
+            os.path.getsize(os.path.join(root, name))
+            for root, _, files in os.walk(path)
+            for name in files
+        )
+    return {"path": os.path.abspath(path), "size": size, "mtime": st.st_mtime}

@@ -1,0 +1,159 @@
+"""Region-read throughput: gigapatch's Slide.read vs tiffslide, OpenSlide and the decode limit.
+
+Run as a script (``python bench/read.py``). On a synthetic slide made by
+gigapatch's own generator (32768² by default, cached under ``bench/data``),
+for reads of 256², 299² and 1024² pixels at the same seeded random level-0
+positions, one read at a time on one thread, it times, each ``--repeats``
+times in one run:
+
+* ``gigapatch``: ``Slide.read``;
+* ``tiffslide``: ``TiffSlide.read_region(..., as_array=True)``;
+* ``openslide``: ``OpenSlide.read_region`` (RGBA PIL image, as users get it);
+* ``decode limit``: decoding the tiles each read touches, from bytes already
+  in memory, into a reused buffer — the codec's time alone, which no reader
+  can beat on one thread.
+
+It prints best and median MP/s (and reads/s), ratios against tiffslide and
+the decode limit, and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import tifffile
+
+import gigapatch
+from gigapatch.synth import synthesize
+
+HERE = Path(__file__).resolve().parent
+
+
+def _best_median(fn, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _decode_limit_fn(path: Path, positions: list[tuple[int, int]], size: int):
+    """A function that decodes, for every read, the level-0 tiles it touches."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        th, tw, w = page.tilelength, page.tilewidth, page.imagewidth
+        offsets, counts, tables = page.dataoffsets, page.databytecounts, page.jpegtables
+        across = -(-w // tw)
+        with open(path, "rb") as fh:
+            blobs = {}
+            jobs = []
+            for y, x in positions:
+                job = []
+                for ty in range(y // th, (y + size - 1) // th + 1):
+                    for tx in range(x // tw, (x + size - 1) // tw + 1):
+                        i = ty * across + tx
+                        if i not in blobs:
+                            blobs[i] = os.pread(fh.fileno(), counts[i], offsets[i])
+                        job.append(blobs[i])
+                jobs.append(job)
+    buf = np.empty((th, tw, 3), np.uint8)
+
+    def run() -> None:
+        for job in jobs:
+            for blob in job:
+                imagecodecs.jpeg_decode(blob, tables=tables, outcolorspace=2, out=buf)
+
+    tiles = sum(len(j) for j in jobs)
+    return run, tiles
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=32768, help="synthetic slide side")
+    ap.add_argument("--reads", type=int, default=300, help="reads per region size")
+    ap.add_argument("--regions", type=int, nargs="+", default=[256, 299, 1024])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=HERE / "results" / "read.json")
+    args = ap.parse_args(argv)
+
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    path = data / f"synthetic-{args.size}.svs"
+    if not path.exists():
+        print(f"making {path} (once) ...", flush=True)
+        synthesize(path, args.size, seed=0)
+    slide = gigapatch.open(path)
+    import openslide
+    import tiffslide
+
+    ts = tiffslide.TiffSlide(path)
+    osr = openslide.OpenSlide(str(path))
+    h0, w0 = slide.shape
+    results: dict[str, dict] = {}
+    print(f"slide {path.name} {h0}x{w0}, {args.reads} random reads per size, one thread, "
+          f"best/median of {args.repeats}\n")
+    header = (f"{'size':>6} {'reader':<14} {'best MP/s':>10} {'median MP/s':>12} "
+              f"{'reads/s':>9} {'vs tiffslide':>13} {'vs limit':>9}")
+    print(header)
+    for size in args.regions:
+        rng = np.random.default_rng([args.seed, size])
+        ys = rng.integers(0, h0 - size, args.reads).tolist()
+        xs = rng.integers(0, w0 - size, args.reads).tolist()
+        pos = list(zip(ys, xs, strict=True))
+        # correctness first: the same pixels from every reader
+        for y, x in pos[:5]:
+            ours = slide.read(y, x, size, size)
+            assert np.array_equal(ours, ts.read_region((x, y), 0, (size, size), as_array=True))
+            theirs = np.asarray(osr.read_region((x, y), 0, (size, size)).convert("RGB"))
+            assert np.array_equal(ours, theirs)
+        limit_fn, tiles = _decode_limit_fn(path, pos, size)
+        readers = {
+            "gigapatch": lambda pos=pos, size=size: [slide.read(y, x, size, size) for y, x in pos],
+            "tiffslide": lambda pos=pos, size=size: [
+                ts.read_region((x, y), 0, (size, size), as_array=True) for y, x in pos],
+            "openslide": lambda pos=pos, size=size: [
+                osr.read_region((x, y), 0, (size, size)) for y, x in pos],
+            "decode limit": limit_fn,
+        }
+        row = {}
+        for name, fn in readers.items():
+            fn()  # warm the page cache and the readers' caches alike
+            times = _best_median(fn, args.repeats)
+            mp = [args.reads * size * size / t / 1e6 for t in times]
+            row[name] = {"best_mps": max(mp), "median_mps": statistics.median(mp),
+                         "best_reads_per_s": args.reads / min(times), "seconds": times}
+        row["tiles_decoded_per_pass"] = tiles
+        results[str(size)] = row
+        base, limit = row["tiffslide"]["best_mps"], row["decode limit"]["best_mps"]
+        for name in readers:
+            r = row[name]
+            print(f"{size:>6} {name:<14} {r['best_mps']:10.1f} {r['median_mps']:12.1f} "
+                  f"{r['best_reads_per_s']:9.0f} {r['best_mps'] / base:12.2f}x "
+                  f"{r['best_mps'] / limit:8.2f}x")
+    ts.close()
+    osr.close()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "bench": "read", "slide": str(path), "size": args.size, "reads": args.reads,
+        "repeats": args.repeats, "machine": {"cpus": os.cpu_count(),
+                                             "python": sys.version.split()[0],
+                                             "platform": platform.platform()},
+        "results": results,
+    }, indent=2))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
