@@ -160,6 +160,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         codec=args.codec,
         device=args.device,
         workers=args.workers,
+        scheduler=args.scheduler or "threads",
+        resume=args.resume,
         overwrite=args.overwrite,
         progress=bar,
     )
@@ -249,8 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=_positive_int, default=256, help="patches per shard")
     p.add_argument("--codec", default="zstd", choices=["zstd", "zstd-3", "lz4", "none"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    p.add_argument("--workers", type=_positive_int, default=None)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="parallel local tasks (default: number of CPUs)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask distributed cluster (tcp://host:8786)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="finish an interrupted run of the same request")
+    again.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_extract)
 

@@ -17,19 +17,25 @@ from typing import Any
 
 import dask
 import numpy as np
-from dask.callbacks import Callback
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import array_module, gather, resolve_device, to_host
 from gigapatch.plan import PatchPlan, as_slides
+from gigapatch.scheduling import check_scheduler, run_tasks
 from gigapatch.sources import Slide, describe_file
-from gigapatch.store import PatchStore, create_store, mark_done, write_shard
+from gigapatch.store import (
+    PatchStore,
+    create_store,
+    mark_done,
+    open_for_resume,
+    read_done,
+    write_shard,
+)
 
 __all__ = ["extract", "extract_to_zarr"]
 
 #: Largest source region (pixels of the level) one read covers; bounds task memory.
 REGION_BUDGET = 1 << 24
-SCHEDULERS = ("threads", "processes", "synchronous")
 Progress = Callable[[int, int], None]
 
 
@@ -99,17 +105,6 @@ def _block_task(slides, plan: PatchPlan, device: str) -> np.ndarray:
 # --------------------------------------------------------------------------- running
 
 
-class _Tracker(Callback):
-    """Runs in the driver after each task: marks shards done and reports progress."""
-
-    def __init__(self, on_done: Callable[[Any, Any], None]) -> None:
-        super().__init__()
-        self._on_done = on_done
-
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        self._on_done(key, result)
-
-
 def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
     if not isinstance(plan, PatchPlan):
         raise InvalidArgumentError(f"plan must be a PatchPlan; got {type(plan).__name__}")
@@ -125,18 +120,6 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
         )
     for s in slides:
         s.check_level(plan.level)
-
-
-def _parse_run_options(workers: int | None, scheduler: str) -> int:
-    if scheduler not in SCHEDULERS:
-        raise InvalidArgumentError(
-            f"scheduler must be one of {', '.join(SCHEDULERS)}; got {scheduler!r}"
-        )
-    if workers is None:
-        return os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidArgumentError(f"workers must be a positive integer; got {workers!r}")
-    return workers
 
 
 def _source_record(slide: Slide, level: int, label: int) -> dict:
@@ -164,7 +147,8 @@ def extract_to_zarr(
     codec: str = "zstd",
     device: str = "auto",
     workers: int | None = None,
-    scheduler: str = "threads",
+    scheduler: Any = "threads",
+    resume: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> PatchStore:
@@ -191,7 +175,13 @@ def extract_to_zarr(
         Parallel tasks (default: the number of CPUs).
     scheduler
         Dask local scheduler: ``"threads"`` (default), ``"processes"`` or
-        ``"synchronous"``.
+        ``"synchronous"``; or the address of a running ``distributed``
+        scheduler (``"tcp://host:8786"``), or a ``distributed.Client``.
+    resume
+        Finish an interrupted run: shards marked done are kept, the others are
+        (re)written. The store must have been made by the same request (plan,
+        sources unchanged on disk, shard size, codec). Without a store at
+        ``out``, a fresh run.
     overwrite
         Replace an existing gigapatch store at ``out``.
     progress
@@ -205,7 +195,7 @@ def extract_to_zarr(
     slides = as_slides(sources)
     _check_plan(slides, plan)
     device = resolve_device(device)
-    workers = _parse_run_options(workers, scheduler)
+    workers = check_scheduler(scheduler, workers)
     if labels is None:
         labels = [-1] * len(slides)
     if len(labels) != len(slides):
@@ -213,9 +203,10 @@ def extract_to_zarr(
             f"labels must give one label per source ({len(slides)}); got {len(labels)}"
         )
     labels = [int(v) for v in labels]
+    if resume and overwrite:
+        raise InvalidArgumentError("resume and overwrite exclude each other; choose one")
     h, w = plan.size
-    group = create_store(
-        out,
+    spec = dict(
         patch_shape=(h, w, slides[0].channels),
         dtype=slides[0].dtype,
         coords=np.stack([plan.y, plan.x], axis=1),
@@ -225,20 +216,26 @@ def extract_to_zarr(
         plan=plan.params(),
         shard_size=shard_size,
         codec=codec,
-        overwrite=overwrite,
     )
+    if resume and os.path.exists(out):
+        group = open_for_resume(out, **spec)
+        todo = np.flatnonzero(~read_done(group)).tolist()
+    else:
+        group = create_store(out, overwrite=overwrite, **spec)
+        todo = list(range(-(-len(plan) // shard_size)))
     images = group["images"]
     n = len(plan)
-    n_shards = -(-n // shard_size)
     tasks = []
-    for i in range(n_shards):
+    for i in todo:
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
             dask.delayed(_shard_task, pure=False)(
                 slides, rows, images, i, device, dask_key_name=("gigapatch-shard", i)
             )
         )
-    written = 0
+    written = n - sum(min(shard_size, n - i * shard_size) for i in todo)
+    if progress is not None and written:
+        progress(written, n)
 
     def on_done(key, result) -> None:
         nonlocal written
@@ -248,8 +245,7 @@ def extract_to_zarr(
             if progress is not None:
                 progress(written, n)
 
-    with _Tracker(on_done):
-        dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
     return PatchStore(out)
 
 
@@ -259,7 +255,7 @@ def extract(
     *,
     device: str = "auto",
     workers: int | None = None,
-    scheduler: str = "threads",
+    scheduler: Any = "threads",
     block_size: int = 256,
 ) -> np.ndarray:
     """Extract the patches of ``plan`` into memory, for small jobs.
@@ -274,13 +270,24 @@ def extract(
     slides = as_slides(sources)
     _check_plan(slides, plan)
     device = resolve_device(device)
-    workers = _parse_run_options(workers, scheduler)
+    workers = check_scheduler(scheduler, workers)
     n = len(plan)
+    starts = list(range(0, n, block_size))
     tasks = [
-        dask.delayed(_block_task, pure=False)(slides, plan.rows(a, min(a + block_size, n)), device)
-        for a in range(0, n, block_size)
+        dask.delayed(_block_task, pure=False)(
+            slides, plan.rows(a, min(a + block_size, n)), device,
+            dask_key_name=("gigapatch-block", k),
+        )
+        for k, a in enumerate(starts)
     ]
-    blocks = dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+    found: dict[int, np.ndarray] = {}
+
+    def on_done(key, result) -> None:
+        if isinstance(key, tuple) and key[0] == "gigapatch-block":
+            found[key[1]] = result
+
+    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
+    blocks = [found[k] for k in range(len(starts))]
     if not blocks:
         h, w = plan.size
         return np.empty((0, h, w, slides[0].channels), slides[0].dtype)

@@ -19,6 +19,7 @@ not all set is incomplete, whatever its other nodes hold.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ __all__ = [
     "PatchStore",
     "create_store",
     "mark_done",
+    "open_for_resume",
+    "read_done",
     "write_shard",
 ]
 
@@ -67,7 +70,8 @@ def _clear_output(path: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise StoreExistsError(
-            f"output {str(path)!r} already exists; pass overwrite=True (--overwrite) to replace it"
+            f"output {str(path)!r} already exists; pass overwrite=True (--overwrite) to replace "
+            "it, or resume=True (--resume) to finish it"
         )
     if path.is_dir() and (not any(path.iterdir()) or _is_gigapatch_store(path)):
         shutil.rmtree(path)
@@ -135,12 +139,15 @@ def create_store(
     group.create_array(
         "label", data=np.asarray(label, np.int32), chunks=(meta_rows,), dimension_names=["patch"]
     )
+    # one tiny uncompressed file per flag: setting a flag rewrites no other flag, so a run
+    # killed while marking a shard done cannot damage the flags of finished shards
     group.create_array(
         "done",
         shape=(n_shards,),
         dtype=bool,
         fill_value=False,
-        chunks=(min(n_shards, _META_ROWS),),
+        chunks=(1,),
+        compressors=None,
         dimension_names=["shard"],
     )
     group.attrs[ATTRS_KEY] = {
@@ -172,6 +179,81 @@ def mark_done(group: zarr.Group, indices: Sequence[int]) -> None:
     done = group["done"]
     for index in indices:
         done[index] = True
+
+
+def read_done(group: zarr.Group) -> np.ndarray:
+    """The ``done`` flags; a flag that cannot be read (a torn write) counts as not done."""
+    done = group["done"]
+    try:
+        return np.asarray(done[:], dtype=bool)
+    except Exception:
+        flags = np.zeros(done.shape[0], bool)
+        for i in range(len(flags)):
+            try:
+                flags[i] = bool(done[i])
+            except Exception:
+                flags[i] = False
+        return flags
+
+
+_SOURCE_KEYS = ("path", "size", "mtime", "level", "shape", "label")
+
+
+def open_for_resume(
+    path: str | os.PathLike,
+    *,
+    patch_shape: tuple[int, int, int],
+    dtype: np.dtype,
+    coords: np.ndarray,
+    slide: np.ndarray,
+    label: np.ndarray,
+    sources: Sequence[dict],
+    plan: dict,
+    shard_size: int = 256,
+    codec: str = "zstd",
+) -> zarr.Group:
+    """Open an existing store to finish it, after checking it was made by the same request.
+
+    Takes the arguments of :func:`create_store`. The plan, its coordinates,
+    slide indices and labels, the patch shape and dtype, shard size, codec
+    and every source's path, size and modification time must match.
+
+    Raises
+    ------
+    StoreError
+        It is not a gigapatch store, or it differs (the message lists how).
+    """
+    store = PatchStore(path)
+    attrs, diffs = store.attrs, []
+    if json.loads(json.dumps(plan)) != attrs.get("plan"):
+        keys = sorted(k for k in set(plan) | set(attrs.get("plan", {}))
+                      if plan.get(k) != attrs.get("plan", {}).get(k))
+        diffs.append(f"plan ({', '.join(keys) or 'values'})")
+    if attrs.get("shard_size") != shard_size:
+        diffs.append(f"shard size ({attrs.get('shard_size')} vs {shard_size})")
+    if attrs.get("codec") != codec:
+        diffs.append(f"codec ({attrs.get('codec')} vs {codec})")
+    if store.patch_shape != tuple(patch_shape) or store.images.dtype != np.dtype(dtype):
+        diffs.append(f"patches ({store.patch_shape} {store.images.dtype} vs "
+                     f"{tuple(patch_shape)} {np.dtype(dtype)})")
+    old = attrs.get("sources", [])
+    if len(old) != len(sources):
+        diffs.append(f"number of sources ({len(old)} vs {len(sources)})")
+    else:
+        for k, (a, b) in enumerate(zip(old, json.loads(json.dumps(list(sources))), strict=True)):
+            changed = [key for key in _SOURCE_KEYS if a.get(key) != b.get(key)]
+            if changed:
+                diffs.append(f"source {k} {b.get('name') or b.get('path')} ({', '.join(changed)})")
+    if not diffs:
+        for name, new in (("coords", coords), ("slide", slide), ("label", label)):
+            if not np.array_equal(store._group[name][:], np.asarray(new)):
+                diffs.append(f"{name} of the patches")
+    if diffs:
+        raise StoreError(
+            f"cannot resume {str(path)!r}: it was made by a different request (differs in "
+            f"{'; '.join(diffs)}); pass overwrite=True (--overwrite) to start again"
+        )
+    return zarr.open_group(path, mode="r+")
 
 
 class PatchStore:
@@ -241,7 +323,7 @@ class PatchStore:
     @property
     def done(self) -> np.ndarray:
         """(n_shards,) bool: which shards are completely written."""
-        return self._group["done"][:]
+        return read_done(self._group)
 
     @property
     def sources(self) -> list[dict]:

@@ -1,0 +1,92 @@
+"""Running shard tasks: Dask's local schedulers or a ``distributed`` cluster.
+
+Whatever runs the tasks, ``on_done(key, result)`` is called in the driver
+process, one task at a time, after the task has returned: this is where the
+engine marks shards done, so there is exactly one writer of ``done`` flags.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask
+from dask.callbacks import Callback
+
+from gigapatch.errors import InvalidArgumentError
+
+__all__ = ["LOCAL_SCHEDULERS", "check_scheduler", "run_tasks"]
+
+LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
+_ADDRESS_PREFIXES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+
+
+class _Tracker(Callback):
+    """Runs in the driver after each task of a local scheduler."""
+
+    def __init__(self, on_done: Callable[[Any, Any], None]) -> None:
+        super().__init__()
+        self._on_done = on_done
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self._on_done(key, result)
+
+
+def _is_client(obj: Any) -> bool:
+    return type(obj).__name__ == "Client" and type(obj).__module__.startswith("distributed")
+
+
+def check_scheduler(scheduler: Any, workers: int | None) -> int:
+    """Check ``scheduler`` and ``workers``; return the number of local workers to use.
+
+    ``scheduler`` is one of :data:`LOCAL_SCHEDULERS`, the address of a running
+    ``distributed`` scheduler (``"tcp://host:8786"``) or a ``distributed.Client``.
+    """
+    local = isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS
+    remote = _is_client(scheduler) or (
+        isinstance(scheduler, str) and scheduler.startswith(_ADDRESS_PREFIXES)
+    )
+    if not (local or remote):
+        raise InvalidArgumentError(
+            f"scheduler must be one of {', '.join(LOCAL_SCHEDULERS)}, a scheduler address "
+            f"such as 'tcp://host:8786', or a distributed.Client; got {scheduler!r}"
+        )
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidArgumentError(f"workers must be a positive integer; got {workers!r}")
+    return workers
+
+
+def run_tasks(
+    tasks: Sequence[Any],
+    *,
+    scheduler: Any,
+    workers: int,
+    on_done: Callable[[Any, Any], None],
+) -> None:
+    """Compute ``tasks`` (Dask delayed objects), calling ``on_done`` in the driver for each.
+
+    The first task that fails stops the run (pending tasks are cancelled) and
+    its exception is raised here.
+    """
+    if not tasks:
+        return
+    if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
+        with _Tracker(on_done):
+            dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+        return
+    from distributed import Client, as_completed
+
+    client = scheduler if _is_client(scheduler) else Client(scheduler, set_as_default=False)
+    try:
+        futures = client.compute(list(tasks))
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                on_done(future.key, future.result())
+        finally:
+            client.cancel(futures)
+    finally:
+        if client is not scheduler:
+            client.close()

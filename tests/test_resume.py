@@ -1,0 +1,159 @@
+"""Interrupted runs, resumed; distributed runs; both give the bytes of a plain run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import gigapatch
+from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.store import PatchStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shard_files(path):
+    base = Path(path) / "images"
+    return {str(f.relative_to(base)): f.read_bytes() for f in sorted(base.rglob("*"))
+            if f.is_file() and f.name != "zarr.json"}
+
+
+def _same_store(a, b):
+    sa, sb = PatchStore(a), PatchStore(b)
+    assert sa.complete and sb.complete
+    for name in ("coords", "slide", "label"):
+        assert np.array_equal(getattr(sa, name), getattr(sb, name))
+    assert _shard_files(a) == _shard_files(b)  # byte for byte
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, square_path):
+    """A job slow enough to be killed mid-way (one region read per patch)."""
+    d = tmp_path_factory.mktemp("resume")
+    plan = gigapatch.grid(square_path, 128, 40)
+    reference = d / "reference.zarr"
+    gigapatch.extract_to_zarr(square_path, plan, reference, shard_size=16, workers=2)
+    return square_path, plan, reference, d
+
+
+_CHILD = """
+import sys
+import gigapatch
+from gigapatch import engine
+engine.REGION_BUDGET = 128 * 128  # one read per patch: slower, so the kill lands mid-run
+slide, out = sys.argv[1], sys.argv[2]
+plan = gigapatch.grid(slide, 128, 40)
+gigapatch.extract_to_zarr(slide, plan, out, shard_size=16, workers=1)
+"""
+
+
+def test_sigkill_at_a_random_moment_then_resume_gives_the_same_bytes(job):
+    slide, plan, reference, d = job
+    out = d / "killed.zarr"
+    rng = np.random.default_rng(int(time.time()))
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(slide), str(out)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the run is under way
+            if (out / "done" / "c").exists() and len(list((out / "done" / "c").iterdir())) >= 2:
+                break
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.0, 0.5)))
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    killed = PatchStore(out)
+    done_before = killed.shards_done
+    assert 0 < done_before < killed.n_shards, "the kill did not land mid-run"
+    assert killed.verify()[0].endswith("the extraction did not finish")
+    seen = []
+    gigapatch.extract_to_zarr(slide, plan, out, shard_size=16, resume=True,
+                              progress=lambda done, total: seen.append(done))
+    assert seen[0] == done_before * 16  # the finished shards were kept, not redone
+    _same_store(out, reference)
+
+
+def test_resume_of_a_complete_store_does_nothing_and_changes_nothing(job):
+    slide, plan, reference, _ = job
+    before = _shard_files(reference)
+    calls = []
+    gigapatch.extract_to_zarr(slide, plan, reference, shard_size=16, resume=True,
+                              progress=lambda *a: calls.append(a))
+    assert calls == [(len(plan), len(plan))]
+    assert _shard_files(reference) == before
+
+
+def test_resume_without_a_store_is_a_fresh_run(job, tmp_path):
+    slide, plan, reference, _ = job
+    gigapatch.extract_to_zarr(slide, plan, tmp_path / "new.zarr", shard_size=16, resume=True)
+    _same_store(tmp_path / "new.zarr", reference)
+
+
+def test_resume_refuses_a_different_request(job, tmp_path, slide_path):
+    slide, plan, reference, _ = job
+    with pytest.raises(StoreError, match=r"cannot resume .*differs in plan \(count, stride\)"):
+        gigapatch.extract_to_zarr(slide, gigapatch.grid(slide, 128, 64), reference,
+                                  shard_size=16, resume=True)
+    with pytest.raises(StoreError, match=r"differs in shard size \(16 vs 8\)"):
+        gigapatch.extract_to_zarr(slide, plan, reference, shard_size=8, resume=True)
+    with pytest.raises(StoreError, match=r"source 0 odd.svs \(path, size, mtime, shape\)"):
+        gigapatch.extract_to_zarr(slide_path, gigapatch.grid(slide_path, 128, 40), reference,
+                                  shard_size=16, resume=True)
+    copy = tmp_path / "copy.svs"
+    copy.write_bytes(Path(slide).read_bytes())
+    gigapatch.extract_to_zarr(copy, plan, tmp_path / "c.zarr", shard_size=16)
+    os.utime(copy, (1, 1))  # the slide changed on disk since
+    with pytest.raises(StoreError, match=r"\(mtime\)"):
+        gigapatch.extract_to_zarr(copy, plan, tmp_path / "c.zarr", shard_size=16, resume=True)
+    with pytest.raises(InvalidArgumentError, match="resume and overwrite exclude each other"):
+        gigapatch.extract_to_zarr(slide, plan, reference, resume=True, overwrite=True)
+
+
+def test_a_torn_done_flag_counts_as_not_done(job, tmp_path):
+    slide, plan, reference, _ = job
+    out = tmp_path / "torn.zarr"
+    gigapatch.extract_to_zarr(slide, plan, out, shard_size=16)
+    flag = out / "done" / "c" / "3"
+    flag.write_bytes(b"")  # as if killed while writing it
+    store = PatchStore(out)
+    assert store.shards_done == store.n_shards - 1 and not store.done[3]
+    gigapatch.extract_to_zarr(slide, plan, out, shard_size=16, resume=True)
+    _same_store(out, reference)
+
+
+def test_a_distributed_local_cluster_gives_the_same_bytes(job, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    slide, plan, reference, _ = job
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        gigapatch.extract_to_zarr(slide, plan, tmp_path / "d.zarr", shard_size=16,
+                                  scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:
+            patches = gigapatch.extract(slide, plan.rows(0, 100), scheduler=client, block_size=30)
+    _same_store(tmp_path / "d.zarr", reference)
+    assert np.array_equal(patches, PatchStore(reference)[:100])
+
+
+def test_scheduler_names_are_checked(job):
+    slide, plan, *_ = job
+    with pytest.raises(InvalidArgumentError, match="scheduler must be one of threads, processes, "
+                                                   "synchronous, a scheduler address"):
+        gigapatch.extract(slide, plan, scheduler="slurm")
+
+
+def test_cli_resume_and_overwrite_exclude_each_other(job, capsys):
+    from gigapatch.cli import main
+
+    slide, _, reference, _ = job
+    code = main(["extract", str(slide), "-o", str(reference), "--size", "128", "--resume",
+                 "--overwrite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not allowed with argument" in err and err.count("\n") == 1
+    assert zarr.open_group(reference, mode="r")["done"][:].all()
