@@ -8,7 +8,8 @@ tiffslide and OpenSlide all open and agree on:
 * pages 2…: tiled levels, each 4× smaller than the one before, until the
   largest side is at most 1024 pixels;
 * every ImageDescription starts with ``Aperio Image Library``; page 0's
-  carries ``|AppMag = 40|MPP = 0.25``; resolution tags in pixels per cm.
+  carries ``|AppMag = 40|MPP = 0.25`` (for the default 0.25 µm/px; the
+  magnification is 10 / mpp); resolution tags in pixels per cm.
 
 The picture is procedural and order-independent: every pixel is a function of
 its level-0 coordinates and the seed only (hashed value noise), so tiles are
@@ -259,7 +260,7 @@ def synthesize(
         The picture is a pure function of ``seed``: the same seed gives the
         same pixels and the same file bytes.
     mpp
-        Microns per pixel recorded for level 0 (0.25 ≈ a 40× scan).
+        Microns per pixel recorded for level 0 (0.25: a 40× scan, 0.5: 20×).
     quality
         JPEG quality of every level.
     workers
@@ -318,7 +319,7 @@ def synthesize(
         resolution = 1e4 / mpp  # pixels per cm
         desc0 = (
             f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
-            f"({tile}x{tile}) JPEG/RGB Q={quality}|AppMag = 40|MPP = {mpp:g}"
+            f"({tile}x{tile}) JPEG/RGB Q={quality}|AppMag = {10 / mpp:g}|MPP = {mpp:g}"
             f"|Generator = gigapatch.synth seed {seed}"
         )
         common = dict(

@@ -40,6 +40,16 @@ def test_layout_is_aperio_svs(square_path):
         assert [lvl.shape for lvl in tif.series[0].levels] == [(2048, 2048, 3), (512, 512, 3)]
 
 
+def test_a_20x_slide_records_its_magnification(tmp_path):
+    path = synthesize(tmp_path / "20x.svs", 512, mpp=0.5)
+    with tifffile.TiffFile(path) as tif:
+        assert "|AppMag = 20|MPP = 0.5" in tif.pages[0].description
+    openslide = pytest.importorskip("openslide")
+    with openslide.OpenSlide(str(path)) as osr:
+        assert osr.properties["openslide.objective-power"] == "20"
+        assert float(osr.properties["openslide.mpp-x"]) == 0.5
+
+
 def test_same_seed_same_bytes_other_seed_other_pixels(tmp_path):
     a = synthesize(tmp_path / "a.tif", 512, seed=7)
     b = synthesize(tmp_path / "b.tif", 512, seed=7)
