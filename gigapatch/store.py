@@ -8,6 +8,7 @@ node           shape / dtype         meaning
 ``slide``      (N,) int32            index into ``attrs["gigapatch"]["sources"]``
 ``label``      (N,) int32            class label, -1 where none
 ``done``       (ceil(N/S),) bool     shard written completely
+``tissue``     (N,) float32          optional: tissue fraction of each patch's footprint
 attrs          ``gigapatch``         format, version, sources, plan, created
 =============  ====================  ==============================================
 
@@ -90,8 +91,12 @@ def create_store(
     shard_size: int = 256,
     codec: str = "zstd",
     overwrite: bool = False,
+    tissue: np.ndarray | None = None,
 ) -> zarr.Group:
     """Create an empty store (no shard done) with every node and attribute of format 1.
+
+    ``tissue`` (optional, (N,) float32): each patch's tissue fraction, written
+    as the optional node ``tissue`` when the plan used a tissue mask.
 
     Raises
     ------
@@ -135,6 +140,13 @@ def create_store(
     group.create_array(
         "label", data=np.asarray(label, np.int32), chunks=(meta_rows,), dimension_names=["patch"]
     )
+    if tissue is not None:
+        group.create_array(
+            "tissue",
+            data=np.asarray(tissue, np.float32),
+            chunks=(meta_rows,),
+            dimension_names=["patch"],
+        )
     group.create_array(
         "done",
         shape=(n_shards,),
