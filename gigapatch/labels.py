@@ -66,7 +66,8 @@ def find_slides(
     Raises
     ------
     SlideError
-        A path or glob matches nothing, or a folder holds no slide.
+        A glob or folder matches no slide (a missing plain path is reported
+        when it is opened).
     """
     items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     if not items:
@@ -95,8 +96,8 @@ def find_slides(
         elif glob.has_magic(text):
             found = sorted(glob.glob(text, recursive=True))
         else:
-            found = [text] if Path(text).exists() else []
+            found = [text]  # opening it says what is wrong with it, if anything
         if not found:
-            raise SlideError(f"{text!r} does not exist or matches no slide")
+            raise SlideError(f"{text!r} matches no slide file")
         paths += found
     return SlideSet(paths, [-1] * len(paths), [])

@@ -37,6 +37,8 @@ __all__ = ["allocate", "random"]
 
 #: Rejection rounds before giving up on ``min_tissue`` / ``replace=False``.
 MAX_ROUNDS = 64
+#: Give up after this many draws in a row yield nothing new (the constraint is unreachable).
+MAX_DRY = 1 << 18
 Draw = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
 
 
@@ -86,21 +88,26 @@ def _weighted(w: np.ndarray, lh: int, lw: int, span: tuple[int, int]) -> Draw:
         ci, cj = np.divmod(cells[np.minimum(pick, len(cells) - 1)], mw)
         py = (ci + rng.random(m)) * (lh / mh)
         px = (cj + rng.random(m)) * (lw / mw)
-        ty = np.floor(py - span[0] / 2).astype(np.int64)
-        tx = np.floor(px - span[1] / 2).astype(np.int64)
+        # the pixel window whose centre is nearest the point (span 1: the point's pixel)
+        ty = np.floor(py - (span[0] - 1) / 2).astype(np.int64)
+        tx = np.floor(px - (span[1] - 1) / 2).astype(np.int64)
         return np.clip(ty, 0, lh - span[0]), np.clip(tx, 0, lw - span[1])
 
     return draw
 
 
+def _is_tissue(spec: Any) -> bool:
+    return isinstance(spec, str) and spec == "tissue"
+
+
 def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarray | None:
     if spec is None:
         return None
-    if isinstance(spec, str) and spec == "tissue":
+    if _is_tissue(spec):
         from gigapatch.saliency import tissue_density
 
         data = tissue_density(slide, mask=tissue)
-    elif isinstance(spec, str) and spec not in ("tissue",) and not os.path.exists(spec):
+    elif isinstance(spec, str) and not os.path.exists(spec):
         raise InvalidArgumentError(
             f"weights must be None, 'tissue', an array, a map file or a callable; got {spec!r}"
         )
@@ -119,10 +126,10 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
 def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
     """Draw until ``n`` patches pass ``min_tissue`` (and are distinct without ``replace``)."""
     ys, xs, fs, seen = [], [], [], np.empty(0, np.int64)
-    have, rate, best = 0, 1.0, 0.0
+    have, rate, best, dry = 0, 1.0, 0.0, 0
     for _ in range(MAX_ROUNDS):
         need = n - have
-        m = need if fraction is None and replace else min(int(need / rate * 1.2) + 16, 1 << 22)
+        m = need if fraction is None and replace else min(int(need / rate * 1.2) + 16, 1 << 20)
         ly, lx = draw(rng, m)
         f = fraction(ly, lx) if fraction is not None else None
         keep = np.ones(m, bool) if f is None else f >= min_tissue
@@ -143,7 +150,8 @@ def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
         if not replace:
             seen = np.concatenate([seen, (ly * (lw + 1) + lx)[idx]])
         have += len(idx)
-        if have == n:
+        dry = 0 if len(idx) else dry + m
+        if have == n or dry >= MAX_DRY:
             break
     if have < n:
         why = f"tissue fraction >= {min_tissue:g} (highest seen: {best:.3g})" if fraction else ""
@@ -235,8 +243,9 @@ def random(
                 f"({lh}x{lw} pixels)"
             )
         mask_spec, weight_spec = specs[k]
-        tissue = tissue_mask(slide) if "tissue" in (mask_spec, weight_spec) else None
-        m = tissue if mask_spec == "tissue" else resolve_mask(mask_spec, slide)
+        wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
+        tissue = tissue_mask(slide) if wants_tissue else None
+        m = tissue.astype(np.float64) if _is_tissue(mask_spec) else resolve_mask(mask_spec, slide)
         w = _weights_map(weight_spec, slide, tissue)
         draw = _uniform(lh, lw, size) if w is None else _weighted(w, lh, lw, size)
         dy, dx = slide.levels[lvl].downsample
@@ -294,7 +303,5 @@ def random(
 def _specs(mask: Any, weights: Any, n: int, shared_mask: bool) -> list[tuple[Any, Any]]:
     """(mask, weights) spec of each slide; a single array or file only for a single slide."""
     masks = spread("mask", mask, n, shared_mask)
-    shared_w = weights is None or callable(weights) or (
-        isinstance(weights, str) and weights == "tissue"
-    )
+    shared_w = weights is None or callable(weights) or _is_tissue(weights)
     return list(zip(masks, spread("weights", weights, n, shared_w), strict=True))
