@@ -50,6 +50,13 @@ def tissue_density(slide: Slide, *, mask: np.ndarray | None = None, radius: int 
     return np.clip(density, 0.0, 1.0)
 
 
+def _to_numpy(keras, tensor) -> np.ndarray:
+    """A backend tensor as NumPy (torch tensors directly: ``np.array`` on them warns)."""
+    if hasattr(tensor, "detach"):
+        return tensor.detach().cpu().numpy()
+    return keras.ops.convert_to_numpy(tensor)
+
+
 class XceptionSaliency:
     """Mean activation of Xception's ``block14_sepconv2_act`` over a slide, upsampled.
 
@@ -110,7 +117,7 @@ class XceptionSaliency:
                 "needs at least 71x71 pixels"
             )
         x = img[None] / 127.5 - 1.0  # keras.applications.xception.preprocess_input
-        act = self._keras.ops.convert_to_numpy(self._model(x, training=False))[0]
+        act = _to_numpy(self._keras, self._model(x, training=False))[0]
         saliency = act.mean(axis=-1).astype(np.float32)
         factors = (img.shape[0] / saliency.shape[0], img.shape[1] / saliency.shape[1])
         return np.clip(zoom(saliency, factors, order=1), 0.0, None)
