@@ -16,19 +16,21 @@ SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".scn", ".bif", ".btf")
 
 
 class SlideSet(Sequence[str]):
-    """Slide paths with one class label each (-1 for none) and the class names.
+    """Slide paths with one class label each (or ``labels=None``) and the class names.
 
     A sequence of paths, so it is accepted wherever sources are; the planners
     take its ``labels`` and ``classes`` unless given others.
     """
 
-    def __init__(self, paths: Sequence[str], labels: Sequence[int], classes: Sequence[str]):
-        if len(paths) != len(labels):
+    def __init__(
+        self, paths: Sequence[str], labels: Sequence[int] | None, classes: Sequence[str]
+    ) -> None:
+        if labels is not None and len(paths) != len(labels):
             raise InvalidArgumentError(
                 f"labels must give one label per path ({len(paths)}); got {len(labels)}"
             )
         self.paths = [str(p) for p in paths]
-        self.labels = [int(v) for v in labels]
+        self.labels = None if labels is None else [int(v) for v in labels]
         self.classes = list(classes)
 
     def __len__(self) -> int:
@@ -100,4 +102,4 @@ def find_slides(
         if not found:
             raise SlideError(f"{text!r} matches no slide file")
         paths += found
-    return SlideSet(paths, [-1] * len(paths), [])
+    return SlideSet(paths, None, [])
