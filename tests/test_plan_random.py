@@ -135,6 +135,9 @@ def test_min_tissue_rejects_draws_and_records_the_fraction():
     assert kept.dtype == np.float32 and len(kept) == 500
     recorded = gigapatch.random(_image(100, 100), 20, 500, seed=3, mask=mask)
     assert recorded.tissue.min() == 0 and recorded.tissue.max() == 1
+    # recording the fraction alone does not change the draws
+    unmasked = gigapatch.random(_image(100, 100), 20, 500, seed=3)
+    assert np.array_equal(recorded.y, unmasked.y) and np.array_equal(recorded.x, unmasked.x)
     with pytest.raises(InvalidArgumentError, match=r"could draw only 0 of 5 patches .* >= 1"):
         gigapatch.random(_image(100, 100), 20, 5, seed=3, mask=mask * 0.5, min_tissue=1.0)
 

@@ -127,9 +127,10 @@ def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
     """Draw until ``n`` patches pass ``min_tissue`` (and are distinct without ``replace``)."""
     ys, xs, fs, seen = [], [], [], np.empty(0, np.int64)
     have, rate, best, dry = 0, 1.0, 0.0, 0
+    exact = replace and (fraction is None or min_tissue == 0)  # every draw is kept
     for _ in range(MAX_ROUNDS):
         need = n - have
-        m = need if fraction is None and replace else min(int(need / rate * 1.2) + 16, 1 << 20)
+        m = need if exact else min(int(need / rate * 1.2) + 16, 1 << 20)
         ly, lx = draw(rng, m)
         f = fraction(ly, lx) if fraction is not None else None
         keep = np.ones(m, bool) if f is None else f >= min_tissue
