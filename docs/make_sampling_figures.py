@@ -46,11 +46,11 @@ def _box(img: np.ndarray, y: float, x: float, h: float, w: float, color, scale: 
 
 
 def _boxes(img, plan, scale, color, offset=0, keep=None):
+    """Outline every patch of a level-0 plan; patches with ``keep`` false in grey."""
     h, w = plan.span
-    dy, dx = 1.0, 1.0  # plans at level 0 here
     for i in range(len(plan)):
-        c = color if keep is None else (color if keep[i] else GREY)
-        _box(img, plan.y[i], plan.x[i], h * dy, w * dx, c, scale, offset)
+        c = color if keep is None or keep[i] else GREY
+        _box(img, plan.y[i], plan.x[i], h, w, c, scale, offset)
 
 
 def _save(img: np.ndarray, name: str) -> None:
