@@ -13,7 +13,9 @@ from gigapatch import feed
 from gigapatch._version import __version__
 from gigapatch.engine import extract, extract_to_zarr
 from gigapatch.errors import GigapatchError
+from gigapatch.labels import SlideSet, find_slides
 from gigapatch.plan import PatchPlan, grid
+from gigapatch.plan.sampling import random
 from gigapatch.sources import Level, Slide
 from gigapatch.sources import open_slide as open
 from gigapatch.store import PatchStore
@@ -30,6 +32,9 @@ __all__ = [
     "extract_to_zarr",
     "feed",
     "grid",
+    "random",
+    "SlideSet",
+    "find_slides",
     "open",
     "synthesize",
 ]

@@ -144,12 +144,89 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _plan_from_args(sources, args: argparse.Namespace):
+    """The plan the ``extract`` flags describe (grid, or random with ``--random N``)."""
+    from gigapatch.plan import grid, random
+
+    if args.random is None:
+        for flag, value in (("--seed", args.seed), ("--weights", args.weights)):
+            if value is not None:
+                raise InvalidArgumentError(f"{flag} applies to --random; got it without --random")
+        for flag, value in (("--per-slide", args.per_slide), ("--balanced", args.balanced)):
+            if value:
+                raise InvalidArgumentError(f"{flag} applies to --random; got it without --random")
+        return grid(
+            sources,
+            args.size,
+            args.stride,
+            padding=args.padding,
+            dilation=args.dilation,
+            level=args.level,
+            mpp=args.mpp,
+            fill=args.fill,
+            min_tissue=args.min_tissue,
+        )
+    for flag, value in (("--stride", args.stride), ("--padding", args.padding != "valid"),
+                        ("--dilation", args.dilation != 1)):
+        if value:
+            raise InvalidArgumentError(
+                f"{flag} applies to grids; random patches are always whole (got it with --random)"
+            )
+    return random(
+        sources,
+        args.size,
+        args.random,
+        args.seed,
+        level=args.level,
+        mpp=args.mpp,
+        weights=args.weights,
+        min_tissue=args.min_tissue,
+        per_slide=args.per_slide,
+        balance=args.balanced,
+    )
+
+
+def _recorded_seed(output: str) -> int | None:
+    """The seed recorded in an existing store's plan, if any."""
+    import os
+
+    from gigapatch.store import PatchStore
+
+    if not os.path.exists(output):
+        return None
+    return PatchStore(output).plan.get("seed")
+
+
 def _cmd_extract(args: argparse.Namespace) -> int:
     from gigapatch.engine import extract_to_zarr
-    from gigapatch.plan import as_slides, grid
+    from gigapatch.labels import find_slides
+    from gigapatch.plan import as_slides
 
-    slides = as_slides(args.sources)
-    plan = grid(slides, args.size, args.stride, level=args.level)
+    found = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs)
+    slides = as_slides(found)
+    if args.resume and args.random is not None and args.seed is None:
+        args.seed = _recorded_seed(args.output)  # finish the random plan the store was made with
+    plan = _plan_from_args(found, args)
     bar = _ProgressBar("extract", enabled=sys.stderr.isatty() and not args.quiet)
     t0 = time.perf_counter()
     store = extract_to_zarr(
@@ -166,9 +243,11 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         progress=bar,
     )
     dt = time.perf_counter() - t0
+    what = "patches" if plan.kind == "grid" else f"{plan.kind} patches"
+    classes = f" in {len(found.classes)} classes" if found.classes else ""
     print(
-        f"wrote {len(store)} patches of {plan.size[0]}x{plan.size[1]} from {len(slides)} "
-        f"slide(s) to {args.output} in {dt:.1f}s ({len(store) / dt:,.0f} patches/s)"
+        f"wrote {len(store)} {what} of {plan.size[0]}x{plan.size[1]} from {len(slides)} "
+        f"slide(s){classes} to {args.output} in {dt:.1f}s ({len(store) / dt:,.0f} patches/s)"
     )
     return 0
 
@@ -243,11 +322,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("extract", help="extract patches from slides into a Zarr store")
-    p.add_argument("sources", nargs="+", metavar="SRC", help="slide files")
+    p.add_argument(
+        "sources", nargs="+", metavar="SRC", help="slide files, globs or folders of slides"
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUT.zarr")
     p.add_argument("--size", type=_positive_int, required=True, help="patch side in pixels")
     p.add_argument("--stride", type=_positive_int, default=None, help="grid step (default: size)")
-    p.add_argument("--level", type=_natural_int, default=0, help="pyramid level")
+    p.add_argument("--padding", default="valid", choices=["valid", "same"], help="grid padding")
+    p.add_argument("--dilation", type=_positive_int, default=1, help="grid sampling rate")
+    p.add_argument("--fill", type=float, default=0, help="value of pixels outside (same)")
+    p.add_argument("--random", type=_positive_int, default=None, metavar="N",
+                   help="N random whole patches instead of a grid (in total; see --per-slide)")
+    p.add_argument("--seed", type=_natural_int, default=None, help="seed of --random")
+    p.add_argument("--weights", default=None, metavar="tissue|MAP",
+                   help="draw --random patches by tissue density or a weight map file (.npy)")
+    p.add_argument("--per-slide", action="store_true", help="--random N patches per slide")
+    p.add_argument("--balanced", action="store_true",
+                   help="split --random N evenly over classes (with --labels-from-dirs)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--level", type=_natural_int, default=None, help="pyramid level")
+    where.add_argument("--mpp", type=_positive_float, default=None,
+                       help="pixel size in µm: each slide at its level of that size")
+    p.add_argument("--min-tissue", type=_fraction, default=0.0, metavar="F",
+                   help="keep patches at least F tissue (Otsu mask of a low level)")
+    p.add_argument("--labels-from-dirs", action="store_true",
+                   help="SRC is one folder whose sub-folders name the classes")
     p.add_argument("--shard-size", type=_positive_int, default=256, help="patches per shard")
     p.add_argument("--codec", default="zstd", choices=["zstd", "zstd-3", "lz4", "none"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])

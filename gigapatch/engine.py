@@ -69,26 +69,37 @@ def read_patches(slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu") 
 
     Consecutive patches of one slide are read as one region (up to
     :data:`REGION_BUDGET` pixels), moved to ``device`` once, and cut there.
+    A dilated patch covers ``(k - 1) * r + 1`` pixels; with ``padding="same"``
+    regions may leave the level, and the pixels outside take ``plan.fill``.
     """
     xp = array_module(device)
     h, w = plan.size
+    span = plan.span
+    fill = plan.fill if plan.padding == "same" else None
     first = slides[int(plan.slide[0])] if len(plan) else slides[0]
     out = xp.empty((len(plan), h, w, first.channels), dtype=first.dtype)
     # runs of the same slide, in plan order
     cuts = np.flatnonzero(np.diff(plan.slide)) + 1
     bounds = np.concatenate([[0], cuts, [len(plan)]]).astype(int)
     for a, b in itertools.pairwise(bounds.tolist()):
-        slide = slides[int(plan.slide[a])]
-        dy, dx = slide.levels[plan.level].downsample
+        k = int(plan.slide[a])
+        slide, level = slides[k], plan.level_of(k)
+        dy, dx = slide.levels[level].downsample
         ly = np.rint(plan.y[a:b] / dy).astype(np.int64)
         lx = np.rint(plan.x[a:b] / dx).astype(np.int64)
-        for s, e in _groups(ly, lx, plan.size):
+        for s, e in _groups(ly, lx, span):
             y0, x0 = int(ly[s:e].min()), int(lx[s:e].min())
-            rh, rw = int(ly[s:e].max()) + h - y0, int(lx[s:e].max()) + w - x0
-            oy, ox = slide.to_level0(y0, x0, plan.level)
-            region = xp.asarray(slide.read(oy, ox, rh, rw, level=plan.level))
+            rh, rw = int(ly[s:e].max()) + span[0] - y0, int(lx[s:e].max()) + span[1] - x0
+            oy, ox = slide.to_level0(y0, x0, level)
+            region = xp.asarray(slide.read(oy, ox, rh, rw, level=level, fill=fill))
             gather(
-                region, ly[s:e] - y0, lx[s:e] - x0, plan.size, fill=None, out=out[a + s : a + e]
+                region,
+                ly[s:e] - y0,
+                lx[s:e] - x0,
+                plan.size,
+                dilation=plan.dilation,
+                fill=None,
+                out=out[a + s : a + e],
             )
     return to_host(out)
 
@@ -118,8 +129,12 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
             "all sources of one store must share dtype and channels; got "
             + ", ".join(f"{s.name}: {s.dtype} x{s.channels}" for s in slides)
         )
-    for s in slides:
-        s.check_level(plan.level)
+    if plan.levels and len(plan.levels) != len(slides):
+        raise InvalidArgumentError(
+            f"plan has levels for {len(plan.levels)} sources but {len(slides)} were given"
+        )
+    for k, s in enumerate(slides):
+        s.check_level(plan.level_of(k))
 
 
 def _source_record(slide: Slide, level: int, label: int) -> dict:
@@ -163,7 +178,8 @@ def extract_to_zarr(
     out
         Folder of the store to create.
     labels
-        One class label per source (-1 for none); default: all -1.
+        One class label per source (-1 for none); default: the plan's labels
+        (``plan.slide_labels``), else all -1.
     shard_size
         Patches per shard file (one task writes one shard).
     codec
@@ -197,7 +213,7 @@ def extract_to_zarr(
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
     if labels is None:
-        labels = [-1] * len(slides)
+        labels = list(plan.slide_labels) or [-1] * len(slides)
     if len(labels) != len(slides):
         raise InvalidArgumentError(
             f"labels must give one label per source ({len(slides)}); got {len(labels)}"
@@ -212,7 +228,11 @@ def extract_to_zarr(
         coords=np.stack([plan.y, plan.x], axis=1),
         slide=plan.slide,
         label=np.asarray(labels, np.int32)[plan.slide] if len(plan) else np.empty(0, np.int32),
-        sources=[_source_record(s, plan.level, lab) for s, lab in zip(slides, labels, strict=True)],
+        sources=[
+            _source_record(s, plan.level_of(k), lab)
+            for k, (s, lab) in enumerate(zip(slides, labels, strict=True))
+        ],
+        tissue=plan.tissue,
         plan=plan.params(),
         shard_size=shard_size,
         codec=codec,

@@ -8,6 +8,7 @@ node           shape / dtype         meaning
 ``slide``      (N,) int32            index into ``attrs["gigapatch"]["sources"]``
 ``label``      (N,) int32            class label, -1 where none
 ``done``       (ceil(N/S),) bool     shard written completely
+``tissue``     (N,) float32          optional: tissue fraction of each patch's footprint
 attrs          ``gigapatch``         format, version, sources, plan, created
 =============  ====================  ==============================================
 
@@ -94,8 +95,12 @@ def create_store(
     shard_size: int = 256,
     codec: str = "zstd",
     overwrite: bool = False,
+    tissue: np.ndarray | None = None,
 ) -> zarr.Group:
     """Create an empty store (no shard done) with every node and attribute of format 1.
+
+    ``tissue`` (optional, (N,) float32): each patch's tissue fraction, written
+    as the optional node ``tissue`` when the plan used a tissue mask.
 
     Raises
     ------
@@ -139,6 +144,13 @@ def create_store(
     group.create_array(
         "label", data=np.asarray(label, np.int32), chunks=(meta_rows,), dimension_names=["patch"]
     )
+    if tissue is not None:
+        group.create_array(
+            "tissue",
+            data=np.asarray(tissue, np.float32),
+            chunks=(meta_rows,),
+            dimension_names=["patch"],
+        )
     # one tiny uncompressed file per flag: setting a flag rewrites no other flag, so a run
     # killed while marking a shard done cannot damage the flags of finished shards
     group.create_array(
@@ -211,6 +223,7 @@ def open_for_resume(
     plan: dict,
     shard_size: int = 256,
     codec: str = "zstd",
+    tissue: np.ndarray | None = None,
 ) -> zarr.Group:
     """Open an existing store to finish it, after checking it was made by the same request.
 
@@ -248,6 +261,11 @@ def open_for_resume(
         for name, new in (("coords", coords), ("slide", slide), ("label", label)):
             if not np.array_equal(store._group[name][:], np.asarray(new)):
                 diffs.append(f"{name} of the patches")
+        has = "tissue" in store._group
+        if has != (tissue is not None) or (
+            has and not np.array_equal(store._group["tissue"][:], np.asarray(tissue, np.float32))
+        ):
+            diffs.append("tissue fractions of the patches")
     if diffs:
         raise StoreError(
             f"cannot resume {str(path)!r}: it was made by a different request (differs in "

@@ -49,6 +49,12 @@ def test_stride_defaults_to_size_and_plan_records_parameters():
         "fill": 0,
         "seed": None,
         "count": 6,
+        "levels": [0],
+        "labels": [],
+        "classes": [],
+        "mpp": None,
+        "min_tissue": 0.0,
+        "mask": None,
     }
 
 

@@ -157,3 +157,20 @@ def test_cli_resume_and_overwrite_exclude_each_other(job, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "not allowed with argument" in err and err.count("\n") == 1
     assert zarr.open_group(reference, mode="r")["done"][:].all()
+
+
+def test_cli_resume_of_a_random_plan_reuses_the_recorded_seed(job, tmp_path, capsys):
+    from gigapatch.cli import main
+
+    slide = str(job[0])
+    out = str(tmp_path / "r.zarr")
+    assert main(["extract", slide, "-o", out, "--size", "64", "--random", "40", "--quiet",
+                 "--shard-size", "8"]) == 0
+    seed = PatchStore(out).plan["seed"]
+    assert seed is not None
+    flag = Path(out) / "done" / "c" / "2"
+    flag.unlink()  # as if the run had stopped before shard 2 was marked
+    assert main(["extract", slide, "-o", out, "--size", "64", "--random", "40", "--quiet",
+                 "--shard-size", "8", "--resume"]) == 0
+    assert PatchStore(out).complete and PatchStore(out).plan["seed"] == seed
+    capsys.readouterr()

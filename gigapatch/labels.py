@@ -1,0 +1,105 @@
+"""Many slides: lists, globs and class folders (like Keras' ``flow_from_directory``)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from gigapatch.errors import InvalidArgumentError, SlideError
+
+__all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides"]
+
+#: File name endings taken as slides when a folder is searched.
+SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".scn", ".bif", ".btf")
+
+
+class SlideSet(Sequence[str]):
+    """Slide paths with one class label each (or ``labels=None``) and the class names.
+
+    A sequence of paths, so it is accepted wherever sources are; the planners
+    take its ``labels`` and ``classes`` unless given others.
+    """
+
+    def __init__(
+        self, paths: Sequence[str], labels: Sequence[int] | None, classes: Sequence[str]
+    ) -> None:
+        if labels is not None and len(paths) != len(labels):
+            raise InvalidArgumentError(
+                f"labels must give one label per path ({len(paths)}); got {len(labels)}"
+            )
+        self.paths = [str(p) for p in paths]
+        self.labels = None if labels is None else [int(v) for v in labels]
+        self.classes = list(classes)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        return self.paths[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __repr__(self) -> str:
+        return f"<SlideSet {len(self)} slides, classes {self.classes}>"
+
+
+def _slides_in(folder: Path) -> list[str]:
+    return sorted(
+        str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SLIDE_SUFFIXES
+    )
+
+
+def find_slides(
+    sources: str | os.PathLike | Sequence[str | os.PathLike], *, labels_from_dirs: bool = False
+) -> SlideSet:
+    """Expand paths, globs and folders into a sorted, labelled :class:`SlideSet`.
+
+    Parameters
+    ----------
+    sources
+        A path, a glob (``"data/*.svs"``), a folder, or a list of these.
+    labels_from_dirs
+        Each source must be one folder whose sub-folders name the classes
+        (sorted; label = index); slides are searched recursively in each.
+
+    Raises
+    ------
+    SlideError
+        A glob or folder matches no slide (a missing plain path is reported
+        when it is opened).
+    """
+    items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    if not items:
+        raise InvalidArgumentError("sources must name at least one slide; got none")
+    if labels_from_dirs:
+        if len(items) != 1 or not Path(items[0]).is_dir():
+            raise InvalidArgumentError(
+                "labels_from_dirs needs one folder whose sub-folders name the classes; "
+                f"got {[str(i) for i in items]}"
+            )
+        root = Path(items[0])
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        paths, labels = [], []
+        for k, name in enumerate(classes):
+            found = _slides_in(root / name)
+            paths += found
+            labels += [k] * len(found)
+        if not paths:
+            raise SlideError(f"no slide files under the class folders of {str(root)!r}")
+        return SlideSet(paths, labels, classes)
+    paths = []
+    for item in items:
+        text = os.fspath(item)
+        if Path(text).is_dir():
+            found = _slides_in(Path(text))
+        elif glob.has_magic(text):
+            found = sorted(glob.glob(text, recursive=True))
+        else:
+            found = [text]  # opening it says what is wrong with it, if anything
+        if not found:
+            raise SlideError(f"{text!r} matches no slide file")
+        paths += found
+    return SlideSet(paths, None, [])

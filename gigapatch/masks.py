@@ -1,0 +1,250 @@
+"""Tissue masks: where on a slide there is tissue, from low-resolution levels only.
+
+:func:`tissue_mask` thresholds a small level (Otsu on HSV saturation, or on
+optical density) and removes small objects and holes. A mask is a 2-d boolean
+(or [0, 1] float) map that covers the whole slide at any resolution; each
+cell stands for an equal share of level 0. :func:`footprint_fraction` gives
+the tissue fraction of many patch footprints at once (an integral image).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gigapatch.errors import InvalidArgumentError, SlideError
+from gigapatch.sources import Slide
+
+__all__ = [
+    "check_map",
+    "footprint_fraction",
+    "load_mask",
+    "mask_level",
+    "spread",
+    "resolve_mask",
+    "thumbnail",
+    "tissue_mask",
+]
+
+#: Long side (pixels) a tissue mask aims for: enough for 256-px patches on a 100k slide.
+TARGET_SIDE = 1024
+#: Thresholds below these never count as tissue (near-white glass, scanner noise).
+_FLOOR = {"saturation": 0.05, "od": 0.05}
+MaskSpec = None | str | os.PathLike | np.ndarray | Callable[[Slide], np.ndarray]
+
+
+def mask_level(slide: Slide, target: int = TARGET_SIDE) -> int:
+    """The coarsest level whose long side is at least ``target``, never level 0 if avoidable."""
+    big = [k for k, lvl in enumerate(slide.levels) if max(lvl.shape) >= target]
+    k = big[-1] if big else len(slide.levels) - 1
+    return 1 if k == 0 and len(slide.levels) > 1 else k
+
+
+def thumbnail(slide: Slide, level: int, max_side: int = 2 * TARGET_SIDE) -> np.ndarray:
+    """Level ``level`` as float32, block-averaged by an integer factor to ≤ ``max_side``.
+
+    Reads the level in strips of at most 16 M pixels, so a huge single-level
+    image stays in bounded memory. The last partial block row/column is
+    dropped (less than one output pixel).
+    """
+    lh, lw = slide.levels[level].shape
+    f = max(1, math.ceil(max(lh, lw) / max_side))
+    oh, ow = max(lh // f, 1), max(lw // f, 1)
+    if f == 1:
+        return slide.read(0, 0, lh, lw, level).astype(np.float32)
+    out = np.empty((oh, ow, slide.channels), np.float32)
+    rows = max(1, (1 << 24) // (lw * f))
+    for r in range(0, oh, rows):
+        nr = min(rows, oh - r)
+        y0, x0 = slide.to_level0(r * f, 0, level)
+        strip = slide.read(y0, x0, nr * f, ow * f, level).astype(np.float32)
+        out[r : r + nr] = strip.reshape(nr, f, ow, f, -1).mean(axis=(1, 3))
+    return out
+
+
+def _feature(rgb: np.ndarray, method: str, top: float) -> np.ndarray:
+    if method == "saturation":
+        hi, lo = rgb.max(axis=2), rgb.min(axis=2)
+        return np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-9), 0.0)
+    od = -np.log10(np.clip(rgb, 1.0, None) / top)
+    return od.mean(axis=2)
+
+
+def tissue_mask(
+    slide: Slide,
+    *,
+    level: int | None = None,
+    method: str | None = None,
+    min_size: float = 5e-4,
+) -> np.ndarray:
+    """A boolean tissue mask of ``slide`` computed from a low-resolution level.
+
+    Parameters
+    ----------
+    slide
+        An open slide.
+    level
+        Level to threshold; default :func:`mask_level` (level 0 only for
+        single-level images, read block-averaged in strips).
+    method
+        ``"saturation"`` (HSV saturation; default for RGB) or ``"od"``
+        (mean optical density; default otherwise).
+    min_size
+        Objects and holes smaller than this fraction of the mask's area are
+        removed / filled.
+
+    Returns
+    -------
+    numpy.ndarray
+        (h, w) bool map covering the whole slide.
+    """
+    from skimage.filters import threshold_otsu
+    from skimage.morphology import remove_small_holes, remove_small_objects
+
+    level = mask_level(slide) if level is None else slide.check_level(level)
+    if method is None:
+        method = "saturation" if slide.channels >= 3 else "od"
+    if method not in _FLOOR or (method == "saturation" and slide.channels < 3):
+        allowed = "'saturation' or 'od'" if slide.channels >= 3 else "'od'"
+        raise InvalidArgumentError(
+            f"method must be {allowed} for {slide.name!r} ({slide.channels} channels); "
+            f"got {method!r}"
+        )
+    img = thumbnail(slide, level)[..., :3]
+    top = float(np.iinfo(slide.dtype).max) + 1 if slide.dtype.kind in "ui" else 1.0
+    feature = _feature(img, method, top)
+    threshold = threshold_otsu(feature) if np.ptp(feature) > 0 else np.inf
+    mask = feature > max(threshold, _FLOOR[method])
+    small = max(1, round(min_size * mask.size))
+    mask = remove_small_objects(mask, max_size=small)
+    return remove_small_holes(mask, max_size=small)
+
+
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask from ``.npy``, TIFF or PNG; a colour image counts where any channel > 0."""
+    import imagecodecs
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise SlideError(f"mask file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            data = tifffile.imread(path)
+        else:
+            data = imagecodecs.imread(path)
+    except Exception as exc:
+        raise SlideError(f"cannot read mask {str(path)!r}: {exc}") from None
+    data = np.asarray(data)
+    return data.max(axis=2) if data.ndim == 3 else data
+
+
+def check_map(name: str, data: Any, slide: Slide) -> np.ndarray:
+    """``data`` as a float64 2-d map over ``slide``: finite, ≥ 0, roughly its aspect ratio."""
+    arr = np.asarray(data)
+    if arr.ndim != 2 or 0 in arr.shape or arr.dtype.kind not in "biuf":
+        raise InvalidArgumentError(
+            f"{name} for {slide.name!r} must be a non-empty 2-d numeric map; got shape "
+            f"{arr.shape} of {arr.dtype}"
+        )
+    h0, w0 = slide.shape
+    mh, mw = arr.shape
+    if mh > h0 or mw > w0 or abs(mh * w0 / h0 - mw) > 1 + 0.02 * mw:
+        raise InvalidArgumentError(
+            f"{name} for {slide.name!r} must be a 2-d map with the slide's aspect ratio "
+            f"({h0}x{w0}) and no more cells than pixels; got shape {mh}x{mw}"
+        )
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise InvalidArgumentError(f"{name} for {slide.name!r} must be finite; got NaN or inf")
+    if (arr < 0).any():
+        raise InvalidArgumentError(
+            f"{name} for {slide.name!r} must be non-negative; got minimum {arr.min():g}"
+        )
+    return arr
+
+
+def resolve_mask(spec: MaskSpec, slide: Slide) -> np.ndarray | None:
+    """One slide's mask from ``None``, ``"tissue"``, an array, a file path or a callable."""
+    if spec is None:
+        return None
+    if isinstance(spec, str) and spec == "tissue":
+        data = tissue_mask(slide)
+    elif isinstance(spec, str | os.PathLike):
+        data = load_mask(spec)
+    elif callable(spec):
+        data = spec(slide)
+    else:
+        data = spec
+    arr = check_map("mask", data, slide)
+    if np.asarray(data).dtype.kind in "biu":
+        return (arr != 0).astype(np.float64)
+    if arr.max() > 1:
+        raise InvalidArgumentError(
+            f"mask for {slide.name!r} must be boolean, integer (non-zero = tissue) or float in "
+            f"[0, 1]; got maximum {arr.max():g}"
+        )
+    return arr
+
+
+def spread(name: str, spec: Any, n: int, shared: bool) -> Sequence[Any]:
+    """Spread a spec over ``n`` slides: a list gives one each; ``shared`` specs repeat."""
+    if isinstance(spec, list | tuple):
+        if len(spec) != n:
+            raise InvalidArgumentError(
+                f"{name} must give one entry per slide ({n}) when a list; got {len(spec)}"
+            )
+        return list(spec)
+    if n > 1 and not shared:
+        raise InvalidArgumentError(
+            f"{name}: one map for {n} slides is ambiguous; pass a list with one per slide"
+        )
+    return [spec] * n
+
+
+def footprint_fraction(
+    mask: np.ndarray,
+    shape0: tuple[int, int],
+    y: np.ndarray,
+    x: np.ndarray,
+    extent: tuple[float, float],
+) -> np.ndarray:
+    """Mean of ``mask`` over many level-0 rectangles, outside the slide counting as 0.
+
+    Parameters
+    ----------
+    mask
+        (mh, mw) map covering the ``shape0`` level-0 extent.
+    shape0
+        (H0, W0) of level 0.
+    y, x
+        (N,) level-0 top-left corners.
+    extent
+        (h0, w0): rectangle size in level-0 pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) float32 fractions; each rectangle covers at least one cell.
+    """
+    mh, mw = mask.shape
+    sat = np.zeros((mh + 1, mw + 1), np.float64)
+    sat[1:, 1:] = np.asarray(mask, np.float64).cumsum(0).cumsum(1)
+    sy, sx = mh / shape0[0], mw / shape0[1]
+    y, x = np.asarray(y, np.float64), np.asarray(x, np.float64)
+    a, c = np.rint(y * sy).astype(np.int64), np.rint(x * sx).astype(np.int64)
+    b = np.maximum(np.rint((y + extent[0]) * sy).astype(np.int64), a + 1)
+    d = np.maximum(np.rint((x + extent[1]) * sx).astype(np.int64), c + 1)
+    area = (b - a) * (d - c)
+    a, b = np.clip(a, 0, mh), np.clip(b, 0, mh)
+    c, d = np.clip(c, 0, mw), np.clip(d, 0, mw)
+    total = sat[b, d] - sat[a, d] - sat[b, c] + sat[a, c]
+    return (total / area).astype(np.float32)

@@ -1,0 +1,236 @@
+"""`PatchPlan` and the helpers every planner shares (sources, levels, labels, seeds, order).
+
+A :class:`PatchPlan` is a few NumPy arrays of equal length (``slide``, ``y``,
+``x``: top-left corners in **level-0** pixels, as OpenSlide's ``read_region``
+takes them) plus the parameters that made them. It is cheap, written into
+the store, and fully determines the engine's work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.sources import Slide, open_slide
+
+__all__ = ["PatchPlan", "as_slides", "resolve_levels", "resolve_labels", "slide_rng"]
+
+
+def as_slides(sources: Any) -> list[Slide]:
+    """Open a path, array or `Slide`, or a sequence of them, as a list of slides."""
+    if isinstance(sources, str | os.PathLike | np.ndarray | Slide):
+        sources = [sources]
+    slides = [open_slide(s) for s in sources]
+    if not slides:
+        raise InvalidArgumentError("sources must name at least one slide; got none")
+    return slides
+
+
+@dataclass(frozen=True, eq=False)
+class PatchPlan:
+    """Where every patch of a job is.
+
+    Attributes
+    ----------
+    slide
+        (N,) int32 index of each patch's source.
+    y, x
+        (N,) int64 top-left corner of each patch in level-0 pixels (negative
+        or past the edge only with ``padding="same"``).
+    level
+        Pyramid level the patches are read at; ``-1`` when slides are read at
+        different levels (planning by ``mpp``), see ``levels``.
+    size
+        (height, width) of a patch in pixels of its level.
+    stride
+        (dy, dx) between grid neighbours in pixels of the level (random plans:
+        the size).
+    kind
+        How the plan was made: ``"grid"``, ``"random"`` or ``"weighted"``.
+    padding, dilation, fill, seed
+        The remaining parameters that made the plan (recorded in the store).
+    extra
+        Other JSON-ready parameters recorded in the store (``mpp``,
+        ``min_tissue``, ``weights``…).
+    levels
+        One level per source; empty when every source is read at ``level``.
+    slide_labels
+        One class label per source (``-1`` for none); empty when unlabelled.
+    classes
+        Class names, indexed by label.
+    tissue
+        (N,) float32 tissue fraction of each patch's footprint, or ``None``
+        when no tissue mask was used.
+    """
+
+    slide: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    level: int
+    size: tuple[int, int]
+    stride: tuple[int, int]
+    kind: str = "grid"
+    padding: str = "valid"
+    dilation: tuple[int, int] = (1, 1)
+    fill: float = 0
+    seed: int | None = None
+    extra: dict = field(default_factory=dict)
+    levels: tuple[int, ...] = ()
+    slide_labels: tuple[int, ...] = ()
+    classes: tuple[str, ...] = ()
+    tissue: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.slide)
+        if not len(self.y) == len(self.x) == n:
+            raise InvalidArgumentError(
+                f"plan arrays must have equal lengths; got slide={n}, y={len(self.y)}, "
+                f"x={len(self.x)}"
+            )
+        if self.tissue is not None and len(self.tissue) != n:
+            raise InvalidArgumentError(
+                f"plan tissue must have one value per patch ({n}); got {len(self.tissue)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.slide)
+
+    def level_of(self, index: int) -> int:
+        """The level source ``index`` is read at."""
+        return self.levels[index] if self.levels else self.level
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """(height, width) a patch covers in pixels of its level: ``(k - 1) * r + 1``."""
+        return tuple((k - 1) * r + 1 for k, r in zip(self.size, self.dilation, strict=True))
+
+    @property
+    def label(self) -> np.ndarray:
+        """(N,) int32 class label of every patch, -1 where the plan has no labels."""
+        if not self.slide_labels:
+            return np.full(len(self), -1, np.int32)
+        return np.asarray(self.slide_labels, np.int32)[self.slide]
+
+    def params(self) -> dict[str, Any]:
+        """The plan's parameters as JSON-ready values (what the store records)."""
+        return {
+            "kind": self.kind,
+            "level": self.level,
+            "size": list(self.size),
+            "stride": list(self.stride),
+            "padding": self.padding,
+            "dilation": list(self.dilation),
+            "fill": self.fill,
+            "seed": self.seed,
+            "count": len(self),
+            "levels": list(self.levels),
+            "labels": list(self.slide_labels),
+            "classes": list(self.classes),
+            **self.extra,
+        }
+
+    def rows(self, start: int, stop: int) -> PatchPlan:
+        """The sub-plan of patches ``start:stop`` (views, no copies)."""
+        return dataclasses.replace(
+            self,
+            slide=self.slide[start:stop],
+            y=self.y[start:stop],
+            x=self.x[start:stop],
+            tissue=None if self.tissue is None else self.tissue[start:stop],
+        )
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def resolve_levels(slides: Sequence[Slide], level: int | None, mpp: float | None) -> list[int]:
+    """The level of each slide: ``level`` for all (default 0), or the one matching ``mpp``."""
+    if mpp is not None and level is not None:
+        raise InvalidArgumentError(f"give level or mpp, not both; got level={level}, mpp={mpp}")
+    if mpp is not None:
+        return [s.level_for_mpp(mpp) for s in slides]
+    return [s.check_level(0 if level is None else level) for s in slides]
+
+
+def common_level(levels: Sequence[int]) -> tuple[int, tuple[int, ...]]:
+    """``(level, levels)`` for a plan: the shared level, or -1 when slides differ."""
+    return (levels[0] if len(set(levels)) == 1 else -1), tuple(int(v) for v in levels)
+
+
+def resolve_labels(
+    sources: Any, slides: Sequence[Slide], labels: Sequence[int] | None
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Per-slide labels and class names, from ``labels`` or a `SlideSet`'s own."""
+    classes = tuple(getattr(sources, "classes", ()))
+    if labels is None:
+        labels = getattr(sources, "labels", None)
+    if labels is None:
+        return (), classes
+    labels = tuple(labels)
+    if len(labels) != len(slides) or any(
+        isinstance(v, bool) or not isinstance(v, int | np.integer) or v < -1 for v in labels
+    ):
+        raise InvalidArgumentError(
+            f"labels must give one integer label >= -1 per slide ({len(slides)}); got {labels!r}"
+        )
+    return tuple(int(v) for v in labels), classes
+
+
+def check_fill(fill: Any, slides: Sequence[Slide]) -> float:
+    """``fill`` as a number that every slide's dtype holds exactly."""
+    if isinstance(fill, bool) or not isinstance(fill, int | float | np.number):
+        raise InvalidArgumentError(f"fill must be a number; got {fill!r}")
+    if not math.isfinite(fill):
+        raise InvalidArgumentError(f"fill must be a finite number; got {fill!r}")
+    for s in slides:
+        cast = np.array(fill).astype(s.dtype)
+        if float(cast) != float(fill):
+            raise InvalidArgumentError(
+                f"fill must be representable as {s.dtype} (the dtype of {s.name!r}); got {fill!r}"
+            )
+    return int(fill) if float(fill).is_integer() else float(fill)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not (
+        0 <= value <= 1
+    ):
+        raise InvalidArgumentError(f"{name} must be a number in [0, 1]; got {value!r}")
+    return float(value)
+
+
+def check_seed(seed: Any) -> int:
+    """A non-negative int seed; ``None`` draws fresh entropy (recorded in the plan)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InvalidArgumentError(f"seed must be a non-negative integer or None; got {seed!r}")
+    return int(seed)
+
+
+def slide_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of slide ``index``: ``SeedSequence(seed).spawn(...)[index]``'s stream.
+
+    Built from the spawn key directly, so it does not depend on how many
+    slides there are, their order of computation or the parallelism.
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def locality_order(ly: np.ndarray, lx: np.ndarray, band: int) -> np.ndarray:
+    """Indices that sort patches by band of ``band`` rows, then x, then y (read locality)."""
+    return np.lexsort((ly, lx, ly // max(int(band), 1)))
+
+
+def to_level0(ly: np.ndarray, lx: np.ndarray, slide: Slide, level: int) -> tuple[np.ndarray, ...]:
+    """Level pixel coordinates to level-0 pixels (int64, rounded as `Slide.to_level0`)."""
+    dy, dx = slide.levels[level].downsample
+    return np.rint(ly * dy).astype(np.int64), np.rint(lx * dx).astype(np.int64)

@@ -1,0 +1,180 @@
+"""Grid plans with the exact semantics of ``tf.image.extract_patches``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gigapatch._checks import parse_pair
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.masks import footprint_fraction, resolve_mask, spread
+from gigapatch.plan.core import (
+    PatchPlan,
+    as_slides,
+    check_fill,
+    check_fraction,
+    common_level,
+    resolve_labels,
+    resolve_levels,
+    to_level0,
+)
+
+__all__ = ["PADDINGS", "axis_positions", "describe", "grid", "join_fractions"]
+
+PADDINGS = ("valid", "same")
+
+
+def axis_positions(n: int, size: int, stride: int, dilation: int, padding: str) -> np.ndarray:
+    """Top-left positions along one axis of ``n`` pixels, as ``tf.image.extract_patches``.
+
+    A patch of ``size`` samples at rate ``dilation`` spans
+    ``(size - 1) * dilation + 1`` pixels. VALID: ``ceil((n - span + 1) / stride)``
+    patches at ``0, stride, …`` (none when the span exceeds ``n``). SAME:
+    ``ceil(n / stride)`` patches; the input is padded by
+    ``max((out - 1) * stride + span - n, 0)``, the low side getting half
+    rounded down, so positions start at ``-pad_low``.
+    """
+    span = (size - 1) * dilation + 1
+    if padding == "valid":
+        out = max(-(-(n - span + 1) // stride), 0)
+        return np.arange(out, dtype=np.int64) * stride
+    out = -(-n // stride)
+    pad = max((out - 1) * stride + span - n, 0)
+    return np.arange(out, dtype=np.int64) * stride - pad // 2
+
+
+def grid(
+    sources: Any,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    *,
+    padding: str = "valid",
+    dilation: int | Sequence[int] = 1,
+    level: int | None = None,
+    mpp: float | None = None,
+    fill: float = 0,
+    mask: Any = None,
+    min_tissue: float = 0.0,
+    labels: Sequence[int] | None = None,
+) -> PatchPlan:
+    """Plan a regular grid of patches over every slide.
+
+    Positions, counts and padding are those of ``tf.image.extract_patches``
+    with ``sizes=size``, ``strides=stride``, ``rates=dilation`` (see
+    :func:`axis_positions`), computed in the pixels of the chosen level and
+    stored in level-0 pixels. Patches are ordered slide by slide, row-major.
+
+    Parameters
+    ----------
+    sources
+        A path, array, `Slide` or `SlideSet`, or a sequence of them.
+    size
+        Patch (height, width) in pixels of the level, or one int for both.
+    stride
+        Step between patches in pixels of the level; defaults to ``size``.
+    padding
+        ``"valid"``: only patches wholly inside; ``"same"``: ``ceil(n / stride)``
+        patches per axis, pixels outside the image take ``fill``.
+    dilation
+        Sampling rate inside a patch (TF's ``rates``); an int or (ry, rx).
+    level, mpp
+        Level to cut from (default 0), or a pixel size in µm: each slide is
+        read at its level of that mpp (:meth:`Slide.level_for_mpp`).
+    fill
+        Value of out-of-image pixels with ``padding="same"``.
+    mask
+        Tissue map: ``"tissue"`` (computed from a low-resolution level), a
+        2-d array or a mask file covering the slide at any resolution, a
+        ``(slide) -> map`` callable, or a list of these, one per slide.
+    min_tissue
+        Keep only patches whose footprint is at least this fraction tissue;
+        above 0 without ``mask``, the mask is ``"tissue"``.
+    labels
+        One class label per slide (default: a `SlideSet`'s, else none).
+
+    Returns
+    -------
+    PatchPlan
+        With ``tissue`` (fraction per patch) when a mask was used.
+    """
+    slides = as_slides(sources)
+    size = parse_pair("size", size)
+    stride = size if stride is None else parse_pair("stride", stride)
+    dilation = parse_pair("dilation", dilation)
+    if padding not in PADDINGS:
+        raise InvalidArgumentError(f"padding must be 'valid' or 'same'; got {padding!r}")
+    fill = check_fill(fill, slides)
+    min_tissue = check_fraction("min_tissue", min_tissue)
+    levels = resolve_levels(slides, level, mpp)
+    slide_labels, classes = resolve_labels(sources, slides, labels)
+    if mask is None and min_tissue > 0:
+        mask = "tissue"
+    shared = mask is None or isinstance(mask, str) or callable(mask)
+    masks = spread("mask", mask, len(slides), shared)
+    span = [(k - 1) * r + 1 for k, r in zip(size, dilation, strict=True)]
+    index, ys, xs, fractions = [], [], [], []
+    for k, (slide, lvl) in enumerate(zip(slides, levels, strict=True)):
+        lh, lw = slide.levels[lvl].shape
+        if padding == "valid" and (span[0] > lh or span[1] > lw):
+            raise InvalidArgumentError(
+                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at level {lvl} "
+                f"({lh}x{lw} pixels)"
+                + (f" with dilation {dilation[0]}x{dilation[1]}" if dilation != (1, 1) else "")
+            )
+        py = axis_positions(lh, size[0], stride[0], dilation[0], padding)
+        px = axis_positions(lw, size[1], stride[1], dilation[1], padding)
+        y, x = to_level0(np.repeat(py, len(px)), np.tile(px, len(py)), slide, lvl)
+        m = resolve_mask(masks[k], slide)
+        frac = None
+        if m is not None:
+            dy, dx = slide.levels[lvl].downsample
+            frac = footprint_fraction(m, slide.shape, y, x, (span[0] * dy, span[1] * dx))
+            keep = frac >= min_tissue
+            y, x, frac = y[keep], x[keep], frac[keep]
+        fractions.append(frac)
+        ys.append(y)
+        xs.append(x)
+        index.append(np.full(len(y), k, np.int32))
+    level, levels = common_level(levels)
+    extra = {"mpp": mpp, "min_tissue": min_tissue, "mask": describe(mask)}
+    return PatchPlan(
+        np.concatenate(index),
+        np.concatenate(ys),
+        np.concatenate(xs),
+        level=level,
+        size=size,
+        stride=stride,
+        kind="grid",
+        padding=padding,
+        dilation=dilation,
+        fill=fill,
+        extra=extra,
+        levels=levels,
+        slide_labels=slide_labels,
+        classes=classes,
+        tissue=join_fractions(fractions, ys),
+    )
+
+
+def join_fractions(fractions: list, ys: list) -> np.ndarray | None:
+    """Per-patch tissue fractions of all slides (NaN for slides without a mask), or None."""
+    if all(f is None for f in fractions):
+        return None
+    parts = [
+        np.full(len(y), np.nan, np.float32) if f is None else f
+        for f, y in zip(fractions, ys, strict=True)
+    ]
+    return np.concatenate(parts)
+
+
+def describe(spec: Any) -> str | None:
+    """A short JSON-ready name of a mask or weights spec."""
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, list | tuple):
+        return "per-slide"
+    if callable(spec):
+        return getattr(spec, "__name__", type(spec).__name__)
+    return "array" if hasattr(spec, "shape") else str(spec)

@@ -1,0 +1,308 @@
+"""Random plans: uniform over every position where a whole patch fits, or weighted by a map."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from gigapatch._checks import check_int, parse_pair
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.masks import (
+    check_map,
+    footprint_fraction,
+    load_mask,
+    resolve_mask,
+    spread,
+    tissue_mask,
+)
+from gigapatch.plan.core import (
+    PatchPlan,
+    as_slides,
+    check_fraction,
+    check_seed,
+    common_level,
+    locality_order,
+    resolve_labels,
+    resolve_levels,
+    slide_rng,
+    to_level0,
+)
+from gigapatch.plan.grid import describe, join_fractions
+from gigapatch.sources import Slide
+
+__all__ = ["allocate", "random"]
+
+#: Rejection rounds before giving up on ``min_tissue`` / ``replace=False``.
+MAX_ROUNDS = 64
+#: Give up after this many draws in a row yield nothing new (the constraint is unreachable).
+MAX_DRY = 1 << 18
+Draw = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+
+
+def _split(n: int, k: int) -> list[int]:
+    """``n`` split into ``k`` near-equal parts, the first ones one larger."""
+    return [n // k + (i < n % k) for i in range(k)]
+
+
+def allocate(n: int, n_slides: int, labels: Sequence[int], per_slide: bool, balance: bool):
+    """How many patches each slide gets.
+
+    ``per_slide``: ``n`` each. Otherwise ``n`` in total, split evenly over the
+    slides, or with ``balance`` evenly over the classes first and then evenly
+    over each class's slides (remainders go to the lowest indices).
+    """
+    if per_slide:
+        return [n] * n_slides
+    if not balance:
+        return _split(n, n_slides)
+    if not labels or max(labels) < 0:
+        raise InvalidArgumentError(f"balance=True needs labels (one per slide); got {labels!r}")
+    classes = sorted(set(labels))
+    counts = [0] * n_slides
+    for c, share in zip(classes, _split(n, len(classes)), strict=True):
+        members = [i for i, lab in enumerate(labels) if lab == c]
+        for i, m in zip(members, _split(share, len(members)), strict=True):
+            counts[i] = m
+    return counts
+
+
+def _uniform(lh: int, lw: int, span: tuple[int, int]) -> Draw:
+    def draw(rng, m):
+        return rng.integers(0, lh - span[0] + 1, m), rng.integers(0, lw - span[1] + 1, m)
+
+    return draw
+
+
+def _weighted(w: np.ndarray, lh: int, lw: int, span: tuple[int, int]) -> Draw:
+    """Cells drawn ∝ weight, a uniform point in the cell, the patch centred there and shifted
+    to fit. Zero-weight cells are left out of the cumulative sum, so never drawn."""
+    mh, mw = w.shape
+    cells = np.flatnonzero(w.ravel() > 0)
+    cdf = np.cumsum(w.ravel()[cells])
+
+    def draw(rng, m):
+        pick = np.searchsorted(cdf, rng.random(m) * cdf[-1], side="right")
+        ci, cj = np.divmod(cells[np.minimum(pick, len(cells) - 1)], mw)
+        py = (ci + rng.random(m)) * (lh / mh)
+        px = (cj + rng.random(m)) * (lw / mw)
+        # the pixel window whose centre is nearest the point (span 1: the point's pixel)
+        ty = np.floor(py - (span[0] - 1) / 2).astype(np.int64)
+        tx = np.floor(px - (span[1] - 1) / 2).astype(np.int64)
+        return np.clip(ty, 0, lh - span[0]), np.clip(tx, 0, lw - span[1])
+
+    return draw
+
+
+def _is_tissue(spec: Any) -> bool:
+    return isinstance(spec, str) and spec == "tissue"
+
+
+def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarray | None:
+    if spec is None:
+        return None
+    if _is_tissue(spec):
+        from gigapatch.saliency import tissue_density
+
+        data = tissue_density(slide, mask=tissue)
+    elif isinstance(spec, str) and not os.path.exists(spec):
+        raise InvalidArgumentError(
+            f"weights must be None, 'tissue', an array, a map file or a callable; got {spec!r}"
+        )
+    elif isinstance(spec, str | os.PathLike):
+        data = load_mask(spec)
+    elif callable(spec):
+        data = spec(slide)
+    else:
+        data = spec
+    w = check_map("weights", data, slide)
+    if not w.sum() > 0:
+        raise InvalidArgumentError(f"weights for {slide.name!r} must not be all zero")
+    return w
+
+
+def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
+    """Draw until ``n`` patches pass ``min_tissue`` (and are distinct without ``replace``)."""
+    ys, xs, fs, seen = [], [], [], np.empty(0, np.int64)
+    have, rate, best, dry = 0, 1.0, 0.0, 0
+    exact = replace and (fraction is None or min_tissue == 0)  # every draw is kept
+    for _ in range(MAX_ROUNDS):
+        need = n - have
+        m = need if exact else min(int(need / rate * 1.2) + 16, 1 << 20)
+        ly, lx = draw(rng, m)
+        f = fraction(ly, lx) if fraction is not None else None
+        keep = np.ones(m, bool) if f is None else f >= min_tissue
+        if f is not None:
+            best = max(best, float(f.max(initial=0)))
+            rate = max(keep.mean(), 1.0 / m)
+        if not replace:
+            key = ly * (lw + 1) + lx
+            _, first = np.unique(key, return_index=True)
+            fresh = np.zeros(m, bool)
+            fresh[first] = True
+            keep &= fresh & ~np.isin(key, seen)
+            rate = max(min(rate, keep.mean()), 1.0 / m)
+        idx = np.flatnonzero(keep)[:need]
+        ys.append(ly[idx])
+        xs.append(lx[idx])
+        fs.append(None if f is None else f[idx])
+        if not replace:
+            seen = np.concatenate([seen, (ly * (lw + 1) + lx)[idx]])
+        have += len(idx)
+        dry = 0 if len(idx) else dry + m
+        if have == n or dry >= MAX_DRY:
+            break
+    if have < n:
+        why = f"tissue fraction >= {min_tissue:g} (highest seen: {best:.3g})" if fraction else ""
+        why += (" and " if why else "") + ("distinct positions" if not replace else "")
+        raise InvalidArgumentError(
+            f"n: could draw only {have} of {n} patches from {name!r} with {why}; "
+            "lower n or min_tissue"
+        )
+    cat = np.concatenate
+    return cat(ys), cat(xs), (None if fraction is None else cat(fs))
+
+
+def random(
+    sources: Any,
+    size: int | Sequence[int],
+    n: int,
+    seed: int | None = None,
+    *,
+    level: int | None = None,
+    mpp: float | None = None,
+    weights: Any = None,
+    replace: bool = True,
+    mask: Any = None,
+    min_tissue: float = 0.0,
+    labels: Sequence[int] | None = None,
+    per_slide: bool = False,
+    balance: bool = False,
+) -> PatchPlan:
+    """Plan ``n`` random patches, always whole and inside the slide.
+
+    Without ``weights``, top-left corners are uniform over every position
+    where the whole patch fits at the level. With ``weights``, a cell of the
+    map is drawn with probability ∝ its weight, a point uniform inside it,
+    and the patch is centred on that point, then shifted to fit.
+
+    Parameters
+    ----------
+    sources
+        A path, array, `Slide` or `SlideSet`, or a sequence of them.
+    size
+        Patch (height, width) in pixels of the level, or one int.
+    n
+        Patches in total (split evenly over slides, or over classes first with
+        ``balance``), or per slide with ``per_slide=True``.
+    seed
+        Seed of ``numpy.random.SeedSequence``; slide ``k`` draws from the
+        stream spawned with key ``k``. ``None``: fresh entropy, recorded.
+    level, mpp
+        Level to cut from (default 0), or a pixel size in µm per slide.
+    weights
+        ``None`` (uniform), ``"tissue"`` (tissue density), a 2-d map of any
+        resolution covering the slide, a map file (``.npy``, TIFF, PNG), a
+        ``(slide) -> map`` callable (see :mod:`gigapatch.saliency`), or a list
+        with one per slide. NaN, negative, all-zero or badly shaped maps are
+        errors.
+    replace
+        ``False``: no two patches of a slide share a top-left corner.
+    mask, min_tissue
+        As in :func:`gigapatch.grid`: draws whose footprint is less than
+        ``min_tissue`` tissue are rejected and drawn again.
+    labels
+        One class label per slide (default: a `SlideSet`'s, else none).
+    per_slide, balance
+        How ``n`` is allocated (see above).
+
+    Returns
+    -------
+    PatchPlan
+        Sorted per slide by tile band, then x, for read locality.
+    """
+    slides = as_slides(sources)
+    size = parse_pair("size", size)
+    n = check_int("n", n)
+    seed = check_seed(seed)
+    min_tissue = check_fraction("min_tissue", min_tissue)
+    levels = resolve_levels(slides, level, mpp)
+    slide_labels, classes = resolve_labels(sources, slides, labels)
+    counts = allocate(n, len(slides), slide_labels, per_slide, balance)
+    if mask is None and min_tissue > 0:
+        mask = "tissue"
+    shared = mask is None or isinstance(mask, str) or callable(mask)
+    specs = _specs(mask, weights, len(slides), shared)
+    index, ys, xs, fractions = [], [], [], []
+    for k, (slide, lvl) in enumerate(zip(slides, levels, strict=True)):
+        lh, lw = slide.levels[lvl].shape
+        if size[0] > lh or size[1] > lw:
+            raise InvalidArgumentError(
+                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at level {lvl} "
+                f"({lh}x{lw} pixels)"
+            )
+        mask_spec, weight_spec = specs[k]
+        wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
+        tissue = tissue_mask(slide) if wants_tissue else None
+        m = tissue.astype(np.float64) if _is_tissue(mask_spec) else resolve_mask(mask_spec, slide)
+        w = _weights_map(weight_spec, slide, tissue)
+        draw = _uniform(lh, lw, size) if w is None else _weighted(w, lh, lw, size)
+        dy, dx = slide.levels[lvl].downsample
+        fraction = None
+        if m is not None:
+
+            def fraction(ly, lx, m=m, slide=slide, lvl=lvl, dy=dy, dx=dx):
+                y0, x0 = to_level0(ly, lx, slide, lvl)
+                return footprint_fraction(m, slide.shape, y0, x0, (size[0] * dy, size[1] * dx))
+
+        if not replace and m is None and w is None and counts[k] > (lh - size[0] + 1) * (
+            lw - size[1] + 1
+        ):
+            raise InvalidArgumentError(
+                f"n: {counts[k]} distinct patches of {size[0]}x{size[1]} do not fit in "
+                f"{slide.name!r} at level {lvl}; lower n or pass replace=True"
+            )
+        ly, lx, f = _sample(
+            slide_rng(seed, k), counts[k], draw, fraction, min_tissue, replace, lw, slide.name
+        )
+        order = locality_order(ly, lx, slide.levels[lvl].tile[0])
+        y, x = to_level0(ly[order], lx[order], slide, lvl)
+        ys.append(y)
+        xs.append(x)
+        fractions.append(None if f is None else f[order])
+        index.append(np.full(len(y), k, np.int32))
+    level, levels = common_level(levels)
+    extra = {
+        "mpp": mpp,
+        "min_tissue": min_tissue,
+        "mask": describe(mask),
+        "weights": describe(weights),
+        "replace": bool(replace),
+        "n": n,
+        "per_slide": bool(per_slide),
+        "balance": bool(balance),
+    }
+    return PatchPlan(
+        np.concatenate(index),
+        np.concatenate(ys),
+        np.concatenate(xs),
+        level=level,
+        size=size,
+        stride=size,
+        kind="random" if weights is None else "weighted",
+        seed=seed,
+        extra=extra,
+        levels=levels,
+        slide_labels=slide_labels,
+        classes=classes,
+        tissue=join_fractions(fractions, ys),
+    )
+
+
+def _specs(mask: Any, weights: Any, n: int, shared_mask: bool) -> list[tuple[Any, Any]]:
+    """(mask, weights) spec of each slide; a single array or file only for a single slide."""
+    masks = spread("mask", mask, n, shared_mask)
+    shared_w = weights is None or callable(weights) or _is_tissue(weights)
+    return list(zip(masks, spread("weights", weights, n, shared_w), strict=True))

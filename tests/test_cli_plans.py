@@ -1,0 +1,106 @@
+"""`gigapatch extract` with the plan flags."""
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from gigapatch.cli import main
+from gigapatch.store import PatchStore
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def class_root(tmp_path):
+    rng = np.random.default_rng(1)
+    for name in ("neg/a.tif", "neg/b.tif", "neg/c.tif", "pos/d.tif"):
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(tmp_path / "data" / name, rng.integers(0, 255, (96, 96, 3), np.uint8))
+    return tmp_path / "data"
+
+
+def test_random_tissue_patches_with_a_seed(square_path, tmp_path, capsys):
+    args = ["extract", square_path, "-o", tmp_path / "a.zarr", "--size", 128, "--random", 40,
+            "--seed", 3, "--min-tissue", 0.5, "--weights", "tissue", "--quiet"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "wrote 40 weighted patches of 128x128 from 1 slide(s)" in out
+    store = PatchStore(tmp_path / "a.zarr")
+    assert store.plan["seed"] == 3 and store.plan["weights"] == "tissue"
+    assert (zarr.open_group(store.path, mode="r")["tissue"][:] >= 0.5).all()
+    args[3] = tmp_path / "b.zarr"
+    assert run(capsys, *args)[0] == 0
+    assert np.array_equal(PatchStore(tmp_path / "b.zarr").coords, store.coords)
+
+
+def test_same_padding_dilation_and_mpp(square_path, tmp_path, capsys):
+    code, out, _ = run(capsys, "extract", square_path, "-o", tmp_path / "g.zarr", "--size", 50,
+                       "--stride", 60, "--padding", "same", "--dilation", 2, "--mpp", 1.0,
+                       "--fill", 255, "--quiet")
+    assert code == 0 and "wrote 81 patches of 50x50" in out  # ceil(512 / 60) = 9 per side
+    store = PatchStore(tmp_path / "g.zarr")
+    assert store.plan["padding"] == "same" and store.plan["dilation"] == [2, 2]
+    assert store.sources[0]["level"] == 1 and store.verify() == []
+
+
+def test_labels_from_class_folders_balanced(class_root, tmp_path, capsys):
+    code, out, _ = run(capsys, "extract", class_root, "--labels-from-dirs", "-o",
+                       tmp_path / "c.zarr", "--size", 32, "--random", 10, "--balanced",
+                       "--seed", 0, "--quiet")
+    assert code == 0 and "from 4 slide(s) in 2 classes" in out
+    store = PatchStore(tmp_path / "c.zarr")
+    assert np.bincount(store.label).tolist() == [5, 5]
+    assert store.plan["classes"] == ["neg", "pos"]
+    assert [s["label"] for s in store.sources] == [0, 0, 0, 1]
+
+
+def test_a_weight_map_file_and_a_glob(class_root, tmp_path, capsys):
+    weights = np.zeros((4, 4))
+    weights[3, 3] = 1
+    np.save(tmp_path / "w.npy", weights)
+    code, _, _ = run(capsys, "extract", class_root / "pos" / "d.tif", "-o", tmp_path / "w.zarr",
+                     "--size", 16, "--random", 20, "--weights", tmp_path / "w.npy", "--quiet")
+    assert code == 0 and (PatchStore(tmp_path / "w.zarr").coords >= 64).all()
+    code, out, _ = run(capsys, "extract", str(class_root / "*" / "*.tif"), "-o",
+                       tmp_path / "glob.zarr", "--size", 32, "--random", 4, "--per-slide",
+                       "--quiet")
+    assert code == 0 and "wrote 16 random patches of 32x32 from 4 slide(s)" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "match"),
+    [
+        (["--seed", "1"], 2, "--seed applies to --random; got it without --random"),
+        (["--balanced"], 2, "--balanced applies to --random"),
+        (["--random", "5", "--stride", "8"], 2, "--stride applies to grids; random patches"),
+        (["--random", "5", "--dilation", "2"], 2, "--dilation applies to grids"),
+        (["--level", "1", "--mpp", "1"], 2, "argument --mpp: not allowed with argument --level"),
+        (["--min-tissue", "2"], 2, "argument --min-tissue: expected a number in [0, 1], got '2'"),
+        (["--mpp", "0"], 2, "argument --mpp: expected a positive number, got '0'"),
+        (["--padding", "full"], 2, "argument --padding: invalid choice: 'full'"),
+        (["--random", "5", "--weights", "nope"], 2, "weights must be None, 'tissue', an array"),
+        (["--random", "5", "--balanced"], 2, "balance=True needs labels"),
+        (["--fill", "300", "--padding", "same"], 2, "fill must be representable as uint8"),
+        (["--mpp", "0.5"], 2, "no level of 'square.svs' has mpp within 10% of 0.5"),
+    ],
+)
+def test_bad_plan_flags_are_one_line_and_a_nonzero_exit(square_path, tmp_path, capsys, extra,
+                                                        code, match):
+    result, _, err = run(capsys, "extract", square_path, "-o", tmp_path / "x.zarr", "--size", 64,
+                         "--quiet", *extra)
+    assert result == code and err.count("\n") == 1 and match in err and "Traceback" not in err
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_missing_sources_and_empty_globs(tmp_path, capsys):
+    result, _, err = run(capsys, "extract", str(tmp_path / "*.svs"), "-o", tmp_path / "x.zarr",
+                         "--size", 64)
+    assert result == 1 and "*.svs' matches no slide file" in err
+    result, _, err = run(capsys, "extract", tmp_path, "--labels-from-dirs", "-o",
+                         tmp_path / "x.zarr", "--size", 64)
+    assert result == 1 and "no slide files under the class folders" in err
