@@ -90,7 +90,8 @@ def fused_gather(
         )
     n, (bh, bw, c) = len(ys), tuple(int(v) for v in block.shape)
     norm = parse_normalize(normalize)
-    out_dtype = parse_output_dtype(dtype, norm, block.dtype)
+    src_dtype = host_dtype(block.dtype)
+    out_dtype = parse_output_dtype(dtype, norm, src_dtype)
     layout = parse_layout(layout)
     ops = parse_dihedral(dihedral, n, size)
     jit = parse_jitter(jitter, n)
@@ -98,7 +99,13 @@ def fused_gather(
         raise InvalidArgumentError("jitter needs a normalization (normalize=...); got None")
     span = ((h - 1) * ry + 1, (w - 1) * rx + 1)
     outside = outside_mask(ys, xs, span, (bh, bw), fill is None)
-    fill_value = _parse_fill(fill, block.dtype)
+    fill_value = _parse_fill(fill, src_dtype)
+    if not isinstance(block, np.ndarray) and not hasattr(block.__array_namespace__(),
+                                                         out_dtype.name):
+        raise InvalidArgumentError(
+            f"dtype {out_dtype.name} is not available for {type(block).__module__} arrays; "
+            "use float32"
+        )
     shape = (n, h, w, c) if layout == "hwc" else (n, c, h, w)
     out = _check_out(out, block, shape, out_dtype)
     if n == 0:
@@ -113,11 +120,11 @@ def fused_gather(
     scale = offset = None
     if norm is not None:
         scale, offset = _device_vectors(norm, c, layout, xp, block)
-    lo, hi = clip_range(block.dtype)
+    lo, hi = clip_range(src_dtype)
     for k in range(n):
         y, x = int(ys[k]), int(xs[k])
         if outside[k]:
-            src = gather(block, [y], [x], size, dilation=dil, fill=fill_value)[0]
+            src = gather(block, [y], [x], size, dilation=dil, fill=fill_value)[0, ...]
         else:
             src = block[y : y + span[0] : ry, x : x + span[1] : rx, :]
         if ops is not None:
@@ -151,6 +158,14 @@ def augment(patches, **options):
     return fused_gather(block, np.arange(n) * h, np.zeros(n, np.int64), (h, w), **options)
 
 
+def host_dtype(dtype) -> np.dtype:
+    """The NumPy dtype of any namespace's dtype (array-api-strict's print as ``ns.name``)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+
+
 def _parse_fill(fill: float | None, dtype) -> float:
     """``fill`` as a value of ``dtype`` (0 when None: never used, the bounds were checked)."""
     if fill is None:
@@ -170,7 +185,7 @@ def _parse_fill(fill: float | None, dtype) -> float:
 def _check_out(out, block, shape: tuple[int, ...], dtype: np.dtype):
     if out is None:
         return _empty_like_block(block, shape, dtype)
-    if tuple(out.shape) != shape or np.dtype(str(out.dtype)) != dtype:
+    if tuple(out.shape) != shape or host_dtype(out.dtype) != dtype:
         raise InvalidArgumentError(
             f"out must have shape {shape} and dtype {dtype}; got {tuple(out.shape)} and "
             f"{out.dtype}"
