@@ -16,8 +16,10 @@ def _cut(block, ys, xs, size, dilation=(1, 1), fill=0):
     big = np.full((block.shape[0] + 2 * pad, block.shape[1] + 2 * pad, block.shape[2]), fill,
                   block.dtype)
     big[pad:-pad, pad:-pad] = block
-    return np.stack([big[y + pad : y + pad + (h - 1) * ry + 1 : ry,
-                         x + pad : x + pad + (w - 1) * rx + 1 : rx] for y, x in zip(ys, xs)])
+    return np.stack([
+        big[y + pad : y + pad + (h - 1) * ry + 1 : ry, x + pad : x + pad + (w - 1) * rx + 1 : rx]
+        for y, x in zip(ys, xs, strict=True)
+    ])
 
 
 def _reference(block, ys, xs, size, *, dilation=(1, 1), fill=0, dihedral=None, jitter=None,
@@ -168,7 +170,7 @@ def test_augment_equals_fused_on_the_cut_patches():
     kw = {"dihedral": ops, "normalize": "imagenet", "layout": "chw", "dtype": "float16"}
     patches = fused_gather(block, ys, xs, 8)
     assert np.array_equal(augment(patches, **kw), fused_gather(block, ys, xs, 8, **kw))
-    with pytest.raises(InvalidArgumentError, match="augment takes dihedral, dtype.*got fill"):
+    with pytest.raises(InvalidArgumentError, match=r"augment takes dihedral, dtype.*got fill"):
         augment(patches, fill=0)
 
 
