@@ -120,7 +120,8 @@ class HostKernel:
         func(*cargs)
 
 
-FAKE_CUPY = SimpleNamespace(asarray=np.asarray, ascontiguousarray=np.ascontiguousarray)
+FAKE_CUPY = SimpleNamespace(asarray=np.asarray, ascontiguousarray=np.ascontiguousarray,
+                            empty=np.empty)
 
 
 def host_fused(lib, calls: list | None = None, **kwargs):

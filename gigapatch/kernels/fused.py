@@ -100,17 +100,15 @@ def fused_gather(
     span = ((h - 1) * ry + 1, (w - 1) * rx + 1)
     outside = outside_mask(ys, xs, span, (bh, bw), fill is None)
     fill_value = _parse_fill(fill, src_dtype)
-    if not isinstance(block, np.ndarray) and not hasattr(block.__array_namespace__(),
-                                                         out_dtype.name):
-        raise InvalidArgumentError(
-            f"dtype {out_dtype.name} is not available for {type(block).__module__} arrays; "
-            "use float32"
-        )
     shape = (n, h, w, c) if layout == "hwc" else (n, c, h, w)
+    cp = _cuda_namespace(block)
+    if cp is None and not isinstance(block, np.ndarray):
+        check_namespace_dtype(block, out_dtype)
+    if out is None and cp is not None:
+        out = cp.empty(shape, dtype=out_dtype)
     out = _check_out(out, block, shape, out_dtype)
     if n == 0:
         return out
-    cp = _cuda_namespace(block)
     if cp is not None:
         _run_cuda(cp, block, ys, xs, ops, jit, norm, out, size, dil, fill_value, layout)
         return out
@@ -156,6 +154,15 @@ def augment(patches, **options):
         )
     block = patches.reshape((n * h, w, c)) if n else patches[:0, :, 0, :]
     return fused_gather(block, np.arange(n) * h, np.zeros(n, np.int64), (h, w), **options)
+
+
+def check_namespace_dtype(block, dtype: np.dtype) -> None:
+    """Refuse an output dtype that ``block``'s array namespace lacks (the standard has no float16)."""
+    if not hasattr(block.__array_namespace__(), dtype.name):
+        raise InvalidArgumentError(
+            f"dtype {dtype.name} is not available for {type(block).__module__} arrays; "
+            "use float32"
+        )
 
 
 def host_dtype(dtype) -> np.dtype:
