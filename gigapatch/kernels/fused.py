@@ -157,7 +157,7 @@ def augment(patches, **options):
 
 
 def check_namespace_dtype(block, dtype: np.dtype) -> None:
-    """Refuse an output dtype that ``block``'s array namespace lacks (the standard has no float16)."""
+    """Refuse an output dtype that ``block``'s namespace lacks (the standard has no float16)."""
     if not hasattr(block.__array_namespace__(), dtype.name):
         raise InvalidArgumentError(
             f"dtype {dtype.name} is not available for {type(block).__module__} arrays; "
