@@ -15,6 +15,7 @@ from gigapatch._checks import parse_pair
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import launch as _launch
 from gigapatch.kernels.gather import _empty_like_block, gather, outside_mask
+from gigapatch.kernels.host import HostNormalizer
 from gigapatch.kernels.normalize import (
     Normalization,
     parse_layout,
@@ -115,10 +116,12 @@ def fused_gather(
     if norm is None and ops is None and layout == "hwc":
         return gather(block, ys, xs, size, dilation=dil, fill=fill_value, out=out)
     xp = np if isinstance(block, np.ndarray) else block.__array_namespace__()
-    scale = offset = None
-    if norm is not None:
-        scale, offset = _device_vectors(norm, c, layout, xp, block)
     lo, hi = clip_range(src_dtype)
+    normalize_patch = None
+    if norm is not None and xp is np:
+        normalize_patch = HostNormalizer(norm, (h, w, c), src_dtype, out, layout, (lo, hi))
+    elif norm is not None:
+        scale, offset = _device_vectors(norm, c, layout, xp, block)
     for k in range(n):
         y, x = int(ys[k]), int(xs[k])
         if outside[k]:
@@ -127,12 +130,15 @@ def fused_gather(
             src = block[y : y + span[0] : ry, x : x + span[1] : rx, :]
         if ops is not None:
             src = dihedral_view(src, int(ops[k]), xp)
+        cb = None if jit is None else (jit[k, 0], jit[k, 1])
+        if normalize_patch is not None:
+            normalize_patch(k, src, cb)
+            continue
         if layout == "chw":
             src = (getattr(xp, "permute_dims", None) or xp.transpose)(src, (2, 0, 1))
         if norm is None:
             out[k, ...] = src
         else:
-            cb = None if jit is None else (jit[k, 0], jit[k, 1])
             _normalize_into(xp, out, k, src, scale, offset, cb, (lo, hi))
     return out
 
@@ -217,27 +223,11 @@ def _device_vectors(norm: Normalization, c: int, layout: str, xp, block):
     """Per-channel scale and offset, shaped to broadcast against one patch, on its device."""
     shape = (c,) if layout == "hwc" else (c, 1, 1)
     arrays = [np.reshape(v, shape) for v in norm.arrays(c)]
-    if xp is np:
-        return arrays[0], arrays[1]
     return tuple(xp.asarray(v, device=block.device) for v in arrays)
 
 
 def _normalize_into(xp, out, k: int, src, scale, offset, jitter, clip) -> None:
     """``out[k] = (clip(src * c + b) if jitter) * scale + offset``, float32 ops in order."""
-    if xp is np:
-        if jitter is None and out.dtype == np.float32:
-            np.multiply(src, scale, out=out[k])  # uint8 → float32 is exact, then one rounding
-            np.add(out[k], offset, out=out[k])
-            return
-        tmp = src.astype(np.float32)
-        if jitter is not None:
-            np.multiply(tmp, jitter[0], out=tmp)
-            np.add(tmp, jitter[1], out=tmp)
-            np.clip(tmp, np.float32(clip[0]), np.float32(clip[1]), out=tmp)
-        np.multiply(tmp, scale, out=tmp)
-        np.add(tmp, offset, out=tmp)
-        out[k] = tmp  # float16: round to nearest even
-        return
     x = xp.astype(src, xp.float32)
     if jitter is not None:
         x = xp.clip(x * float(jitter[0]) + float(jitter[1]), float(clip[0]), float(clip[1]))
