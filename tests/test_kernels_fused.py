@@ -31,7 +31,7 @@ def _reference(block, ys, xs, size, *, dilation=(1, 1), fill=0, dihedral=None, j
     if normalize is not None:
         c = block.shape[2]
         norm = PRESETS[normalize] if isinstance(normalize, str) else normalize
-        scale, offset = norm.arrays(c)
+        divisor, offset = norm.arrays(c)
         x = p.astype(np.float32)
         if jitter is not None:
             j = np.asarray(jitter, np.float32)
@@ -39,7 +39,7 @@ def _reference(block, ys, xs, size, *, dilation=(1, 1), fill=0, dihedral=None, j
             x = x * j[:, 0, None, None, None] + j[:, 1, None, None, None]
             if info is not None:
                 x = np.clip(x, np.float32(info.min), np.float32(info.max))
-        p = (x * scale + offset).astype(dtype)
+        p = (x / divisor + offset).astype(dtype)
     return p.transpose(0, 3, 1, 2) if layout == "chw" else p
 
 
@@ -94,6 +94,9 @@ def test_presets_match_their_formulas_in_float64():
                        ("imagenet", (x64 - mean) / std)]:
         got = fused_gather(x, [0], [0], 16, normalize=name)[0]
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=name)
+    x32 = x.astype(np.float32)  # Keras' xception "tf" mode and torchvision's ToTensor, in float32
+    assert np.array_equal(fused_gather(x, [0], [0], 16, normalize="xception")[0], x32 / 127.5 - 1)
+    assert np.array_equal(fused_gather(x, [0], [0], 16, normalize="unit")[0], x32 / 255)
 
 
 def test_xception_output_lies_in_minus_one_one_even_with_jitter():
@@ -108,14 +111,14 @@ def test_xception_equals_keras_preprocess_input():
     x = np.random.default_rng(4).integers(0, 256, (6, 20, 3), dtype=np.uint8)
     ours = fused_gather(x, [0], [0], (6, 20), normalize="xception")[0]
     theirs = np.asarray(xception.preprocess_input(x.astype(np.float32)))
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-7)
+    assert np.array_equal(ours, theirs)  # bit for bit: the same division, then - 1
 
 
 def test_custom_normalizations_and_layouts():
     x = np.random.default_rng(5).integers(0, 256, (9, 9, 2), dtype=np.uint8)
     norm = {"scale": [1.0, 2.0], "offset": [0.5, -3.0]}
     hwc = fused_gather(x, [1], [2], 4, normalize=norm)
-    chw = fused_gather(x, [1], [2], 4, normalize=Normalization((1.0, 2.0), (0.5, -3.0)),
+    chw = fused_gather(x, [1], [2], 4, normalize=Normalization((1.0, 0.5), (0.5, -3.0)),
                        layout="chw")
     want = x[1:5, 2:6].astype(np.float32) * np.float32([1, 2]) + np.float32([0.5, -3])
     assert np.array_equal(hwc[0], want) and np.array_equal(chw[0], want.transpose(2, 0, 1))
@@ -135,9 +138,10 @@ def test_fill_none_is_a_region_error_and_out_is_filled_in_place():
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"normalize": "tf"}, "normalize must be one of xception, imagenet, unit.*got 'tf'"),
     ({"normalize": {"scale": [1]}}, "normalize must be one of .*got {'scale': \\[1\\]}"),
+    ({"normalize": {"divisor": [0], "offset": [1]}}, "no zero divisor\\); got {'divisor'"),
     ({"normalize": {"mean": [1], "std": [0]}}, "no zero std; got mean=\\[1\\], std=\\[0\\]"),
     ({"normalize": "imagenet", "size": 2, "ys": [0], "xs": [0], "c": 1},
-     "normalize scale must have 1 or 1 values .*got 3 for the 'imagenet'"),
+     "normalize divisor must have 1 or 1 values .*got 3 for the 'imagenet'"),
     ({"normalize": "unit", "dtype": "int8"}, "dtype must be one of float32, float16 .*'int8'"),
     ({"dtype": "float32"}, "dtype must be None or the block's dtype uint8 when normalize"),
     ({"layout": "nhwc"}, "layout must be one of hwc, chw; got 'nhwc'"),

@@ -138,10 +138,10 @@ def affine_gather(
     flat = xp.reshape(block, (bh * bw, c))
     if host_dtype(block.dtype) != np.float64:
         flat = xp.astype(flat, xp.float64)
-    scale = offset = None
+    divisor = offset = None
     if norm is not None:
         s, o = norm.arrays(c)
-        scale, offset = (_asarray(xp, v.astype(np.float32), block) for v in (s, o))
+        divisor, offset = (_asarray(xp, v.astype(np.float32), block) for v in (s, o))
     step = max(1, _CHUNK_PIXELS // (h * w))
     for k0 in range(0, n, step):
         k1 = min(n, k0 + step)
@@ -149,7 +149,7 @@ def affine_gather(
                          float(fill), block)
         vals = xp.astype(vals, xp.float32)
         if norm is not None:
-            vals = vals * scale + offset
+            vals = vals / divisor + offset
         if layout == "chw":
             vals = (getattr(xp, "permute_dims", None) or xp.transpose)(vals, (0, 3, 1, 2))
         out[k0:k1, ...] = xp.astype(vals, getattr(xp, out_dtype.name))

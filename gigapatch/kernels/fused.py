@@ -49,7 +49,7 @@ def fused_gather(
     Patch ``k`` is :func:`~gigapatch.kernels.gather` 's patch, turned by
     dihedral code ``dihedral[k]`` (see :mod:`gigapatch.kernels.transforms`),
     then, with a normalization, ``clip(x * c_k + b_k)`` for jitter row
-    ``(c_k, b_k)`` and ``x * scale + offset`` per channel, in float32, stored
+    ``(c_k, b_k)`` and ``x / divisor + offset`` per channel, in float32, stored
     as ``dtype``.
 
     Parameters
@@ -67,7 +67,7 @@ def fused_gather(
     normalize
         None (output keeps the source dtype), a preset name (``"xception"``,
         ``"imagenet"``, ``"unit"``), a :class:`Normalization` or a mapping with
-        ``scale``/``offset`` or ``mean``/``std``.
+        ``divisor``/``offset``, ``scale``/``offset`` or ``mean``/``std``.
     dtype
         ``"float32"`` (default) or ``"float16"`` with a normalization.
     layout
@@ -121,7 +121,7 @@ def fused_gather(
     if norm is not None and xp is np:
         normalize_patch = HostNormalizer(norm, (h, w, c), src_dtype, out, layout, (lo, hi))
     elif norm is not None:
-        scale, offset = _device_vectors(norm, c, layout, xp, block)
+        divisor, offset = _device_vectors(norm, c, layout, xp, block)
     for k in range(n):
         y, x = int(ys[k]), int(xs[k])
         if outside[k]:
@@ -139,7 +139,7 @@ def fused_gather(
         if norm is None:
             out[k, ...] = src
         else:
-            _normalize_into(xp, out, k, src, scale, offset, cb, (lo, hi))
+            _normalize_into(xp, out, k, src, divisor, offset, cb, (lo, hi))
     return out
 
 
@@ -220,18 +220,18 @@ def _cuda_namespace(block):
 
 
 def _device_vectors(norm: Normalization, c: int, layout: str, xp, block):
-    """Per-channel scale and offset, shaped to broadcast against one patch, on its device."""
+    """Per-channel divisor and offset, shaped to broadcast against one patch, on its device."""
     shape = (c,) if layout == "hwc" else (c, 1, 1)
     arrays = [np.reshape(v, shape) for v in norm.arrays(c)]
     return tuple(xp.asarray(v, device=block.device) for v in arrays)
 
 
-def _normalize_into(xp, out, k: int, src, scale, offset, jitter, clip) -> None:
-    """``out[k] = (clip(src * c + b) if jitter) * scale + offset``, float32 ops in order."""
+def _normalize_into(xp, out, k: int, src, divisor, offset, jitter, clip) -> None:
+    """``out[k] = (clip(src * c + b) if jitter) / divisor + offset``, float32 ops in order."""
     x = xp.astype(src, xp.float32)
     if jitter is not None:
         x = xp.clip(x * float(jitter[0]) + float(jitter[1]), float(clip[0]), float(clip[1]))
-    out[k, ...] = xp.astype(x * scale + offset, out.dtype)
+    out[k, ...] = xp.astype(x / divisor + offset, out.dtype)
 
 
 def _run_cuda(cp, block, ys, xs, ops, jitter, norm, out, size, dilation, fill, layout) -> None:
@@ -244,10 +244,10 @@ def _run_cuda(cp, block, ys, xs, ops, jitter, norm, out, size, dilation, fill, l
     ops_d = cp.asarray(np.zeros(n, np.int32) if ops is None else ops)
     kwargs = {}
     if norm is not None:
-        scale, offset = norm.arrays(block.shape[2])
+        divisor, offset = norm.arrays(block.shape[2])
         kwargs = {
             "jitter": cp.asarray(np.zeros((1, 2), np.float32) if jitter is None else jitter),
-            "use_jitter": jitter is not None, "scale": cp.asarray(scale),
+            "use_jitter": jitter is not None, "divisor": cp.asarray(divisor),
             "offset": cp.asarray(offset), "clip": clip_range(block.dtype),
         }
     plan = _launch.plan_launch(block, ys_d, xs_d, ops_d, out, size=size, dilation=dilation,

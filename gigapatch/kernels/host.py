@@ -1,7 +1,7 @@
 """The NumPy normalization of the fused pipeline, one patch at a time in cache-sized steps.
 
 Same float32 operations as the CUDA core and the array-API path
-(``x * scale + offset``, jitter first), arranged for NumPy's loops: each patch
+(``x / divisor + offset``, jitter first), arranged for NumPy's loops: each patch
 is seen as ``h`` rows of ``w * C`` values with the per-channel constants tiled
 along a row, so the inner loops are long, and the float32 intermediate of
 one patch stays in cache.
@@ -38,9 +38,9 @@ class HostNormalizer:
     def __init__(self, norm: Normalization, shape: tuple[int, int, int], dtype: np.dtype,
                  out: np.ndarray, layout: str, clip: tuple[float, float]) -> None:
         h, w, c = shape
-        scale, offset = norm.arrays(c)
+        divisor, offset = norm.arrays(c)
         self.shape, self.out, self.layout = shape, out, layout
-        self.scale, self.offset = np.tile(scale, w), np.tile(offset, w)
+        self.divisor, self.offset = np.tile(divisor, w), np.tile(offset, w)
         self.lo, self.hi = np.float32(clip[0]), np.float32(clip[1])
         self.staging = np.empty(shape, dtype)  # for views whose rows are not contiguous
         self.tmp = np.empty((h, w * c), np.float32)
@@ -55,12 +55,12 @@ class HostNormalizer:
         direct = self.layout == "hwc" and self.out.dtype == np.float32 and jitter is None
         dst = self.out[k].reshape(h, w * c) if direct else self.tmp
         if jitter is None:
-            np.multiply(rows, self.scale, out=dst)  # exact cast to float32, one rounding
+            np.divide(rows, self.divisor, out=dst)  # exact cast to float32, one rounding
         else:
             np.multiply(rows, np.float32(jitter[0]), out=dst)
             np.add(dst, np.float32(jitter[1]), out=dst)
             np.clip(dst, self.lo, self.hi, out=dst)
-            np.multiply(dst, self.scale, out=dst)
+            np.divide(dst, self.divisor, out=dst)
         np.add(dst, self.offset, out=dst)
         if direct:
             return

@@ -95,7 +95,7 @@ class Launch:
 def plan_launch(
     block: Any, ys: Any, xs: Any, ops: Any, out: Any, *, size: tuple[int, int],
     dilation: tuple[int, int], fill: float, layout: str, jitter: Any = None,
-    use_jitter: bool = False, scale: Any = None, offset: Any = None,
+    use_jitter: bool = False, divisor: Any = None, offset: Any = None,
     clip: tuple[float, float] = (0.0, 0.0),
 ) -> Launch:
     """The launch of one fused batch; arrays are passed through (device arrays at run time).
@@ -103,9 +103,9 @@ def plan_launch(
     Scalars are NumPy scalars of the exact C type of the kernel parameter:
     CuPy passes a NumPy scalar by its dtype, so a wrong width would shift every
     later argument. ``jitter`` is always an array (a placeholder when
-    ``use_jitter`` is False); ``scale`` given means the normalizing kernel.
+    ``use_jitter`` is False); ``divisor`` given means the normalizing kernel.
     """
-    normalized = scale is not None
+    normalized = divisor is not None
     bh, bw, c = (int(v) for v in block.shape)
     h, w = size
     total = int(np.prod(out.shape, dtype=np.int64))
@@ -118,7 +118,7 @@ def plan_launch(
         fill_native = np.asarray(fill, dtype=block.dtype)[()]
         args = (*head, out, *tail, fill_native, first)
     else:
-        args = (*head, jitter, np.int32(use_jitter), scale, offset, np.float32(clip[0]),
+        args = (*head, jitter, np.int32(use_jitter), divisor, offset, np.float32(clip[0]),
                 np.float32(clip[1]), out, *tail, np.float32(fill), first)
     return Launch(kernel_name(block.dtype, out.dtype, normalized), grid, (THREADS,), args)
 

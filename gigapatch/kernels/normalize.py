@@ -1,9 +1,11 @@
-"""Cast and normalize: ``y = x * scale + offset`` per channel, in float32, then the output dtype.
+"""Cast and normalize: ``y = x / divisor + offset`` per channel, in float32, then the output dtype.
 
 Every backend evaluates the same float32 operations in the same order (a
-multiply, then an add, each rounded; the CUDA core uses ``__fmul_rn`` /
-``__fadd_rn`` so the compiler cannot fuse them), so NumPy, CuPy and the
-host-compiled core agree bit for bit.
+correctly rounded division, then an add; the CUDA core uses ``__fdiv_rn`` /
+``__fadd_rn`` so the compiler can neither approximate nor fuse them), so NumPy,
+CuPy and the host-compiled core agree bit for bit. A division rather than a
+multiply by the reciprocal makes ``xception`` equal Keras' ``x / 127.5 - 1``
+and ``unit`` equal torchvision's ``x / 255`` bit for bit.
 """
 
 from __future__ import annotations
@@ -26,18 +28,18 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Normalization:
-    """Per-channel ``y = x * scale + offset`` (one value each means every channel).
+    """Per-channel ``y = x / divisor + offset`` (one value each means every channel).
 
     Parameters
     ----------
-    scale, offset
+    divisor, offset
         Tuples of one value or one value per channel, in units of the source
         pixels (0–255 for uint8 scans).
     name
         The preset it came from, or ``"custom"``.
     """
 
-    scale: tuple[float, ...]
+    divisor: tuple[float, ...]
     offset: tuple[float, ...]
     name: str = "custom"
 
@@ -45,7 +47,7 @@ class Normalization:
     def from_mean_std(
         cls, mean: Sequence[float], std: Sequence[float], name: str = "custom"
     ) -> Normalization:
-        """``y = (x - mean) / std``, written as a scale and an offset."""
+        """``y = (x - mean) / std``, written as ``x / std + (-mean / std)``."""
         mean_a = np.asarray(mean, dtype=np.float64).ravel()
         std_a = np.asarray(std, dtype=np.float64).ravel()
         if mean_a.size == 0 or std_a.size == 0 or np.any(std_a == 0):
@@ -53,12 +55,12 @@ class Normalization:
                 f"normalize mean and std must be non-empty with no zero std; got mean={mean!r}, "
                 f"std={std!r}"
             )
-        return cls(tuple((1.0 / std_a).tolist()), tuple((-mean_a / std_a).tolist()), name)
+        return cls(tuple(std_a.tolist()), tuple((-mean_a / std_a).tolist()), name)
 
     def arrays(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(scale, offset)`` as float32 arrays of length ``channels``."""
+        """``(divisor, offset)`` as float32 arrays of length ``channels``."""
         out = []
-        for label, values in (("scale", self.scale), ("offset", self.offset)):
+        for label, values in (("divisor", self.divisor), ("offset", self.offset)):
             if len(values) not in (1, channels):
                 raise InvalidArgumentError(
                     f"normalize {label} must have 1 or {channels} values (one per channel); "
@@ -70,12 +72,12 @@ class Normalization:
 
 PRESETS: dict[str, Normalization] = {
     # keras.applications.xception.preprocess_input ("tf" mode): x / 127.5 - 1
-    "xception": Normalization((1.0 / 127.5,), (-1.0,), "xception"),
+    "xception": Normalization((127.5,), (-1.0,), "xception"),
     # torchvision / keras "torch" mode: (x / 255 - mean) / std
     "imagenet": Normalization.from_mean_std(
         [255.0 * m for m in _IMAGENET_MEAN], [255.0 * s for s in _IMAGENET_STD], "imagenet"
     ),
-    "unit": Normalization((1.0 / 255.0,), (0.0,), "unit"),
+    "unit": Normalization((255.0,), (0.0,), "unit"),
 }
 
 
@@ -89,7 +91,8 @@ def parse_normalize(
     normalize
         ``None`` (no cast: output keeps the source dtype), a preset name
         (``"xception"``, ``"imagenet"``, ``"unit"``), a :class:`Normalization`,
-        or a mapping with ``scale``/``offset`` or ``mean``/``std`` per channel.
+        or a mapping with ``divisor``/``offset``, ``scale``/``offset`` (``x * scale
+        + offset``, as the divisor ``1 / scale``) or ``mean``/``std`` per channel.
     """
     if normalize is None or isinstance(normalize, Normalization):
         return normalize
@@ -97,21 +100,22 @@ def parse_normalize(
         if normalize not in PRESETS:
             raise InvalidArgumentError(
                 f"normalize must be one of {', '.join(PRESETS)}, a Normalization or a mapping "
-                f"with scale/offset or mean/std; got {normalize!r}"
+                f"with divisor/offset, scale/offset or mean/std; got {normalize!r}"
             )
         return PRESETS[normalize]
     if isinstance(normalize, Mapping):
         keys = set(normalize)
-        if keys == {"scale", "offset"}:
-            scale = tuple(float(v) for v in np.ravel(normalize["scale"]))
+        if keys in ({"scale", "offset"}, {"divisor", "offset"}):
+            given = np.ravel(np.asarray(normalize.get("divisor", normalize.get("scale")), float))
+            divisor = given if "divisor" in keys else 1.0 / given
             offset = tuple(float(v) for v in np.ravel(normalize["offset"]))
-            if scale and offset:
-                return Normalization(scale, offset)
+            if divisor.size and offset and np.all(np.isfinite(divisor)) and np.all(divisor):
+                return Normalization(tuple(divisor.tolist()), offset)
         elif keys == {"mean", "std"}:
             return Normalization.from_mean_std(normalize["mean"], normalize["std"])
     raise InvalidArgumentError(
         "normalize must be one of xception, imagenet, unit, a Normalization or a mapping with "
-        f"scale/offset or mean/std; got {normalize!r}"
+        f"divisor/offset, scale/offset or mean/std (no zero divisor); got {normalize!r}"
     )
 
 

@@ -16,12 +16,12 @@
 #define GP_NORM(SUFFIX, IN, OUT)                                                              \
     extern "C" void gp_gather_norm_##SUFFIX(                                                  \
         const IN* block, int bh, int bw, int c, const long long* ys, const long long* xs,     \
-        const int* ops, const float* jitter, int use_jitter, const float* scale,              \
+        const int* ops, const float* jitter, int use_jitter, const float* divisor,             \
         const float* offset, float lo, float hi, OUT* out, long long total, int h, int w,     \
         int ry, int rx, float fill, int channel_first) {                                      \
         for (long long t = 0; t < total; ++t)                                                 \
             gp_norm_element<IN, OUT>(t, block, bh, bw, c, ys, xs, ops, jitter, use_jitter,   \
-                                     scale, offset, lo, hi, out, h, w, ry, rx, fill,          \
+                                     divisor, offset, lo, hi, out, h, w, ry, rx, fill,          \
                                      channel_first);                                          \
     }
 

@@ -19,12 +19,21 @@ struct gp_half {
     unsigned short bits;
 };
 
-// float32 multiply and add, each rounded (never fused into an FMA), as NumPy does.
+// float32 multiply, divide and add, each correctly rounded (never fused into an FMA nor
+// approximated), as NumPy does.
 GP_HD float gp_mul(float a, float b) {
 #if defined(__CUDA_ARCH__)
     return __fmul_rn(a, b);
 #else
     return a * b;
+#endif
+}
+
+GP_HD float gp_div(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
 #endif
 }
 
@@ -123,11 +132,11 @@ GP_HD void gp_raw_element(long long t, const In* block, int bh, int bw, int c,
     out[t] = gp_fetch(block, bh, bw, c, ys[k], xs[k], ry, rx, si, sj, ch, &v) ? v : fill;
 }
 
-// Normalized element: gather + dihedral + jitter + x * scale + offset, stored as Out.
+// Normalized element: gather + dihedral + jitter + x / divisor + offset, stored as Out.
 template <typename In, typename Out>
 GP_HD void gp_norm_element(long long t, const In* block, int bh, int bw, int c,
                            const long long* ys, const long long* xs, const int* ops,
-                           const float* jitter, int use_jitter, const float* scale,
+                           const float* jitter, int use_jitter, const float* divisor,
                            const float* offset, float lo, float hi, Out* out, int h, int w,
                            int ry, int rx, float fill, int channel_first) {
     long long k;
@@ -140,7 +149,7 @@ GP_HD void gp_norm_element(long long t, const In* block, int bh, int bw, int c,
         x = gp_add(gp_mul(x, jitter[2 * k]), jitter[2 * k + 1]);
         x = x < lo ? lo : (x > hi ? hi : x);
     }
-    gp_store(out + t, gp_add(gp_mul(x, scale[ch]), offset[ch]));
+    gp_store(out + t, gp_add(gp_div(x, divisor[ch]), offset[ch]));
 }
 
 #endif  // GIGAPATCH_CORE_CUH
