@@ -20,7 +20,8 @@ import numpy as np
 
 from gigapatch._checks import parse_pair
 from gigapatch.errors import InvalidArgumentError
-from gigapatch.kernels.fused import Normalize, check_namespace_dtype, host_dtype
+from gigapatch.kernels.backend import astype, namespace_of
+from gigapatch.kernels.fused import Normalize, check_namespace_dtype, host_dtype, to_device
 from gigapatch.kernels.gather import _empty_like_block
 from gigapatch.kernels.normalize import parse_layout, parse_normalize, parse_output_dtype
 
@@ -130,34 +131,30 @@ def affine_gather(
     norm = parse_normalize(normalize)
     out_dtype = parse_output_dtype(dtype, norm, np.float32)
     layout = parse_layout(layout)
-    xp = np if isinstance(block, np.ndarray) else block.__array_namespace__()
+    xp = namespace_of(block)
     if xp is not np:
         check_namespace_dtype(block, out_dtype)
     shape = (n, h, w, c) if layout == "hwc" else (n, c, h, w)
     out = _empty_like_block(block, shape, out_dtype)
     flat = xp.reshape(block, (bh * bw, c))
     if host_dtype(block.dtype) != np.float64:
-        flat = xp.astype(flat, xp.float64)
+        flat = astype(xp, flat, xp.float64)
     divisor = offset = None
     if norm is not None:
         s, o = norm.arrays(c)
-        divisor, offset = (_asarray(xp, v.astype(np.float32), block) for v in (s, o))
+        divisor, offset = (to_device(xp, v.astype(np.float32), block) for v in (s, o))
     step = max(1, _CHUNK_PIXELS // (h * w))
     for k0 in range(0, n, step):
         k1 = min(n, k0 + step)
         vals = _resample(xp, flat, (bh, bw), ys[k0:k1], xs[k0:k1], (h, w), mats[k0:k1],
                          float(fill), block)
-        vals = xp.astype(vals, xp.float32)
+        vals = astype(xp, vals, xp.float32)
         if norm is not None:
             vals = vals / divisor + offset
         if layout == "chw":
             vals = (getattr(xp, "permute_dims", None) or xp.transpose)(vals, (0, 3, 1, 2))
-        out[k0:k1, ...] = xp.astype(vals, getattr(xp, out_dtype.name))
+        out[k0:k1, ...] = astype(xp, vals, getattr(xp, out_dtype.name))
     return out
-
-
-def _asarray(xp, host: np.ndarray, block):
-    return host if xp is np else xp.asarray(host, device=block.device)
 
 
 def _resample(xp, flat, shape, ys, xs, size, mats, fill, block):
@@ -168,15 +165,15 @@ def _resample(xp, flat, shape, ys, xs, size, mats, fill, block):
     centre = np.stack([ys + (h - 1) / 2, xs + (w - 1) / 2], 1)  # (m, 2)
     src = np.einsum("kab,bij->kaij", mats[:, :, :2], grid) + (centre + mats[:, :, 2])[:, :, None,
                                                                                         None]
-    sy, sx = _asarray(xp, src[:, 0], block), _asarray(xp, src[:, 1], block)
+    sy, sx = to_device(xp, src[:, 0], block), to_device(xp, src[:, 1], block)
     y0, x0 = xp.floor(sy), xp.floor(sx)
     fy, fx = sy - y0, sx - x0
     acc = None
     for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
         yy, xx = y0 + dy, x0 + dx
         inside = (yy >= 0) & (yy <= bh - 1) & (xx >= 0) & (xx <= bw - 1)
-        yi = xp.astype(xp.clip(yy, 0, bh - 1), xp.int64)
-        xi = xp.astype(xp.clip(xx, 0, bw - 1), xp.int64)
+        yi = astype(xp, xp.clip(yy, 0, bh - 1), xp.int64)
+        xi = astype(xp, xp.clip(xx, 0, bw - 1), xp.int64)
         vals = xp.take(flat, xp.reshape(yi * bw + xi, (-1,)), axis=0)
         vals = xp.reshape(vals, (m, h, w, flat.shape[1]))
         vals = xp.where(inside[..., None], vals, fill)

@@ -14,6 +14,7 @@ import numpy as np
 from gigapatch._checks import parse_pair
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import launch as _launch
+from gigapatch.kernels.backend import astype, namespace_of
 from gigapatch.kernels.gather import _empty_like_block, gather, outside_mask
 from gigapatch.kernels.host import HostNormalizer
 from gigapatch.kernels.normalize import (
@@ -115,7 +116,7 @@ def fused_gather(
         return out
     if norm is None and ops is None and layout == "hwc":
         return gather(block, ys, xs, size, dilation=dil, fill=fill_value, out=out)
-    xp = np if isinstance(block, np.ndarray) else block.__array_namespace__()
+    xp = namespace_of(block)
     lo, hi = clip_range(src_dtype)
     normalize_patch = None
     if norm is not None and xp is np:
@@ -164,7 +165,7 @@ def augment(patches, **options):
 
 def check_namespace_dtype(block, dtype: np.dtype) -> None:
     """Refuse an output dtype that ``block``'s namespace lacks (the standard has no float16)."""
-    if not hasattr(block.__array_namespace__(), dtype.name):
+    if not hasattr(namespace_of(block), dtype.name):
         raise InvalidArgumentError(
             f"dtype {dtype.name} is not available for {type(block).__module__} arrays; "
             "use float32"
@@ -223,15 +224,25 @@ def _device_vectors(norm: Normalization, c: int, layout: str, xp, block):
     """Per-channel divisor and offset, shaped to broadcast against one patch, on its device."""
     shape = (c,) if layout == "hwc" else (c, 1, 1)
     arrays = [np.reshape(v, shape) for v in norm.arrays(c)]
-    return tuple(xp.asarray(v, device=block.device) for v in arrays)
+    return tuple(to_device(xp, v, block) for v in arrays)
+
+
+def to_device(xp, host: np.ndarray, block):
+    """``host`` as an array of ``xp`` on ``block``'s device (CuPy's asarray takes no device)."""
+    if xp is np:
+        return host
+    try:
+        return xp.asarray(host, device=block.device)
+    except TypeError:
+        return xp.asarray(host)
 
 
 def _normalize_into(xp, out, k: int, src, divisor, offset, jitter, clip) -> None:
     """``out[k] = (clip(src * c + b) if jitter) / divisor + offset``, float32 ops in order."""
-    x = xp.astype(src, xp.float32)
+    x = astype(xp, src, xp.float32)
     if jitter is not None:
         x = xp.clip(x * float(jitter[0]) + float(jitter[1]), float(clip[0]), float(clip[1]))
-    out[k, ...] = xp.astype(x / divisor + offset, out.dtype)
+    out[k, ...] = astype(xp, x / divisor + offset, out.dtype)
 
 
 def _run_cuda(cp, block, ys, xs, ops, jitter, norm, out, size, dilation, fill, layout) -> None:

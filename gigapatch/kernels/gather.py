@@ -8,6 +8,7 @@ import numpy as np
 
 from gigapatch._checks import parse_pair
 from gigapatch.errors import InvalidArgumentError, RegionError
+from gigapatch.kernels.backend import namespace_of
 
 __all__ = ["gather", "outside_mask"]
 
@@ -110,7 +111,7 @@ def _empty_like_block(block, shape: tuple[int, ...], dtype=None):
     """A new array of ``block``'s namespace and device, of ``dtype`` (default: the block's)."""
     if isinstance(block, np.ndarray):
         return np.empty(shape, dtype=block.dtype if dtype is None else dtype)
-    xp = block.__array_namespace__()
+    xp = namespace_of(block)
     dtype = block.dtype if dtype is None else getattr(xp, np.dtype(dtype).name)
     try:
         return xp.empty(shape, dtype=dtype, device=block.device)
