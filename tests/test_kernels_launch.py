@@ -45,9 +45,9 @@ def test_launch_arguments_match_the_kernel_signature(dtype, normalize, out_dtype
     call, out = _record(block=block, ys=[0, 5, -3], xs=[1, 2, 28], size=9, **kw)
     assert call.name == name
     assert kn.arg_mismatches(name, call.args) == []  # HostKernel checked it too
-    total = out.size
     assert call.block == (launch.THREADS,)
-    assert call.grid == (-(-total // launch.THREADS),)
+    assert call.grid == (-(-81 // launch.THREADS), 3)  # pixel blocks of one patch, patches
+    assert out.size == 3 * 81 * 3
     if normalize:
         args = dict(zip(["jitter", "use_jitter"], call.args[7:9], strict=True))
         assert int(args["use_jitter"]) == int(bool(jitter))
@@ -55,12 +55,17 @@ def test_launch_arguments_match_the_kernel_signature(dtype, normalize, out_dtype
 
 
 def test_grid_is_capped_and_the_kernel_strides():
-    block = np.zeros((600, 600, 3), np.uint8)
-    call, out = _record(block=block, ys=[0] * 300, xs=[0] * 300, size=299)
-    assert out.size > launch.MAX_BLOCKS * launch.THREADS
-    assert call.grid == (launch.MAX_BLOCKS,)
+    call, _ = _record(block=np.zeros((600, 600, 3), np.uint8), ys=[0] * 300, xs=[0] * 300,
+                      size=299)
+    assert call.grid == (-(-299 * 299 // launch.THREADS), 300)
+    many = np.zeros(70_000, np.int64)
+    call, _ = _record(block=np.zeros((2, 2, 1), np.uint8), ys=many, xs=many, size=1)
+    assert call.grid == (1, launch.MAX_BLOCKS)
+    call, _ = _record(block=np.zeros((4200, 4200, 1), np.uint8), ys=[0], xs=[0], size=4100)
+    assert call.grid == (launch.MAX_BLOCKS, 1)
     body = (launch.SOURCE_DIR / "patches.cu").read_text()
-    assert body.count("t += stride") == len(kn.kernel_signatures())
+    signatures = len(kn.kernel_signatures())
+    assert body.count("p += stride") == body.count("k += gridDim.y") == signatures
 
 
 def test_a_wrong_argument_type_or_order_is_caught():

@@ -84,10 +84,10 @@ def name_expressions() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Launch:
-    """One kernel launch: which instantiation, grid and block sizes, and the arguments."""
+    """One kernel launch: which instantiation, grid (pixel blocks, patches), block, arguments."""
 
     name: str
-    grid: tuple[int]
+    grid: tuple[int, int]
     block: tuple[int]
     args: tuple[Any, ...]
 
@@ -108,10 +108,12 @@ def plan_launch(
     normalized = divisor is not None
     bh, bw, c = (int(v) for v in block.shape)
     h, w = size
-    total = int(np.prod(out.shape, dtype=np.int64))
-    grid = (max(1, min(MAX_BLOCKS, -(-total // THREADS))),)
+    n = int(ys.shape[0])
+    if h * w >= 2**31:
+        raise InvalidArgumentError(f"the GPU kernels take patches of < 2**31 pixels; got {size}")
+    grid = (max(1, min(MAX_BLOCKS, -(-(h * w) // THREADS))), max(1, min(MAX_BLOCKS, n)))
     head = (block, np.int32(bh), np.int32(bw), np.int32(c), ys, xs, ops)
-    tail = (np.int64(total), np.int32(h), np.int32(w), np.int32(dilation[0]),
+    tail = (np.int64(n), np.int32(h), np.int32(w), np.int32(dilation[0]),
             np.int32(dilation[1]))
     first = np.int32(layout == "chw")
     if not normalized:

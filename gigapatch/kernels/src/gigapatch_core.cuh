@@ -1,4 +1,4 @@
-// Per-thread work of the fused patch kernels: one output element per call.
+// Per-thread work of the fused patch kernels: one output pixel (all its channels) per call.
 //
 // Everything here is __host__ __device__: NVRTC compiles it into the CuPy
 // kernels (patches.cu) and g++ compiles it into the host harness of the
@@ -76,26 +76,6 @@ GP_HD unsigned short gp_half_bits(float f) {
 GP_HD void gp_store(float* p, float v) { *p = v; }
 GP_HD void gp_store(gp_half* p, float v) { p->bits = gp_half_bits(v); }
 
-// Output element t of an (n, h, w, c) or (n, c, h, w) batch -> (patch k, row i, column j, channel).
-GP_HD void gp_decode(long long t, int h, int w, int c, int channel_first, long long* k, int* i,
-                     int* j, int* ch) {
-    if (channel_first) {
-        *j = (int)(t % w);
-        t /= w;
-        *i = (int)(t % h);
-        t /= h;
-        *ch = (int)(t % c);
-        *k = t / c;
-    } else {
-        *ch = (int)(t % c);
-        t /= c;
-        *j = (int)(t % w);
-        t /= w;
-        *i = (int)(t % h);
-        *k = t / h;
-    }
-}
-
 // Dihedral code op (0..7): rotate by op % 4 quarter turns counter-clockwise, then flip
 // left-right when op >= 4. Output pixel (i, j) comes from patch pixel (si, sj).
 GP_HD void gp_dihedral(int op, int h, int w, int i, int j, int* si, int* sj) {
@@ -108,48 +88,59 @@ GP_HD void gp_dihedral(int op, int h, int w, int i, int j, int* si, int* sj) {
     }
 }
 
-// Sample (si, sj) of the patch whose top-left is (y, x), dilation (ry, rx): false outside.
-template <typename In>
-GP_HD bool gp_fetch(const In* block, int bh, int bw, int c, long long y, long long x, int ry,
-                    int rx, int si, int sj, int ch, In* v) {
-    const long long yy = y + (long long)si * ry;
-    const long long xx = x + (long long)sj * rx;
-    if (yy < 0 || yy >= bh || xx < 0 || xx >= bw) return false;
-    *v = block[(yy * bw + xx) * c + ch];
-    return true;
+// Where output pixel p (= i * w + j) of patch k reads: the block offset of its channel 0,
+// or -1 outside the block. Only 32-bit division here (p < h * w): 64-bit division is slow
+// on GPUs.
+GP_HD long long gp_source(long long k, int p, int bh, int bw, int c, const long long* ys,
+                          const long long* xs, const int* ops, int h, int w, int ry, int rx,
+                          int* i, int* j) {
+    *i = p / w;
+    *j = p - *i * w;
+    int si, sj;
+    gp_dihedral(ops[k], h, w, *i, *j, &si, &sj);
+    const long long yy = ys[k] + (long long)si * ry;
+    const long long xx = xs[k] + (long long)sj * rx;
+    if (yy < 0 || yy >= bh || xx < 0 || xx >= bw) return -1;
+    return (yy * bw + xx) * c;
 }
 
-// Raw element: gather + dihedral, source dtype kept, `fill` outside the block.
-template <typename In>
-GP_HD void gp_raw_element(long long t, const In* block, int bh, int bw, int c,
-                          const long long* ys, const long long* xs, const int* ops, In* out,
-                          int h, int w, int ry, int rx, In fill, int channel_first) {
-    long long k;
-    int i, j, ch, si, sj;
-    gp_decode(t, h, w, c, channel_first, &k, &i, &j, &ch);
-    gp_dihedral(ops[k], h, w, i, j, &si, &sj);
-    In v;
-    out[t] = gp_fetch(block, bh, bw, c, ys[k], xs[k], ry, rx, si, sj, ch, &v) ? v : fill;
+// Index of element (k, i, j, ch) in an (n, h, w, c) or (n, c, h, w) output.
+GP_HD long long gp_out_index(long long k, int i, int j, int ch, int h, int w, int c,
+                             int channel_first) {
+    return channel_first ? ((k * c + ch) * h + i) * (long long)w + j
+                         : ((k * h + i) * (long long)w + j) * c + ch;
 }
 
-// Normalized element: gather + dihedral + jitter + x / divisor + offset, stored as Out.
-template <typename In, typename Out>
-GP_HD void gp_norm_element(long long t, const In* block, int bh, int bw, int c,
-                           const long long* ys, const long long* xs, const int* ops,
-                           const float* jitter, int use_jitter, const float* divisor,
-                           const float* offset, float lo, float hi, Out* out, int h, int w,
-                           int ry, int rx, float fill, int channel_first) {
-    long long k;
-    int i, j, ch, si, sj;
-    gp_decode(t, h, w, c, channel_first, &k, &i, &j, &ch);
-    gp_dihedral(ops[k], h, w, i, j, &si, &sj);
-    In v;
-    float x = gp_fetch(block, bh, bw, c, ys[k], xs[k], ry, rx, si, sj, ch, &v) ? (float)v : fill;
-    if (use_jitter) {
-        x = gp_add(gp_mul(x, jitter[2 * k]), jitter[2 * k + 1]);
-        x = x < lo ? lo : (x > hi ? hi : x);
+// Raw pixel: gather + dihedral, source dtype kept, `fill` outside the block; all channels.
+template <typename In>
+GP_HD void gp_raw_pixel(long long k, int p, const In* block, int bh, int bw, int c,
+                        const long long* ys, const long long* xs, const int* ops, In* out,
+                        int h, int w, int ry, int rx, In fill, int channel_first) {
+    int i, j;
+    const long long src = gp_source(k, p, bh, bw, c, ys, xs, ops, h, w, ry, rx, &i, &j);
+    for (int ch = 0; ch < c; ++ch) {
+        out[gp_out_index(k, i, j, ch, h, w, c, channel_first)] = src < 0 ? fill : block[src + ch];
     }
-    gp_store(out + t, gp_add(gp_div(x, divisor[ch]), offset[ch]));
+}
+
+// Normalized pixel: gather + dihedral + jitter + x / divisor + offset, stored as Out.
+template <typename In, typename Out>
+GP_HD void gp_norm_pixel(long long k, int p, const In* block, int bh, int bw, int c,
+                         const long long* ys, const long long* xs, const int* ops,
+                         const float* jitter, int use_jitter, const float* divisor,
+                         const float* offset, float lo, float hi, Out* out, int h, int w,
+                         int ry, int rx, float fill, int channel_first) {
+    int i, j;
+    const long long src = gp_source(k, p, bh, bw, c, ys, xs, ops, h, w, ry, rx, &i, &j);
+    for (int ch = 0; ch < c; ++ch) {
+        float x = src < 0 ? fill : (float)block[src + ch];
+        if (use_jitter) {
+            x = gp_add(gp_mul(x, jitter[2 * k]), jitter[2 * k + 1]);
+            x = x < lo ? lo : (x > hi ? hi : x);
+        }
+        gp_store(out + gp_out_index(k, i, j, ch, h, w, c, channel_first),
+                 gp_add(gp_div(x, divisor[ch]), offset[ch]));
+    }
 }
 
 #endif  // GIGAPATCH_CORE_CUH
