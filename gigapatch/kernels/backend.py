@@ -13,7 +13,7 @@ import numpy as np
 
 from gigapatch.errors import DeviceError, InvalidArgumentError
 
-__all__ = ["DEVICES", "array_module", "resolve_device", "to_host"]
+__all__ = ["DEVICES", "array_module", "astype", "namespace_of", "resolve_device", "to_host"]
 
 DEVICES = ("auto", "cpu", "gpu")
 
@@ -58,6 +58,21 @@ def array_module(device: str) -> ModuleType:
             resolve_device("gpu")  # raises the explanatory error
         return cupy
     return np
+
+
+def namespace_of(array: Any) -> ModuleType:
+    """The namespace of ``array``: NumPy, CuPy's main namespace, or ``__array_namespace__()``."""
+    if isinstance(array, np.ndarray):
+        return np
+    if type(array).__module__.split(".")[0] == "cupy":
+        return array_module("gpu")
+    return array.__array_namespace__()
+
+
+def astype(xp: ModuleType, array: Any, dtype: Any) -> Any:
+    """``array`` cast to ``dtype``: the array's own method where it has one (NumPy, CuPy)."""
+    method = getattr(array, "astype", None)
+    return method(dtype) if method is not None else xp.astype(array, dtype)
 
 
 def to_host(array: Any) -> np.ndarray:

@@ -8,8 +8,24 @@ import numpy as np
 
 from gigapatch._checks import parse_pair
 from gigapatch.errors import InvalidArgumentError, RegionError
+from gigapatch.kernels.backend import namespace_of
 
-__all__ = ["gather"]
+__all__ = ["gather", "outside_mask"]
+
+
+def outside_mask(
+    ys: np.ndarray, xs: np.ndarray, span: tuple[int, int], shape: tuple[int, int], strict: bool
+) -> np.ndarray:
+    """Which patches reach outside the block; with ``strict``, any such patch is a RegionError."""
+    (span_h, span_w), (bh, bw) = span, shape
+    outside = (ys < 0) | (xs < 0) | (ys + span_h > bh) | (xs + span_w > bw)
+    if strict and outside.any():
+        bad = int(np.flatnonzero(outside)[0])
+        raise RegionError(
+            f"patch {bad} at y={ys[bad]}, x={xs[bad]} spanning {span_h}x{span_w} lies outside "
+            f"the {bh}x{bw} block"
+        )
+    return outside
 
 
 def _valid_range(start: int, step: int, count: int, length: int) -> tuple[int, int]:
@@ -71,13 +87,7 @@ def gather(
             f"ys and xs must be 1-d of equal length; got {ys.shape} and {xs.shape}"
         )
     span_h, span_w = (h - 1) * ry + 1, (w - 1) * rx + 1
-    outside = (ys < 0) | (xs < 0) | (ys + span_h > bh) | (xs + span_w > bw)
-    if fill is None and outside.any():
-        bad = int(np.flatnonzero(outside)[0])
-        raise RegionError(
-            f"patch {bad} at y={ys[bad]}, x={xs[bad]} spanning {span_h}x{span_w} lies outside "
-            f"the {bh}x{bw} block"
-        )
+    outside = outside_mask(ys, xs, (span_h, span_w), (bh, bw), fill is None)
     if out is None:
         out = _empty_like_block(block, (len(ys), h, w, block.shape[2]))
     for k, (y, x, partial) in enumerate(zip(ys.tolist(), xs.tolist(), outside.tolist(),
@@ -97,12 +107,13 @@ def gather(
     return out
 
 
-def _empty_like_block(block, shape: tuple[int, ...]):
-    """A new array of ``block``'s namespace, dtype and device."""
+def _empty_like_block(block, shape: tuple[int, ...], dtype=None):
+    """A new array of ``block``'s namespace and device, of ``dtype`` (default: the block's)."""
     if isinstance(block, np.ndarray):
-        return np.empty(shape, dtype=block.dtype)
-    xp = block.__array_namespace__()
+        return np.empty(shape, dtype=block.dtype if dtype is None else dtype)
+    xp = namespace_of(block)
+    dtype = block.dtype if dtype is None else getattr(xp, np.dtype(dtype).name)
     try:
-        return xp.empty(shape, dtype=block.dtype, device=block.device)
+        return xp.empty(shape, dtype=dtype, device=block.device)
     except TypeError:  # namespaces whose creation functions take no device (older CuPy)
-        return xp.empty(shape, dtype=block.dtype)
+        return xp.empty(shape, dtype=dtype)

@@ -1,0 +1,180 @@
+"""Test helper: the CUDA kernels' signatures, and their host-compiled twin (g++).
+
+``build`` compiles ``tests/native/core_harness.cpp`` (the kernel core header
+with a host loop over the thread index); ``HostKernel`` stands in for a
+``cupy.RawKernel``: it checks each argument's C type against the signature
+parsed from ``patches.cu``, records the launch, and runs the harness.
+Run as a script (``python tests/kernels_native.py LIB``) it drives a set of
+cases through the real launcher and compares with NumPy: the AddressSanitizer
+build is run that way, in a subprocess with ``libasan`` preloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from gigapatch.kernels import fused, launch
+
+HERE = Path(__file__).resolve().parent
+HARNESS = HERE / "native" / "core_harness.cpp"
+C_DTYPES = {"unsigned char": np.uint8, "unsigned short": np.uint16, "float": np.float32,
+            "int": np.int32, "long long": np.int64, "gp_half": np.float16}
+SUFFIXES = {"unsigned char": "u8", "unsigned short": "u16", "float": "f32", "gp_half": "f16"}
+CTYPES = {"unsigned char": ctypes.c_uint8, "unsigned short": ctypes.c_uint16,
+          "float": ctypes.c_float, "int": ctypes.c_int32, "long long": ctypes.c_int64}
+_SIGNATURE = re.compile(r"template\s*<([^>]*)>\s*__global__\s+void\s+(\w+)\s*\(([^)]*)\)")
+_NAME = re.compile(r"^(\w+)<(.*)>$")
+
+
+def kernel_signatures(body: str | None = None) -> dict[str, tuple[list[str], list[str]]]:
+    """``{kernel: (template parameters, parameter C types)}`` parsed from ``patches.cu``."""
+    body = (launch.SOURCE_DIR / "patches.cu").read_text() if body is None else body
+    found = {}
+    for tparams, name, params in _SIGNATURE.findall(body):
+        names = [p.split()[-1] for p in tparams.split(",")]
+        types = [" ".join(p.split()[:-1]).replace(" *", "*") for p in params.split(",")]
+        found[name] = (names, types)
+    return found
+
+
+def parameter_types(name_expression: str) -> list[str]:
+    """C types of the parameters of one instantiation, e.g. ``gp_gather_raw<float>``."""
+    base, targs = _NAME.match(name_expression).groups()
+    tnames, types = kernel_signatures()[base]
+    subst = dict(zip(tnames, (a.strip() for a in targs.split(",")), strict=True))
+    out = []
+    for ctype in types:
+        words = re.findall(r"[A-Za-z_]\w*|\*", ctype)
+        out.append(" ".join(subst.get(word, word) for word in words).replace(" *", "*"))
+    return out
+
+
+def arg_mismatches(name_expression: str, args: tuple) -> list[str]:
+    """Each argument whose C type differs from the kernel parameter it lands in."""
+    types = parameter_types(name_expression)
+    if len(types) != len(args):
+        return [f"{len(args)} arguments for {len(types)} parameters"]
+    bad = []
+    for i, (ctype, arg) in enumerate(zip(types, args, strict=True)):
+        base = ctype.removeprefix("const ").rstrip("*").strip()
+        if ctype.endswith("*"):
+            ok = isinstance(arg, np.ndarray) and arg.dtype == C_DTYPES[base]
+        else:
+            ok = isinstance(arg, np.generic) and arg.dtype == C_DTYPES[base]
+        if not ok:
+            bad.append(f"argument {i}: {type(arg).__name__} {getattr(arg, 'dtype', '')} "
+                       f"for {ctype}")
+    return bad
+
+
+def build(out_dir: Path, *, header: str | None = None, asan: bool = False) -> Path:
+    """Compile the harness into a shared library under ``out_dir`` (a changed header if given)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    include = launch.SOURCE_DIR
+    if header is not None:
+        include = out_dir / "include"
+        include.mkdir(parents=True, exist_ok=True)
+        (include / launch.HEADER).write_text(header)
+    lib = out_dir / ("core_asan.so" if asan else "core.so")
+    cmd = [shutil.which("g++") or "g++", "-std=c++17", "-O1", "-g", "-fPIC", "-shared",
+           "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", f"-I{include}", str(HARNESS),
+           "-o", str(lib)]
+    if asan:
+        cmd[4:4] = ["-fsanitize=address", "-fno-omit-frame-pointer"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f"g++ failed:\n{proc.stderr}")
+    return lib
+
+
+class HostKernel:
+    """A stand-in for ``cupy.RawKernel``: type-checks, records, and runs the host harness."""
+
+    def __init__(self, lib: ctypes.CDLL | None, name: str, calls: list) -> None:
+        self.lib, self.name, self.calls = lib, name, calls
+
+    def __call__(self, grid, block, args) -> None:
+        self.calls.append(SimpleNamespace(name=self.name, grid=grid, block=block, args=args))
+        bad = arg_mismatches(self.name, args)
+        if bad:
+            raise TypeError(f"{self.name}: " + "; ".join(bad))
+        if self.lib is None:
+            return
+        base, targs = _NAME.match(self.name).groups()
+        suffix = "_".join(SUFFIXES[a.strip()] for a in targs.split(","))
+        func = getattr(self.lib, f"{base}_{suffix}")
+        cargs = []
+        for ctype, arg in zip(parameter_types(self.name), args, strict=True):
+            if ctype.endswith("*"):
+                cargs.append(ctypes.c_void_p(arg.ctypes.data))
+            else:
+                cargs.append(CTYPES[ctype](arg.item()))
+        func(*cargs)
+
+
+FAKE_CUPY = SimpleNamespace(asarray=np.asarray, ascontiguousarray=np.ascontiguousarray,
+                            empty=np.empty)
+
+
+def host_fused(lib, calls: list | None = None, **kwargs):
+    """:func:`fused_gather` through the CUDA launcher, run by the host harness ``lib``."""
+    calls = [] if calls is None else calls
+    saved = fused._cuda_namespace, launch.get_kernel
+    fused._cuda_namespace = lambda block: FAKE_CUPY
+    launch.get_kernel = lambda cupy, name: HostKernel(lib, name, calls)
+    try:
+        return fused.fused_gather(**kwargs)
+    finally:
+        fused._cuda_namespace, launch.get_kernel = saved
+
+
+def random_case(rng: np.random.Generator) -> dict:
+    """Random fused_gather arguments with patches inside, across and outside the block."""
+    dtype = rng.choice([np.uint8, np.uint16, np.float32])
+    bh, bw = (int(v) for v in rng.integers(1, 24, 2))
+    c = int(rng.choice([1, 3, 4]))
+    block = (rng.integers(0, 250, (bh, bw, c)) if dtype != np.float32
+             else rng.normal(100, 50, (bh, bw, c))).astype(dtype)
+    side = int(rng.integers(1, 8))
+    size = (side, side) if rng.random() < 0.7 else (side, int(rng.integers(1, 8)))
+    n = int(rng.integers(1, 7))
+    ys, xs = rng.integers(-10, bh + 3, n), rng.integers(-10, bw + 3, n)
+    ops = rng.integers(0, 8, n) if size[0] == size[1] else rng.choice([0, 2, 4, 6], n)
+    case = {"block": block, "ys": ys, "xs": xs, "size": size,
+            "dilation": (int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+            "fill": int(rng.integers(0, 200)), "dihedral": ops,
+            "layout": str(rng.choice(["hwc", "chw"]))}
+    if rng.random() < 0.7:
+        case["normalize"] = str(rng.choice(["xception", "imagenet", "unit"])) if c == 3 else "unit"
+        case["dtype"] = str(rng.choice(["float32", "float16"]))
+        if rng.random() < 0.5:
+            case["jitter"] = np.stack([rng.uniform(0.5, 1.5, n), rng.uniform(-40, 40, n)], 1)
+    return case
+
+
+def compare_random(lib, cases: int, seed: int) -> list[str]:
+    """Run random cases on the harness and on NumPy; describe every disagreement."""
+    rng = np.random.default_rng(seed)
+    failures = []
+    for i in range(cases):
+        case = random_case(rng)
+        got = host_fused(lib, **case)
+        want = fused.fused_gather(**case)
+        if got.dtype != want.dtype or not np.array_equal(got, want, equal_nan=True):
+            failures.append(f"case {i}: {case['block'].dtype} {case['size']} "
+                            f"{case.get('normalize')} {case.get('dtype')} {case['layout']}")
+    return failures
+
+
+if __name__ == "__main__":  # the ASan run: python tests/kernels_native.py LIB [CASES]
+    problems = compare_random(ctypes.CDLL(sys.argv[1]), int(sys.argv[2]), seed=11)
+    print("\n".join(problems) or f"{sys.argv[2]} cases agree")
+    sys.exit(1 if problems else 0)

@@ -1,0 +1,140 @@
+"""Tier 5: the launcher, with the kernel object replaced by a recorder (no GPU, no CuPy).
+
+Grid and block sizes, the instantiation picked for each dtype pair, and the
+C type of every argument against the kernel signature; lazy, per-device
+module building with the exact compile options.
+"""
+
+import re
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.kernels import launch
+from tests import kernels_native as kn
+from tests.test_kernels_cuda_compile import compile_cubin
+
+
+def _record(**kwargs):
+    calls = []
+    out = kn.host_fused(None, calls, **kwargs)
+    assert len(calls) == 1
+    return calls[0], out
+
+
+@pytest.mark.parametrize(("dtype", "normalize", "out_dtype", "name"), [
+    (np.uint8, None, None, "gp_gather_raw<unsigned char>"),
+    (np.uint16, None, None, "gp_gather_raw<unsigned short>"),
+    (np.float32, None, None, "gp_gather_raw<float>"),
+    (np.uint8, "xception", "float32", "gp_gather_norm<unsigned char, float>"),
+    (np.uint8, "imagenet", "float16", "gp_gather_norm<unsigned char, gp_half>"),
+    (np.uint16, "unit", "float16", "gp_gather_norm<unsigned short, gp_half>"),
+    (np.float32, "unit", "float32", "gp_gather_norm<float, float>"),
+])
+@pytest.mark.parametrize("jitter", [False, True])
+def test_launch_arguments_match_the_kernel_signature(dtype, normalize, out_dtype, name, jitter):
+    block = np.zeros((40, 30, 3), dtype)
+    kw = {"normalize": normalize, "dtype": out_dtype, "dihedral": [1, 2, 7]}
+    if jitter and normalize:
+        kw["jitter"] = [[1.0, 2.0]] * 3
+    call, out = _record(block=block, ys=[0, 5, -3], xs=[1, 2, 28], size=9, **kw)
+    assert call.name == name
+    assert kn.arg_mismatches(name, call.args) == []  # HostKernel checked it too
+    assert call.block == (launch.THREADS,)
+    assert call.grid == (-(-81 // launch.THREADS), 3)  # pixel blocks of one patch, patches
+    assert out.size == 3 * 81 * 3
+    if normalize:
+        args = dict(zip(["jitter", "use_jitter"], call.args[7:9], strict=True))
+        assert int(args["use_jitter"]) == int(bool(jitter))
+        assert args["jitter"].shape == ((3, 2) if jitter else (1, 2))
+
+
+def test_grid_is_capped_and_the_kernel_strides():
+    call, _ = _record(block=np.zeros((600, 600, 3), np.uint8), ys=[0] * 300, xs=[0] * 300,
+                      size=299)
+    assert call.grid == (-(-299 * 299 // launch.THREADS), 300)
+    many = np.zeros(70_000, np.int64)
+    call, _ = _record(block=np.zeros((2, 2, 1), np.uint8), ys=many, xs=many, size=1)
+    assert call.grid == (1, launch.MAX_BLOCKS)
+    call, _ = _record(block=np.zeros((4200, 4200, 1), np.uint8), ys=[0], xs=[0], size=4100)
+    assert call.grid == (launch.MAX_BLOCKS, 1)
+    body = (launch.SOURCE_DIR / "patches.cu").read_text()
+    signatures = len(kn.kernel_signatures())
+    assert body.count("p += stride") == body.count("k += gridDim.y") == signatures
+
+
+def test_a_wrong_argument_type_or_order_is_caught():
+    call, _ = _record(block=np.zeros((8, 8, 1), np.uint8), ys=[0], xs=[0], size=2)
+    args = list(call.args)
+    assert kn.arg_mismatches(call.name, tuple(args)) == []
+    wide = args.copy()
+    wide[9] = np.int64(wide[9])  # h passed as 64-bit: every later argument would shift
+    assert kn.arg_mismatches(call.name, tuple(wide)) == ["argument 9: int64 int64 for int"]
+    swapped = args.copy()
+    swapped[4], swapped[6] = swapped[6], swapped[4]  # ys and ops exchanged
+    assert len(kn.arg_mismatches(call.name, tuple(swapped))) == 2
+    assert kn.arg_mismatches(call.name, tuple(args[:-1])) == ["14 arguments for 15 parameters"]
+
+
+def test_the_signature_parser_agrees_with_nvrtc():
+    demangle = shutil.which("c++filt")
+    if demangle is None:
+        pytest.skip("c++filt is not installed: cannot demangle NVRTC's names")
+    names = launch.name_expressions()
+    ok, log, lowered, _ = compile_cubin(launch.kernel_source(), "sm_90", names)
+    assert ok, log
+    for name in names:
+        text = subprocess.run([demangle, lowered[name]], capture_output=True, text=True,
+                              check=True).stdout
+        params = text[text.index("(", text.index(">")) + 1 : text.rindex(")")].split(", ")
+        canon = [re.sub(r"^(.*) const\*$", r"const \1*", p) for p in params]
+        assert canon == kn.parameter_types(name), name
+
+
+def test_unsupported_block_dtypes_are_refused_by_the_launcher():
+    with pytest.raises(InvalidArgumentError, match="GPU kernels take blocks of uint8, uint16, "
+                                                   "float32; got int16"):
+        _record(block=np.zeros((4, 4, 1), np.int16), ys=[0], xs=[0], size=2)
+
+
+class _FakeCupy:
+    """Just enough of CuPy for the module cache: a current device and RawModule."""
+
+    def __init__(self):
+        self.device = 0
+        self.built = []
+        self.cuda = SimpleNamespace(Device=lambda: SimpleNamespace(id=self.device))
+
+    def RawModule(self, **kwargs):
+        self.built.append(kwargs)
+        return SimpleNamespace(get_function=lambda name: ("kernel", name, self.device))
+
+
+def test_module_is_built_lazily_once_per_device_with_the_exact_options(monkeypatch):
+    monkeypatch.setattr(launch, "_modules", {})
+    cp = _FakeCupy()
+    name = launch.name_expressions()[0]
+    assert launch.get_kernel(cp, name) == ("kernel", name, 0)
+    launch.get_kernel(cp, launch.name_expressions()[-1])
+    assert len(cp.built) == 1
+    cp.device = 1
+    assert launch.get_kernel(cp, name) == ("kernel", name, 1)
+    assert len(cp.built) == 2
+    assert cp.built[0] == {"code": launch.kernel_source(), "options": launch.COMPILE_OPTIONS,
+                           "name_expressions": launch.name_expressions()}
+
+
+def test_importing_the_kernels_imports_no_cuda_library():
+    # the interpreter may preload the bare ``cuda`` namespace (a .pth of cuda-bindings)
+    code = ("import sys; before = set(sys.modules); "
+            "import gigapatch, gigapatch.kernels, gigapatch.kernels.launch; "
+            "print(sorted(m for m in set(sys.modules) - before "
+            "if m.split('.')[0] in ('cupy', 'cuda', 'cupyx')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == "[]"
