@@ -274,6 +274,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     r = run_demo(
         args.out,
+        min_tissue=args.min_tissue,
         size=args.size,
         patch=args.patch,
         seed=args.seed,
@@ -282,12 +283,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     h, w = r.slide_shape
     n, (ph, pw, _) = len(r.store), r.store.patch_shape
+    grid_n = (h // ph) * (w // pw)
     print(
-        f"slide     {r.slide_path} ({h}x{w}, {r.slide_levels} levels, "
-        f"{_human_bytes(r.slide_path.stat().st_size)}, made in {r.synth_seconds:.1f}s)"
+        f"slide     {r.slide_path} ({h}x{w}, {r.slide_levels} levels, {10 / r.slide_mpp:g}x "
+        f"({r.slide_mpp:g} um/px), {_human_bytes(r.slide_path.stat().st_size)}, made in "
+        f"{r.synth_seconds:.1f}s)"
     )
-    print(f"patches   {n} of {ph}x{pw} (grid, level 0)")
-    print(f"extract   {r.extract_seconds:.2f}s, {r.patches_per_second:,.0f} patches/s")
+    print(f"patches   {n} of {ph}x{pw} at {10 / r.slide_mpp:g}x from tissue only "
+          f"({n} of {grid_n} grid cells have >= {args.min_tissue:.0%} tissue)")
+    print(f"extract   {r.extract_seconds:.2f}s, {r.patches_per_second:,.0f} patches/s "
+          "(tissue mask, plan, read, write)")
     print(f"store     {r.store.path} ({_human_bytes(r.store_bytes)})")
     return 0
 
@@ -305,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="gigapatch-demo", help="folder for the slide and the store")
     p.add_argument("--size", type=_positive_int, default=8192, help="slide side in pixels")
     p.add_argument("--patch", type=_positive_int, default=299, help="patch side in pixels")
+    p.add_argument("--min-tissue", type=float, default=0.5, dest="min_tissue",
+                   help="keep patches with at least this tissue fraction (default 0.5)")
     p.add_argument("--seed", type=_natural_int, default=0)
     p.add_argument("--workers", type=_positive_int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

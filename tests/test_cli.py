@@ -28,16 +28,20 @@ def demo(tmp_path_factory):
 
 def test_demo_store_has_the_nodes_and_attrs_of_the_design(demo):
     group = zarr.open_group(demo / "demo-patches.zarr", mode="r")
-    assert set(group.keys()) == {"images", "coords", "slide", "label", "done"}
+    assert set(group.keys()) == {"images", "coords", "slide", "label", "done", "tissue"}
     n = group["images"].shape[0]
-    assert group["images"].shape == (n, 299, 299, 3) and n == (8192 // 299) ** 2
+    # 299² at 20x (the slide's level 0) from tissue only: about 40% of the grid cells
+    assert group["images"].shape == (n, 299, 299, 3)
+    assert 0.25 * (8192 // 299) ** 2 < n < 0.6 * (8192 // 299) ** 2
+    assert (group["tissue"][:] >= 0.5).all()
     assert group["images"].dtype == np.uint8
     assert group["coords"].shape == (n, 2) and group["slide"].shape == (n,)
     assert group["label"][:].tolist() == [-1] * n and group["done"][:].all()
     attrs = group.attrs["gigapatch"]
     assert attrs["format"] == 1 and attrs["plan"]["size"] == [299, 299]
+    assert attrs["plan"]["mpp"] == 0.5 and attrs["plan"]["min_tissue"] == 0.5
     source = attrs["sources"][0]
-    assert source["path"].endswith("demo-slide.svs") and source["mpp"] == 0.25
+    assert source["path"].endswith("demo-slide.svs") and source["mpp"] == 0.5
     for key in ("size", "mtime", "level", "downsample", "shape", "label"):
         assert key in source
     assert PatchStore(demo / "demo-patches.zarr").verify() == []
@@ -64,7 +68,8 @@ def test_demo_slide_is_a_real_pyramid_compressed_like_a_scan(demo):
 def test_demo_prints_a_summary(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--out", tmp_path, "--size", 1024, "--patch", 256, "--quiet")
     assert code == 0
-    for word in ("slide", "patches   16 of 256x256", "patches/s", "store", "MB", str(tmp_path)):
+    for word in ("slide", "20x (0.5 um/px)", "of 256x256 at 20x from tissue only", "patches/s",
+                 "store", "B)", str(tmp_path)):
         assert word in out
     # running it again replaces its own outputs
     assert run(capsys, "demo", "--out", tmp_path, "--size", 1024, "--quiet")[0] == 0
