@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,52 +65,73 @@ def _groups(ly: np.ndarray, lx: np.ndarray, size: tuple[int, int]) -> list[tuple
     return runs
 
 
-def read_patches(slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu") -> np.ndarray:
+def read_patches(
+    slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu", out: np.ndarray | None = None
+) -> np.ndarray:
     """Read every patch of ``plan`` (a few shards' worth) into a host (N, h, w, C) array.
 
-    Consecutive patches of one slide are read as one region (up to
-    :data:`REGION_BUDGET` pixels), moved to ``device`` once, and cut there.
-    A dilated patch covers ``(k - 1) * r + 1`` pixels; with ``padding="same"``
-    regions may leave the level, and the pixels outside take ``plan.fill``.
+    Undilated patches are read with :meth:`Slide.read_regions`: every source
+    tile the patches touch is decoded once and copied into the patches that
+    need it (a tile-aligned patch decodes straight into its slot), with no
+    intermediate region. Dilated patches (which sample one pixel in ``r``)
+    read the region their span covers (up to :data:`REGION_BUDGET` pixels),
+    move it to ``device`` once and gather there. With ``padding="same"``
+    pixels outside the level take ``plan.fill``.
     """
-    xp = array_module(device)
     h, w = plan.size
-    span = plan.span
     fill = plan.fill if plan.padding == "same" else None
     first = slides[int(plan.slide[0])] if len(plan) else slides[0]
-    out = xp.empty((len(plan), h, w, first.channels), dtype=first.dtype)
-    # runs of the same slide, in plan order
-    cuts = np.flatnonzero(np.diff(plan.slide)) + 1
+    if out is None:
+        out = np.empty((len(plan), h, w, first.channels), dtype=first.dtype)
+    cuts = np.flatnonzero(np.diff(plan.slide)) + 1  # runs of the same slide, in plan order
     bounds = np.concatenate([[0], cuts, [len(plan)]]).astype(int)
     for a, b in itertools.pairwise(bounds.tolist()):
         k = int(plan.slide[a])
         slide, level = slides[k], plan.level_of(k)
-        dy, dx = slide.levels[level].downsample
-        ly = np.rint(plan.y[a:b] / dy).astype(np.int64)
-        lx = np.rint(plan.x[a:b] / dx).astype(np.int64)
-        for s, e in _groups(ly, lx, span):
-            y0, x0 = int(ly[s:e].min()), int(lx[s:e].min())
-            rh, rw = int(ly[s:e].max()) + span[0] - y0, int(lx[s:e].max()) + span[1] - x0
-            oy, ox = slide.to_level0(y0, x0, level)
-            region = xp.asarray(slide.read(oy, ox, rh, rw, level=level, fill=fill))
-            gather(
-                region,
-                ly[s:e] - y0,
-                lx[s:e] - x0,
-                plan.size,
-                dilation=plan.dilation,
-                fill=None,
-                out=out[a + s : a + e],
-            )
+        if tuple(plan.dilation) == (1, 1):
+            slide.read_regions(plan.y[a:b], plan.x[a:b], h, w, level, fill=fill, out=out[a:b])
+        else:
+            out[a:b] = _read_dilated(slide, level, plan.y[a:b], plan.x[a:b], plan, fill, device)
+    return out
+
+
+def _read_dilated(slide: Slide, level: int, ys, xs, plan: PatchPlan, fill, device: str):
+    xp = array_module(device)
+    span = plan.span
+    dy, dx = slide.levels[level].downsample
+    ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
+    out = xp.empty((len(ys), *plan.size, slide.channels), dtype=slide.dtype)
+    for s, e in _groups(ly, lx, span):
+        y0, x0 = int(ly[s:e].min()), int(lx[s:e].min())
+        rh, rw = int(ly[s:e].max()) + span[0] - y0, int(lx[s:e].max()) + span[1] - x0
+        oy, ox = slide.to_level0(y0, x0, level)
+        region = xp.asarray(slide.read(oy, ox, rh, rw, level=level, fill=fill))
+        gather(region, ly[s:e] - y0, lx[s:e] - x0, plan.size, dilation=plan.dilation,
+               fill=None, out=out[s:e])
     return to_host(out)
 
 
+_LOCAL = threading.local()
+
+
+def _shard_buffer(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A per-thread output buffer reused from shard to shard (fresh memory costs ~1.8 s/GiB)."""
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0] or buf.dtype != dtype:
+        buf = _LOCAL.buf = np.empty(shape, dtype)
+    return buf[: shape[0]]
+
+
 def _shard_task(slides, plan: PatchPlan, images, index: int, device: str) -> int:
-    write_shard(images, index, read_patches(slides, plan, device))
+    buf = _shard_buffer((images.shards[0], *images.shape[1:]), images.dtype)[: len(plan)]
+    write_shard(images, index, read_patches(slides, plan, device, out=buf))
     return index
 
 
-def _block_task(slides, plan: PatchPlan, device: str) -> np.ndarray:
+def _block_task(slides, plan: PatchPlan, device: str, out=None) -> np.ndarray | None:
+    if out is not None:  # threads share the result array: fill its slice, return nothing
+        read_patches(slides, plan, device, out=out)
+        return None
     return read_patches(slides, plan, device)
 
 
@@ -159,7 +181,7 @@ def extract_to_zarr(
     *,
     labels: Sequence[int] | None = None,
     shard_size: int = 256,
-    codec: str = "zstd",
+    codec: str = "lz4",
     device: str = "auto",
     workers: int | None = None,
     scheduler: Any = "threads",
@@ -183,8 +205,9 @@ def extract_to_zarr(
     shard_size
         Patches per shard file (one task writes one shard).
     codec
-        Lossless codec of ``images``: ``"zstd"`` (level 1), ``"zstd-3"``,
-        ``"lz4"`` (Blosc) or ``"none"``.
+        Lossless codec of ``images``: ``"lz4"`` (Blosc, the default: fastest
+        to write and to read), ``"zstd"`` (level 1, ~1.5x smaller, ~1.5x slower
+        to write, ~3x slower to decode), ``"zstd-3"`` or ``"none"``.
     device
         ``"auto"``, ``"cpu"`` or ``"gpu"``: where the kernels run.
     workers
@@ -292,23 +315,27 @@ def extract(
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
     n = len(plan)
+    h, w = plan.size
     starts = list(range(0, n, block_size))
+    shared = scheduler in ("threads", "synchronous")  # tasks can fill one result array
+    result = np.empty((n, h, w, slides[0].channels), slides[0].dtype) if shared else None
     tasks = [
         dask.delayed(_block_task, pure=False)(
             slides, plan.rows(a, min(a + block_size, n)), device,
+            result[a : a + block_size] if shared else None,
             dask_key_name=("gigapatch-block", k),
         )
         for k, a in enumerate(starts)
     ]
     found: dict[int, np.ndarray] = {}
 
-    def on_done(key, result) -> None:
-        if isinstance(key, tuple) and key[0] == "gigapatch-block":
-            found[key[1]] = result
+    def on_done(key, block) -> None:
+        if isinstance(key, tuple) and key[0] == "gigapatch-block" and block is not None:
+            found[key[1]] = block
 
     run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
-    blocks = [found[k] for k in range(len(starts))]
-    if not blocks:
-        h, w = plan.size
+    if shared:
+        return result
+    if not found:
         return np.empty((0, h, w, slides[0].channels), slides[0].dtype)
-    return np.concatenate(blocks)
+    return np.concatenate([found[k] for k in range(len(starts))])

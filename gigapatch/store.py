@@ -33,6 +33,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from gigapatch._version import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
+from gigapatch.shards import shard_writer
 
 __all__ = [
     "CODECS",
@@ -51,9 +52,9 @@ _META_ROWS = 1 << 16  # chunk length of the small per-patch arrays
 
 #: Lossless codecs for ``images``; patches of decoded JPEG tissue gain only 1.3-1.8x.
 CODECS: dict[str, Any] = {
+    "lz4": lambda: BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle"),
     "zstd": lambda: ZstdCodec(level=1),
     "zstd-3": lambda: ZstdCodec(level=3),
-    "lz4": lambda: BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle"),
     "none": lambda: None,
 }
 
@@ -93,7 +94,7 @@ def create_store(
     sources: Sequence[dict],
     plan: dict,
     shard_size: int = 256,
-    codec: str = "zstd",
+    codec: str = "lz4",
     overwrite: bool = False,
     tissue: np.ndarray | None = None,
 ) -> zarr.Group:
@@ -183,7 +184,11 @@ def write_shard(images: zarr.Array, index: int, data: np.ndarray) -> None:
         raise ValueError(
             f"shard {index} needs shape {(stop - start, *images.shape[1:])}; got {data.shape}"
         )
-    images[start:stop] = data
+    writer = shard_writer(images)
+    if writer is None:
+        images[start:stop] = data
+    else:
+        writer(index, data)
 
 
 def mark_done(group: zarr.Group, indices: Sequence[int]) -> None:
@@ -222,7 +227,7 @@ def open_for_resume(
     sources: Sequence[dict],
     plan: dict,
     shard_size: int = 256,
-    codec: str = "zstd",
+    codec: str = "lz4",
     tissue: np.ndarray | None = None,
 ) -> zarr.Group:
     """Open an existing store to finish it, after checking it was made by the same request.
@@ -271,6 +276,8 @@ def open_for_resume(
             f"cannot resume {str(path)!r}: it was made by a different request (differs in "
             f"{'; '.join(diffs)}); pass overwrite=True (--overwrite) to start again"
         )
+    for stale in Path(path, "images").rglob(".*.tmp"):  # shard files a killed run left half-written
+        stale.unlink(missing_ok=True)
     return zarr.open_group(path, mode="r+")
 
 

@@ -106,11 +106,11 @@ def test_a_failing_read_leaves_an_incomplete_store(slide_path, tmp_path, monkeyp
     calls = {"n": 0}
     real = engine.read_patches
 
-    def flaky(slides, rows, device="cpu"):
+    def flaky(slides, rows, device="cpu", out=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise SlideError("'odd.svs': cannot decode level 0 segment 5: corrupt")
-        return real(slides, rows, device)
+        return real(slides, rows, device, out=out)
 
     monkeypatch.setattr(engine, "read_patches", flaky)
     with pytest.raises(SlideError, match="cannot decode"):

@@ -34,7 +34,7 @@ def _same_store(a, b):
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, square_path):
-    """A job slow enough to be killed mid-way (one region read per patch)."""
+    """A grid job of 151 shards."""
     d = tmp_path_factory.mktemp("resume")
     plan = gigapatch.grid(square_path, 128, 40)
     reference = d / "reference.zarr"
@@ -44,9 +44,14 @@ def job(tmp_path_factory, square_path):
 
 _CHILD = """
 import sys
+import time
 import gigapatch
 from gigapatch import engine
-engine.REGION_BUDGET = 128 * 128  # one read per patch: slower, so the kill lands mid-run
+real_write = engine.write_shard
+def slow_write(*args):  # ~4 s in all, so the kill lands mid-run
+    time.sleep(0.025)
+    real_write(*args)
+engine.write_shard = slow_write
 slide, out = sys.argv[1], sys.argv[2]
 plan = gigapatch.grid(slide, 128, 40)
 gigapatch.extract_to_zarr(slide, plan, out, shard_size=16, workers=1)

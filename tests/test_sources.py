@@ -74,9 +74,9 @@ def _count_decodes(slide):
     calls = []
     real = reader._segment
 
-    def counting(level, data, plane, index, tile, fd):
+    def counting(level, data, plane, index, fd, out=None):
         calls.append((level, plane, index))
-        return real(level, data, plane, index, tile, fd)
+        return real(level, data, plane, index, fd, out=out)
 
     reader._segment = counting
     return calls
@@ -200,3 +200,56 @@ def test_level_for_mpp_picks_the_level_within_tolerance(square_path, tmp_path):
         slide.level_for_mpp(-1)
     with pytest.raises(InvalidArgumentError, match="does not record its pixel size"):
         gigapatch.open(np.zeros((4, 4))).level_for_mpp(0.5)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_read_regions_equals_one_read_per_region(slide_path, data):
+    slide = gigapatch.open(slide_path)
+    level = data.draw(st.integers(0, 1))
+    lh, lw = slide.levels[level].shape
+    h, w = data.draw(st.integers(1, 300)), data.draw(st.integers(1, 300))
+    n = data.draw(st.integers(0, 12))
+    ly = data.draw(st.lists(st.integers(-h // 2, lh - h // 2), min_size=n, max_size=n))
+    lx = data.draw(st.lists(st.integers(-w // 2, lw - w // 2), min_size=n, max_size=n))
+    corners = [slide.to_level0(y, x, level) for y, x in zip(ly, lx, strict=True)]
+    ys, xs = [c[0] for c in corners], [c[1] for c in corners]
+    got = slide.read_regions(ys, xs, h, w, level, fill=9)
+    assert got.shape == (n, h, w, 3)
+    for k in range(n):
+        assert np.array_equal(got[k], slide.read(ys[k], xs[k], h, w, level, fill=9))
+
+
+def test_read_regions_decodes_each_tile_once_and_aligned_tiles_in_place(slide_path):
+    slide = gigapatch.open(slide_path)
+    calls = []
+    real = slide._reader._segment
+
+    def counting(level, data, plane, index, fd, out=None):
+        calls.append((index, out is not None))
+        return real(level, data, plane, index, fd, out=out)
+
+    slide._reader._segment = counting
+    # 4 aligned 256² patches (one tile each) and 3 overlapping unaligned ones
+    ys = [0, 0, 256, 256, 100, 120, 140]
+    xs = [0, 256, 0, 256, 100, 130, 160]
+    out = slide.read_regions(ys, xs, 256, 256)
+    decoded = [index for index, _ in calls]
+    assert sorted(decoded) == [0, 1, 11, 12]  # tiles of rows 0-1 x columns 0-1, once each
+    assert {index for index, direct in calls if direct} == set()  # shared: none in place
+    calls.clear()
+    slide.read_regions([0, 512], [768, 1024], 256, 256)
+    assert calls == [(3, True), (2 * 11 + 4, True)]  # each decoded straight into its slot
+    for k in range(7):
+        assert np.array_equal(out[k], slide.read(ys[k], xs[k], 256, 256))
+
+
+def test_read_regions_checks_its_arguments(slide_path):
+    slide = gigapatch.open(slide_path)
+    with pytest.raises(RegionError, match=r"outside 'odd\.svs'"):
+        slide.read_regions([0, 1700], [0, 0], 200, 200)
+    with pytest.raises(InvalidArgumentError, match="ys and xs must be 1-d of equal length"):
+        slide.read_regions([0, 1], [0], 10, 10)
+    with pytest.raises(InvalidArgumentError, match=r"out must have shape \(1, 10, 10, 3\)"):
+        slide.read_regions([0], [0], 10, 10, out=np.empty((1, 10, 10, 1), np.uint8))

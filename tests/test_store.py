@@ -121,7 +121,7 @@ def test_overwrite_never_deletes_what_is_not_a_store(tmp_path):
     [
         ({"n": 0}, "the plan holds no patches"),
         ({"shard_size": 0}, "shard_size must be a positive integer; got 0"),
-        ({"codec": "gzip"}, "codec must be one of zstd, zstd-3, lz4, none; got 'gzip'"),
+        ({"codec": "gzip"}, "codec must be one of lz4, zstd, zstd-3, none; got 'gzip'"),
     ],
 )
 def test_create_checks_arguments(tmp_path, kwargs, match):

@@ -215,6 +215,75 @@ class Slide:
             out[ya - ly : yb - ly, xa - lx : xb - lx] = part
         return out
 
+    def read_regions(
+        self,
+        ys: np.ndarray,
+        xs: np.ndarray,
+        height: int,
+        width: int,
+        level: int = 0,
+        *,
+        fill: float | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Read many regions of one size at once, decoding each touched tile once in all.
+
+        The batch form of :meth:`read`, for patches: ``ys``, ``xs`` are level-0
+        top-left corners; the result is (N, height, width, channels). Readers
+        that can (TIFF) decode every tile the regions touch once and copy it into
+        each region that needs it — a tile that is exactly one region decodes
+        straight into its slot — so no intermediate region is allocated.
+
+        Parameters
+        ----------
+        ys, xs
+            (N,) top-left corners in level-0 pixels.
+        height, width, level, fill
+            As for :meth:`read`.
+        out
+            Optional (N, height, width, channels) array to fill (reused buffers
+            avoid the cost of touching fresh memory).
+        """
+        level = self.check_level(level)
+        for arg, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        height, width = int(height), int(width)
+        ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
+        if ys.shape != xs.shape or ys.ndim != 1:
+            raise InvalidArgumentError(
+                f"ys and xs must be 1-d of equal length; got shapes {ys.shape} and {xs.shape}"
+            )
+        shape = (len(ys), height, width, self.channels)
+        if out is None:
+            out = np.empty(shape, self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype:
+            raise InvalidArgumentError(
+                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
+            )
+        dy, dx = self.levels[level].downsample
+        ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
+        lh, lw = self.levels[level].shape
+        inside = (ly >= 0) & (lx >= 0) & (ly + height <= lh) & (lx + width <= lw)
+        if not inside.all():
+            if fill is None:
+                k = int(np.flatnonzero(~inside)[0])
+                self.read(int(ys[k]), int(xs[k]), height, width, level)  # raises, naming it
+            for k in np.flatnonzero(~inside).tolist():
+                out[k] = self.read(int(ys[k]), int(xs[k]), height, width, level, fill=fill)
+        many = getattr(self._reader, "read_many", None)
+        if inside.all() and many is not None:
+            many(level, ly, lx, out)
+        elif many is not None and inside.any():
+            idx = np.flatnonzero(inside)
+            part = np.empty((len(idx), height, width, self.channels), self.dtype)
+            many(level, ly[idx], lx[idx], part)
+            out[idx] = part
+        else:
+            for k in np.flatnonzero(inside).tolist():
+                self._reader.read_level(level, int(ly[k]), int(lx[k]), out[k])
+        return out
+
     def level_for_mpp(self, mpp: float, *, tolerance: float = 0.1) -> int:
         """The level whose pixel size is ``mpp`` µm, within a relative ``tolerance``.
 

@@ -228,47 +228,94 @@ class TiffReader:
     # ------------------------------------------------------------------ pixels
     def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
         """Decode the segments ``out``'s region touches, once each, and copy their overlap."""
-        h, w = out.shape[:2]
+        self.read_many(level, np.array([y]), np.array([x]), out[None])
+
+    def read_many(self, level: int, ys: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
+        """Fill ``out[k]`` with the region of ``out.shape[1:3]`` at level pixels (ys[k], xs[k]).
+
+        Every segment any region touches is decoded exactly once, then copied
+        into each region that overlaps it; a JPEG tile that is exactly one
+        region is decoded straight into that region's slot of ``out``. The
+        regions lie inside the level (the caller checked it).
+        """
+        n, h, w = out.shape[:3]
+        if n == 0:
+            return
         (th, tw), (lh, lw) = self.levels[level].tile, self.levels[level].shape
         across = -(-lw // tw)
         data = self._data[level]
         fd = self._handle()
-        for ty in range(y // th, (y + h - 1) // th + 1):
-            for tx in range(x // tw, (x + w - 1) // tw + 1):
-                index = ty * across + tx
-                sy, sx = ty * th, tx * tw
-                ya, yb = max(y, sy), min(y + h, sy + th, lh)
-                xa, xb = max(x, sx), min(x + w, sx + tw, lw)
-                for plane in range(len(data.offsets)):
-                    c0 = plane * data.samples
-                    target = out[ya - y : yb - y, xa - x : xb - x, c0 : c0 + data.samples]
-                    segment = self._segment(level, data, plane, index, (ty, tx), fd)
-                    target[...] = segment[ya - sy : yb - sy, xa - sx : xb - sx]
+        ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
+        # every (segment, region) pair: the tiles of each region's bounding rectangle
+        ty = (ys // th)[:, None, None] + np.arange((h - 1) // th + 2)[None, :, None]
+        tx = (xs // tw)[:, None, None] + np.arange((w - 1) // tw + 2)[None, None, :]
+        touched = (ty * th < (ys + h)[:, None, None]) & (tx * tw < (xs + w)[:, None, None])
+        seg = np.broadcast_to(ty * across + tx, touched.shape)[touched]
+        region = np.broadcast_to(np.arange(n)[:, None, None], touched.shape)[touched]
+        order = np.lexsort((region, seg))
+        seg, region = seg[order], region[order]
+        starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+        ends = np.r_[starts[1:], len(seg)]
+        planes = len(data.offsets)
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            index = int(seg[a])
+            sy, sx = divmod(index, across)
+            sy, sx = sy * th, sx * tw
+            users = region[a:b].tolist()
+            if (planes == 1 and len(users) == 1 and data.jpeg is not None and h == th
+                    and w == tw and ys[users[0]] == sy and xs[users[0]] == sx
+                    and out[users[0]].flags.c_contiguous):
+                self._segment(level, data, 0, index, fd, out=out[users[0]])
+                continue
+            for plane in range(planes):
+                c0 = plane * data.samples
+                segment = self._segment(level, data, plane, index, fd)
+                for k in users:
+                    y, x = int(ys[k]), int(xs[k])
+                    ya, yb = max(y, sy), min(y + h, sy + th, lh)
+                    xa, xb = max(x, sx), min(x + w, sx + tw, lw)
+                    out[k, ya - y : yb - y, xa - x : xb - x, c0 : c0 + data.samples] = segment[
+                        ya - sy : yb - sy, xa - sx : xb - sx
+                    ]
 
-    def _segment(self, level: int, data: _LevelData, plane: int, index: int,
-                 tile: tuple[int, int], fd: int) -> np.ndarray:
-        """Decode one segment to an (h, w, samples) array (a reused buffer on the fast path)."""
+    def _segment(
+        self, level: int, data: _LevelData, plane: int, index: int, fd: int,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Decode one segment to an (h, w, samples) array.
+
+        JPEG segments decode into ``out`` when given (a full tile), else into a
+        reused per-thread buffer; other codecs through tifffile.
+        """
+        th, tw = self.levels[level].tile
         nbytes = int(data.counts[plane][index])
         if nbytes == 0:  # a sparse file: never-written tiles read as zeros
-            th, tw = self.levels[level].tile
-            return np.zeros((th, tw, data.samples), self.dtype)
+            segment = np.zeros((th, tw, data.samples), self.dtype)
+            if out is not None:
+                out[...] = segment
+            return segment
         raw = os.pread(fd, nbytes, int(data.offsets[plane][index]))
         try:
             if data.jpeg is not None:
-                th, tw = self.levels[level].tile
-                buf = self._tile_buffer((th, tw, data.samples) if data.samples > 1 else (th, tw))
+                buf = out if out is not None else self._tile_buffer((th, tw, data.samples))
                 imagecodecs.jpeg_decode(
                     raw, tables=data.jpegtables, colorspace=data.jpeg[0],
-                    outcolorspace=data.jpeg[1], bitspersample=8, out=buf,
+                    outcolorspace=data.jpeg[1], bitspersample=8,
+                    out=buf if data.samples > 1 else buf.reshape(th, tw),
                 )
-                return buf.reshape(th, tw, data.samples)
+                return buf
             segment = data.decode(raw, index, jpegtables=data.jpegtables)[0]
         except Exception as exc:  # codecs raise many types; name the tile
+            across = -(-self.levels[level].shape[1] // tw)
+            row, column = divmod(index, across)
             raise SlideError(
-                f"{self.path!r}: cannot decode level {level} tile (row {tile[0]}, column "
-                f"{tile[1]}) at byte {int(data.offsets[plane][index])}: {exc}"
+                f"{self.path!r}: cannot decode level {level} tile (row {row}, column "
+                f"{column}) at byte {int(data.offsets[plane][index])}: {exc}"
             ) from None
-        return segment.reshape(segment.shape[-3:])  # drop the plane/depth axes
+        segment = segment.reshape(segment.shape[-3:])  # drop the plane/depth axes
+        if out is not None:
+            out[...] = segment
+        return segment
 
 
 def open_tiff(path: str | os.PathLike) -> Slide:
