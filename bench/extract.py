@@ -1,18 +1,29 @@
-"""Grid extraction throughput: gigapatch vs read_region loops vs the JPEG decode limit.
+"""Extraction throughput: gigapatch vs read_region loops vs the job's limit, and peak memory.
 
-Run as a script (``python bench/extract.py``). On a synthetic slide made by
-gigapatch's own generator (32768² by default, cached under ``bench/data``), it
-times, in one run and each ``--repeats`` times:
+Run as a script (``python bench/extract.py``; ``--size 8192`` for a quick run).
+On synthetic slides made by gigapatch's own generator (cached under
+``bench/data``), every figure is measured in one run, best and median of
+``--repeats``:
 
-* ``extract_to_zarr``: the whole job, patches into a Zarr v3 store;
-* ``extract``: the same patches into memory (no encoding, no disk);
-* a tiffslide ``read_region`` loop and an OpenSlide ``read_region`` loop over
-  the first ``--sample`` patches of the same plan (what users write today);
-* the decode limit: decoding every tile the plan touches, once, from bytes
-  already in memory, on ``--workers`` threads — no tool can read faster.
+grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
 
-It prints best and median patches/s and ratios against tiffslide and the
-decode limit, and writes the figures as JSON.
+* ``job limit``: every needed tile decoded and every patch encoded with the
+  store's codec in a tight loop on that many threads — no scheduling, no store;
+* ``gigapatch -> store``: ``extract_to_zarr``, slide to sharded Zarr store;
+* ``tiffslide -> store`` / ``openslide -> store``: a ``read_region`` loop per
+  thread (own handle each) filling whole shards of the same kind of store
+  (measured on the first ``--loop-shards`` shards: these loops are slow);
+* ``gigapatch -> memory``: ``extract`` into one array.
+
+random (``--random`` 299² patches anywhere in the slide):
+
+* ``gigapatch -> memory`` and ``gigapatch -> store`` vs a tiffslide
+  ``read_region`` loop (in memory, one thread).
+
+memory: peak RSS of ``extract_to_zarr`` (2 workers) in a fresh process, on a
+``size/2`` and a ``size`` slide.
+
+Each store is checked against OpenSlide's read_region on a random sample of patches.
 """
 
 from __future__ import annotations
@@ -23,22 +34,32 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 
 import gigapatch
+from gigapatch.store import CODECS, create_store
 from gigapatch.synth import synthesize
 
 HERE = Path(__file__).resolve().parent
 
 
-def _timed(fn, repeats: int) -> list[float]:
+def slide_file(size: int) -> Path:
+    path = HERE / "data" / f"synthetic-{size}.svs"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        print(f"making {path} (once) ...", flush=True)
+        synthesize(path, size, seed=0)
+    return path
+
+
+def timed(fn, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -47,133 +68,213 @@ def _timed(fn, repeats: int) -> list[float]:
     return times
 
 
-def _touched_tiles(slide: gigapatch.Slide, plan: gigapatch.PatchPlan) -> list[int]:
-    """Indices of the level tiles the plan's patches touch (each once)."""
-    lvl = slide.levels[plan.level]
-    (th, tw), lw, (dy, dx) = lvl.tile, lvl.shape[1], lvl.downsample
-    across = -(-lw // tw)
-    h, w = plan.size
-    tiles = set()
-    for y, x in zip(np.rint(plan.y / dy).astype(int), np.rint(plan.x / dx).astype(int),
-                    strict=True):
-        for ty in range(y // th, (y + h - 1) // th + 1):
-            for tx in range(x // tw, (x + w - 1) // tw + 1):
-                tiles.add(ty * across + tx)
-    return sorted(tiles)
+def split(items: list, workers: int, fn) -> None:
+    """Run ``fn(items[k::workers])`` on ``workers`` threads."""
+    threads = [threading.Thread(target=fn, args=(items[k::workers],)) for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
-def decode_limit(path: Path, level: int, tiles: list[int], workers: int, repeats: int):
-    """Seconds to decode ``tiles`` once from in-memory bytes on ``workers`` threads."""
+def job_limit(path: Path, plan, codec: str, workers: int):
+    """Decode every tile of a tile-aligned grid and encode each as a patch, on ``workers``."""
+    import imagecodecs
     import tifffile
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    from gigapatch.shards import _compressor
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.series[0].levels[level].keyframe
-        offsets, counts = page.dataoffsets, page.databytecounts
-        with open(path, "rb") as fh:
-            blobs = [os.pread(fh.fileno(), counts[i], offsets[i]) for i in tiles]
-    outs = [np.empty((page.tilelength, page.tilewidth, 3), np.uint8) for _ in range(workers)]
+        page = tif.pages[0]
+        across = -(-page.imagewidth // page.tilewidth)
+        offsets, counts, tables = page.dataoffsets, page.databytecounts, page.jpegtables
+    fd = os.open(path, os.O_RDONLY)
+    ty, tx = plan.y // 256, plan.x // 256
+    tiles = (ty * across + tx).tolist()
+    zarr_codec = CODECS[codec]()
+    if isinstance(zarr_codec, BloscCodec):
+        zarr_codec = BloscCodec(cname=zarr_codec.cname, clevel=zarr_codec.clevel,
+                                shuffle=zarr_codec.shuffle, typesize=1)
+    compress = _compressor(zarr_codec) if isinstance(zarr_codec, BloscCodec | ZstdCodec) else bytes
 
-    def run(k: int) -> None:
-        for blob in blobs[k::workers]:
-            imagecodecs.jpeg8_decode(blob, out=outs[k])
+    def work(part: list[int]) -> None:
+        buf = np.empty((256, 256, 3), np.uint8)
+        for i in part:
+            imagecodecs.jpeg_decode(os.pread(fd, counts[i], offsets[i]), tables=tables,
+                                    outcolorspace=2, out=buf)
+            compress(buf)
 
-    def all_threads() -> None:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, range(workers)))
+    return lambda: split(tiles, workers, work)
 
-    return _timed(all_threads, repeats)
+
+def loop_to_store(library: str, path: Path, plan, out: Path, shards: int, workers: int,
+                  codec: str):
+    """What users write today: read_region per patch into shards of a sharded store."""
+    import zarr
+
+    n = min(len(plan), shards * 256)
+    spec = dict(patch_shape=(256, 256, 3), dtype=np.uint8,
+                coords=np.stack([plan.y[:n], plan.x[:n]], 1), slide=np.zeros(n, np.int32),
+                label=np.full(n, -1, np.int32), sources=[], plan={}, shard_size=256,
+                codec=codec)
+
+    def run() -> None:
+        create_store(out, overwrite=True, **spec)
+        images = zarr.open_array(out / "images", mode="r+")
+
+        def work(shard_ids: list[int]) -> None:
+            if library == "tiffslide":
+                import tiffslide
+
+                reader = tiffslide.TiffSlide(path)
+                read = lambda y, x: reader.read_region((x, y), 0, (256, 256), as_array=True)  # noqa: E731
+            else:
+                import openslide
+
+                reader = openslide.OpenSlide(str(path))
+                read = lambda y, x: np.asarray(  # noqa: E731
+                    reader.read_region((x, y), 0, (256, 256)).convert("RGB"))
+            for s in shard_ids:
+                a, b = s * 256, min(s * 256 + 256, n)
+                block = np.stack([read(int(plan.y[i]), int(plan.x[i])) for i in range(a, b)])
+                images[a:b] = block
+            reader.close()
+
+        split(list(range(-(-n // 256))), workers, work)
+
+    return run, n
+
+
+_RSS_CHILD = """
+import resource, sys, gigapatch
+slide = gigapatch.open(sys.argv[1])
+plan = gigapatch.grid(slide, 256)
+gigapatch.extract_to_zarr(slide, plan, sys.argv[2], workers=2, overwrite=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(path: Path, out: Path) -> float:
+    done = subprocess.run([sys.executable, "-c", _RSS_CHILD, str(path), str(out)],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1]) / 1024
+
+
+def check_sample(store_path: Path, slide, size: int, k: int = 30) -> None:
+    """A random sample of the store equals OpenSlide's read_region at the patches' coords."""
+    import openslide
+
+    store = gigapatch.PatchStore(store_path)
+    with openslide.OpenSlide(slide.path) as osr:
+        for i in np.random.default_rng(0).choice(len(store), size=min(k, len(store)),
+                                                 replace=False):
+            y, x = (int(v) for v in store.coords[i])
+            expected = np.asarray(osr.read_region((x, y), 0, (size, size)).convert("RGB"))
+            assert np.array_equal(store[int(i)], expected), i
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=32768, help="synthetic slide side")
-    ap.add_argument("--patch", type=int, default=256)
-    ap.add_argument("--stride", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--size", type=int, default=32768)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--sample", type=int, default=2000, help="patches for read_region loops")
-    ap.add_argument("--codec", default="zstd")
+    ap.add_argument("--random", type=int, default=5000, help="random 299² patches")
+    ap.add_argument("--loop-shards", type=int, default=6, help="shards for read_region loops")
+    ap.add_argument("--codec", default="lz4")
+    ap.add_argument("--no-rss", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "extract.json")
     args = ap.parse_args(argv)
 
-    data = HERE / "data"
-    data.mkdir(exist_ok=True)
-    slide_path = data / f"synthetic-{args.size}.svs"
-    if not slide_path.exists():
-        print(f"making {slide_path} (once) ...", flush=True)
-        synthesize(slide_path, args.size, seed=0)
-    slide = gigapatch.open(slide_path)
-    plan = gigapatch.grid(slide, args.patch, args.stride)
-    n = len(plan)
-    sample = min(args.sample, n)
-    print(f"slide {slide_path.name} {slide.shape[0]}x{slide.shape[1]}, plan: {n} patches of "
-          f"{args.patch}², workers {args.workers}, repeats {args.repeats}", flush=True)
-
-    rows: dict[str, dict] = {}
-
-    def record(name: str, times: list[float], patches: int) -> None:
-        rates = [patches / t for t in times]
-        rows[name] = {"best": max(rates), "median": statistics.median(rates), "patches": patches,
-                      "seconds": times}
-        print(f"  {name:<34} best {max(rates):8,.0f}/s  median {statistics.median(rates):8,.0f}/s",
-              flush=True)
-
+    path = slide_file(args.size)
+    slide = gigapatch.open(path)
+    grid = gigapatch.grid(slide, 256)
+    rand = gigapatch.random(slide, 299, args.random, seed=0)
+    n = len(grid)
+    print(f"slide {path.name}: {n} grid patches of 256², {len(rand)} random of 299², codec "
+          f"{args.codec}, best/median of {args.repeats}\n", flush=True)
+    rows: list[dict] = []
     tmp = Path(tempfile.mkdtemp(prefix="gigapatch-bench-"))
-    try:
-        out = tmp / "p.zarr"
-        record("gigapatch extract_to_zarr", _timed(lambda: gigapatch.extract_to_zarr(
-            slide, plan, out, overwrite=True, workers=args.workers, codec=args.codec),
-            args.repeats), n)
-        # correctness on the big slide: a sample of the store equals a direct read
-        store = gigapatch.PatchStore(out)
-        for i in np.random.default_rng(0).choice(n, size=min(20, n), replace=False):
-            y, x = store.coords[i]
-            assert np.array_equal(store[int(i)], slide.read(int(y), int(x), *plan.size))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    record("gigapatch extract (memory)", _timed(
-        lambda: gigapatch.extract(slide, plan, workers=args.workers), args.repeats), n)
 
-    h, w = plan.size
-    ys, xs = plan.y[:sample].tolist(), plan.x[:sample].tolist()
+    def record(job: str, method: str, workers: int | str, times: list[float], count: int):
+        rates = [count / t for t in times]
+        row = {"job": job, "method": method, "workers": workers, "best": max(rates),
+               "median": statistics.median(rates), "patches": count, "seconds": times}
+        rows.append(row)
+        print(f"  {job:<7} {method:<22} w={workers!s:<2} best {row['best']:8,.0f}/s  "
+              f"median {row['median']:8,.0f}/s", flush=True)
+        return row
+
     try:
+        for w in (1, 2):
+            limit = record("grid", "job limit", w, timed(job_limit(path, grid, args.codec, w),
+                                                          args.repeats), n)
+            store = record("grid", "gigapatch -> store", w, timed(
+                lambda w=w: gigapatch.extract_to_zarr(slide, grid, tmp / "g.zarr", workers=w,
+                                                      overwrite=True, codec=args.codec),
+                args.repeats), n)
+            check_sample(tmp / "g.zarr", slide, 256)
+            store["vs_limit"] = store["best"] / limit["best"]
+            for lib in ("tiffslide", "openslide"):
+                run, m = loop_to_store(lib, path, grid, tmp / f"{lib}.zarr", args.loop_shards,
+                                       w, args.codec)
+                record("grid", f"{lib} -> store", w, timed(run, args.repeats), m)
+            record("grid", "gigapatch -> memory", w, timed(
+                lambda w=w: gigapatch.extract(slide, grid, workers=w), args.repeats), n)
+        for w in (1, 2):
+            record("random", "gigapatch -> memory", w, timed(
+                lambda w=w: gigapatch.extract(slide, rand, workers=w), args.repeats), len(rand))
+            record("random", "gigapatch -> store", w, timed(
+                lambda w=w: gigapatch.extract_to_zarr(slide, rand, tmp / "r.zarr", workers=w,
+                                                      overwrite=True, codec=args.codec),
+                args.repeats), len(rand))
+        check_sample(tmp / "r.zarr", slide, 299)
         import tiffslide
 
-        with tiffslide.TiffSlide(slide_path) as ts:
-            record("tiffslide read_region loop", _timed(lambda: [
-                ts.read_region((x, y), 0, (w, h), as_array=True)
-                for y, x in zip(ys, xs, strict=True)], args.repeats), sample)
-    except ImportError:
-        print("  tiffslide not installed: skipped")
-    try:
-        import openslide
+        with tiffslide.TiffSlide(path) as ts:
+            k = min(len(rand), 1500)
+            ys, xs = rand.y[:k].tolist(), rand.x[:k].tolist()
+            record("random", "tiffslide -> memory", 1, timed(lambda: [
+                ts.read_region((x, y), 0, (299, 299), as_array=True)
+                for y, x in zip(ys, xs, strict=True)], args.repeats), k)
+        rss = {}
+        if not args.no_rss:
+            for size in (args.size // 2, args.size):
+                rss[size] = peak_rss_mb(slide_file(size), tmp / f"rss{size}.zarr")
+                print(f"  peak RSS, extract_to_zarr of the {size}² grid, 2 workers: "
+                      f"{rss[size]:,.0f} MB", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-        with openslide.OpenSlide(str(slide_path)) as osr:
-            record("openslide read_region loop", _timed(lambda: [
-                osr.read_region((x, y), 0, (w, h)) for y, x in zip(ys, xs, strict=True)],
-                args.repeats), sample)
-    except ImportError:
-        print("  openslide not installed: skipped")
+    def best(job, method, w):
+        return next(r["best"] for r in rows if (r["job"], r["method"], r["workers"]) ==
+                    (job, method, w))
 
-    tiles = _touched_tiles(slide, plan)
-    record(f"decode limit ({args.workers} threads)",
-           decode_limit(slide_path, plan.level, tiles, args.workers, args.repeats), n)
-
-    limit = rows[f"decode limit ({args.workers} threads)"]["best"]
-    base = rows.get("tiffslide read_region loop", {}).get("best")
-    print(f"\n{'method':<34} {'best/s':>9} {'median/s':>9} {'vs tiffslide':>13} {'vs limit':>9}")
-    for name, r in rows.items():
-        vs_ts = f"{r['best'] / base:.2f}x" if base else "-"
-        print(f"{name:<34} {r['best']:9,.0f} {r['median']:9,.0f} {vs_ts:>13} "
-              f"{r['best'] / limit:8.2f}x")
+    print("\nratios (best over best, same run)")
+    g = "grid"
+    ratios = {}
+    for w in (1, 2):
+        store = best(g, "gigapatch -> store", w)
+        ratios[f"grid w={w} store / job limit"] = store / best(g, "job limit", w)
+        ratios[f"grid w={w} store / tiffslide loop"] = store / best(g, "tiffslide -> store", w)
+        ratios[f"grid w={w} store / openslide loop"] = store / best(g, "openslide -> store", w)
+        ratios[f"grid w={w} memory / tiffslide loop"] = (
+            best(g, "gigapatch -> memory", w) / best(g, "tiffslide -> store", 1))
+    ratios["grid store 2 / 1 workers"] = (
+        best(g, "gigapatch -> store", 2) / best(g, "gigapatch -> store", 1))
+    base = best("random", "tiffslide -> memory", 1)
+    ratios["random w=2 memory / tiffslide"] = best("random", "gigapatch -> memory", 2) / base
+    ratios["random w=2 store / tiffslide"] = best("random", "gigapatch -> store", 2) / base
+    for name, value in ratios.items():
+        print(f"  {name:<36} {value:6.2f}x")
+    if len(rss) == 2:
+        a, b = rss.values()
+        print(f"  peak RSS {args.size}² / {args.size // 2}²: {b / a:.2f}x")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
-        "bench": "extract", "slide": str(slide_path), "size": args.size, "patch": args.patch,
-        "stride": args.stride or args.patch, "patches": n, "tiles": len(tiles),
-        "workers": args.workers, "codec": args.codec, "repeats": args.repeats,
+        "bench": "extract", "slide": str(path), "size": args.size, "codec": args.codec,
+        "repeats": args.repeats, "rows": rows, "ratios": ratios, "peak_rss_mb": rss,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform()},
-        "results": rows,
     }, indent=2))
     print(f"\nwrote {args.json}")
     return 0
