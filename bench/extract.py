@@ -146,12 +146,14 @@ def loop_to_store(library: str, path: Path, plan, out: Path, shards: int, worker
     return run, n
 
 
+# VmHWM, not ru_maxrss: after fork + exec, ru_maxrss still counts the parent's peak
 _RSS_CHILD = """
-import resource, sys, gigapatch
+import sys, gigapatch
 slide = gigapatch.open(sys.argv[1])
 plan = gigapatch.grid(slide, 256)
 gigapatch.extract_to_zarr(slide, plan, sys.argv[2], workers=2, overwrite=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as fh:
+    print(next(line.split()[1] for line in fh if line.startswith("VmHWM:")))
 """
 
 
