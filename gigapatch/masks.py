@@ -172,18 +172,22 @@ def check_map(name: str, data: Any, slide: Slide) -> np.ndarray:
     return arr
 
 
+def map_data(spec: Any, slide: Slide) -> Any:
+    """The raw map a user gave for one slide: a file path (loaded), a callable (called on
+    the slide) or an array (as is)."""
+    if isinstance(spec, str | os.PathLike):
+        return load_mask(spec)
+    if callable(spec):
+        return spec(slide)
+    return spec
+
+
 def resolve_mask(spec: MaskSpec, slide: Slide) -> np.ndarray | None:
     """One slide's mask from ``None``, ``"tissue"``, an array, a file path or a callable."""
     if spec is None:
         return None
-    if isinstance(spec, str) and spec == "tissue":
-        data = tissue_mask(slide)
-    elif isinstance(spec, str | os.PathLike):
-        data = load_mask(spec)
-    elif callable(spec):
-        data = spec(slide)
-    else:
-        data = spec
+    data = tissue_mask(slide) if isinstance(spec, str) and spec == "tissue" else map_data(
+        spec, slide)
     arr = check_map("mask", data, slide)
     if np.asarray(data).dtype.kind in "biu":
         return (arr != 0).astype(np.float64)

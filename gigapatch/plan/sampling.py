@@ -13,7 +13,7 @@ from gigapatch.errors import InvalidArgumentError
 from gigapatch.masks import (
     check_map,
     footprint_fraction,
-    load_mask,
+    map_data,
     resolve_mask,
     spread,
     tissue_mask,
@@ -111,12 +111,8 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
         raise InvalidArgumentError(
             f"weights must be None, 'tissue', an array, a map file or a callable; got {spec!r}"
         )
-    elif isinstance(spec, str | os.PathLike):
-        data = load_mask(spec)
-    elif callable(spec):
-        data = spec(slide)
     else:
-        data = spec
+        data = map_data(spec, slide)
     w = check_map("weights", data, slide)
     if not w.sum() > 0:
         raise InvalidArgumentError(f"weights for {slide.name!r} must not be all zero")
