@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from gigapatch._version import __version__
 from gigapatch.errors import GigapatchError, InvalidArgumentError
 
@@ -104,6 +106,31 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_plan(plan: dict) -> str:
+    """One line for a stored plan: kind, where, and what shaped it."""
+    size = "x".join(map(str, plan.get("size", [])))
+    parts = [f"{plan.get('kind')} of {size}"]
+    if plan.get("mpp") is not None:
+        parts.append(f"at {plan['mpp']:g} um/px")
+    elif plan.get("level", -1) >= 0:
+        parts.append(f"at level {plan['level']}")
+    if plan.get("kind") == "grid":
+        parts.append(f"stride {'x'.join(map(str, plan.get('stride', [])))}")
+        if plan.get("padding", "valid") != "valid":
+            parts.append(f"padding {plan['padding']}")
+        if list(plan.get("dilation", [1, 1])) != [1, 1]:
+            parts.append(f"dilation {'x'.join(map(str, plan['dilation']))}")
+    else:
+        parts.append(f"seed {plan.get('seed')}")
+        if plan.get("weights"):
+            parts.append(f"weights {plan['weights']}")
+    if plan.get("min_tissue"):
+        parts.append(f"min tissue {plan['min_tissue']:g}")
+    if plan.get("classes"):
+        parts.append(f"classes {', '.join(map(str, plan['classes']))}")
+    return ", ".join(parts)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from gigapatch.sources import describe_file, open_slide
     from gigapatch.store import ATTRS_KEY, PatchStore
@@ -122,14 +149,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 f"shards    {store.shards_done}/{store.n_shards} done, {store.shard_size} "
                 f"patches each, codec {store.attrs.get('codec')}"
             )
-            print(
-                f"plan      {plan.get('kind')} level {plan.get('level')} size "
-                f"{'x'.join(map(str, plan.get('size', [])))} stride "
-                f"{'x'.join(map(str, plan.get('stride', [])))}"
-            )
+            print(f"plan      {_describe_plan(plan)}")
             for k, src in enumerate(store.sources):
                 where = src.get("path") or src.get("name")
-                print(f"source {k:<3} {where} (label {src.get('label')})")
+                print(f"source {k:<3} {where} (level {src.get('level')}, label "
+                      f"{src.get('label')})")
             return 0
     slide = open_slide(path)
     size = describe_file(path)["size"]
@@ -228,6 +252,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         args.seed = _recorded_seed(args.output)  # finish the random plan the store was made with
     plan = _plan_from_args(found, args)
     bar = _ProgressBar("extract", enabled=sys.stderr.isatty() and not args.quiet)
+    before = _patches_done(args.output) if args.resume else 0
     t0 = time.perf_counter()
     store = extract_to_zarr(
         slides,
@@ -245,11 +270,26 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     what = "patches" if plan.kind == "grid" else f"{plan.kind} patches"
     classes = f" in {len(found.classes)} classes" if found.classes else ""
+    new = len(store) - before
+    kept = f" ({before} were already done)" if before else ""
     print(
-        f"wrote {len(store)} {what} of {plan.size[0]}x{plan.size[1]} from {len(slides)} "
-        f"slide(s){classes} to {args.output} in {dt:.1f}s ({len(store) / dt:,.0f} patches/s)"
+        f"wrote {new} {what} of {plan.size[0]}x{plan.size[1]} from {len(slides)} slide(s)"
+        f"{classes} to {args.output}{kept} in {dt:.1f}s ({new / dt:,.0f} patches/s)"
     )
     return 0
+
+
+def _patches_done(output: str) -> int:
+    """Patches in the done shards of an existing store (0 if there is none, or it is unreadable)."""
+    from gigapatch.store import PatchStore
+
+    try:
+        store = PatchStore(output)
+        done = store.done
+    except GigapatchError:
+        return 0
+    ends = np.minimum((np.flatnonzero(done) + 1) * store.shard_size, len(store))
+    return int((ends - np.flatnonzero(done) * store.shard_size).sum())
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

@@ -241,3 +241,16 @@ def test_info_describes_every_format(tmp_path, capsys):
         assert code == 0, fmt
         assert f"format    {fmt}" in out and "dtype     uint16 x" in out
         assert "KB" in out or "MB" in out  # folders are summed, not 4096 bytes
+
+
+def test_info_and_resume_messages_for_a_random_store(tmp_path, capsys, small_slide):
+    out = tmp_path / "r.zarr"
+    args = ["extract", small_slide, "-o", out, "--size", 64, "--random", 30, "--seed", 3,
+            "--shard-size", 10, "--quiet"]
+    assert run(capsys, *args)[0] == 0
+    (out / "done" / "c" / "1").unlink()  # shard 1 not done, as after an interruption
+    code, text, _ = run(capsys, *args, "--resume")
+    assert code == 0 and "wrote 10 random patches" in text and "(20 were already done)" in text
+    code, text, _ = run(capsys, "info", out)
+    assert code == 0 and "plan      random of 64x64, at level 0, seed 3" in text
+    assert "(level 0, label -1)" in text
