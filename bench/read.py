@@ -6,7 +6,8 @@ for reads of 256², 299² and 1024² pixels at the same seeded random level-0
 positions, one read at a time on one thread, it times, each ``--repeats``
 times in one run:
 
-* ``gigapatch``: ``Slide.read``;
+* ``gigapatch``: ``Slide.read``, a new array per read, and ``gigapatch out=``:
+  the same reads into one reused array (no fresh memory to touch);
 * ``tiffslide``: ``TiffSlide.read_region(..., as_array=True)``;
 * ``openslide``: ``OpenSlide.read_region`` (RGBA PIL image, as users get it);
 * ``decode limit``: decoding the tiles each read touches, from bytes already
@@ -118,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             assert np.array_equal(ours, ts.read_region((x, y), 0, (size, size), as_array=True))
             theirs = np.asarray(osr.read_region((x, y), 0, (size, size)).convert("RGB"))
             assert np.array_equal(ours, theirs)
+        buf = np.empty((size, size, 3), np.uint8)
         readers = {
             "gigapatch": lambda pos, size=size: [slide.read(y, x, size, size) for y, x in pos],
+            "gigapatch out=": lambda pos, size=size, buf=buf: [
+                slide.read(y, x, size, size, out=buf) for y, x in pos],
             "tiffslide": lambda pos, size=size: [
                 ts.read_region((x, y), 0, (size, size), as_array=True) for y, x in pos],
             "openslide": lambda pos, size=size: [

@@ -253,3 +253,13 @@ def test_read_regions_checks_its_arguments(slide_path):
         slide.read_regions([0, 1], [0], 10, 10)
     with pytest.raises(InvalidArgumentError, match=r"out must have shape \(1, 10, 10, 3\)"):
         slide.read_regions([0], [0], 10, 10, out=np.empty((1, 10, 10, 1), np.uint8))
+
+
+def test_read_into_a_given_array(slide_path):
+    slide = gigapatch.open(slide_path)
+    buf = np.zeros((40, 50, 3), np.uint8)
+    assert slide.read(100, 200, 40, 50, out=buf) is buf
+    assert np.array_equal(buf, slide.read(100, 200, 40, 50))
+    assert slide.read(-10, -10, 40, 50, fill=3, out=buf) is buf and buf[0, 0, 0] == 3
+    with pytest.raises(InvalidArgumentError, match=r"out must have shape \(40, 50, 3\)"):
+        slide.read(0, 0, 40, 50, out=np.zeros((40, 50), np.uint8))

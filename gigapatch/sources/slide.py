@@ -164,6 +164,7 @@ class Slide:
         level: int = 0,
         *,
         fill: float | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Read a region, decoding only the tiles it touches.
 
@@ -178,6 +179,10 @@ class Slide:
         fill
             Value of pixels outside the level. ``None`` (default): a region
             that does not lie wholly inside the level is an error.
+        out
+            Optional (height, width, channels) array of the slide's dtype to
+            fill: a loop of reads that reuses one buffer skips the cost of
+            touching fresh memory (about a third of a 256² JPEG read here).
 
         Returns
         -------
@@ -202,11 +207,17 @@ class Slide:
                 f"region y={y}, x={x}, height={height}, width={width} at level {level} lies "
                 f"outside {self.name!r} (level {level} is {lh}x{lw} pixels); pass fill= to pad"
             )
+        shape = (height, width, self.channels)
+        if out is None:
+            out = np.empty(shape, self.dtype)
+        elif out.shape != shape or out.dtype != self.dtype:
+            raise InvalidArgumentError(
+                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
+            )
         if inside:
-            out = np.empty((height, width, self.channels), self.dtype)
             self._reader.read_level(level, ly, lx, out)
             return out
-        out = np.full((height, width, self.channels), fill, self.dtype)
+        out[...] = fill
         ya, yb = max(ly, 0), min(ly + height, lh)
         xa, xb = max(lx, 0), min(lx + width, lw)
         if ya < yb and xa < xb:
