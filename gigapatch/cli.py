@@ -139,7 +139,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if path.is_dir() and (path / "zarr.json").exists():
         import zarr
 
-        if ATTRS_KEY in zarr.open_group(path, mode="r").attrs:
+        try:
+            is_store = ATTRS_KEY in zarr.open_group(path, mode="r").attrs
+        except Exception:  # an array, or not readable as a group: describe it as an image
+            is_store = False
+        if is_store:
             store = PatchStore(path)
             n, (h, w, c) = len(store), store.patch_shape
             plan = store.plan
@@ -429,7 +433,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except (GigapatchError, OSError) as exc:
-        message = str(exc) if isinstance(exc, GigapatchError) else f"{exc.filename}: {exc.strerror}"
+        if isinstance(exc, GigapatchError) or exc.filename is None:
+            message = str(exc) or type(exc).__name__
+        else:
+            message = f"{exc.filename}: {exc.strerror}"
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

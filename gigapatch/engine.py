@@ -22,7 +22,8 @@ import numpy as np
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import array_module, gather, resolve_device, to_host
 from gigapatch.plan import PatchPlan, as_slides
-from gigapatch.scheduling import check_scheduler, run_tasks
+from gigapatch.scheduling import check_scheduler, connect, run_tasks
+from gigapatch.shards import shard_problem
 from gigapatch.sources import Slide, describe_file
 from gigapatch.store import (
     PatchStore,
@@ -156,7 +157,27 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
             f"plan has levels for {len(plan.levels)} sources but {len(slides)} were given"
         )
     for k, s in enumerate(slides):
-        s.check_level(plan.level_of(k))
+        level = s.check_level(plan.level_of(k))
+        if plan.padding == "same":
+            continue  # SAME patches may leave the slide; outside pixels take the fill
+        mine = plan.slide == k
+        if not mine.any():
+            continue
+        (dy, dx), (lh, lw) = s.levels[level].downsample, s.levels[level].shape
+        ly, lx = np.rint(plan.y[mine] / dy), np.rint(plan.x[mine] / dx)
+        sh, sw = plan.span
+        outside = (ly < 0) | (lx < 0) | (ly + sh > lh) | (lx + sw > lw)
+        if outside.any():
+            i = int(np.flatnonzero(mine)[np.flatnonzero(outside)[0]])
+            raise InvalidArgumentError(
+                f"plan patch {i} at y={int(plan.y[i])}, x={int(plan.x[i])} does not fit in "
+                f"{s.name!r} at level {level} ({lh}x{lw} pixels): was the plan made for other "
+                "sources?"
+            )
+
+
+def _empty_dir(path: str | os.PathLike) -> bool:
+    return os.path.isdir(path) and not os.listdir(path)
 
 
 def _source_record(slide: Slide, level: int, label: int) -> dict:
@@ -260,11 +281,25 @@ def extract_to_zarr(
         shard_size=shard_size,
         codec=codec,
     )
-    if resume and os.path.exists(out):
+    scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
+    try:
+        return _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device,
+                          scheduler, workers, progress)
+    finally:
+        disconnect()
+
+
+def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, scheduler,
+               workers, progress) -> PatchStore:
+    """Create or reopen the store, then run the shards not yet done."""
+    if resume and os.path.exists(out) and not _empty_dir(out):
         group = open_for_resume(out, **spec)
-        todo = np.flatnonzero(~read_done(group)).tolist()
+        done = read_done(group)
+        # a shard marked done whose file is missing or damaged is written again
+        todo = [i for i in range(len(done))
+                if not done[i] or shard_problem(group["images"], i) is not None]
     else:
-        group = create_store(out, overwrite=overwrite, **spec)
+        group = create_store(out, overwrite=overwrite or resume, **spec)
         todo = list(range(-(-len(plan) // shard_size)))
     images = group["images"]
     n = len(plan)

@@ -13,6 +13,7 @@ in one line: the command line prints them as they are.
 from __future__ import annotations
 
 __all__ = [
+    "ClusterError",
     "DeviceError",
     "GigapatchError",
     "InvalidArgumentError",
@@ -49,3 +50,7 @@ class StoreExistsError(StoreError, FileExistsError):
 
 class DeviceError(GigapatchError, RuntimeError):
     """The requested compute device (GPU) is not available."""
+
+
+class ClusterError(GigapatchError, ConnectionError):
+    """A Dask distributed scheduler cannot be reached."""

@@ -142,7 +142,10 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
         else:
             data = imagecodecs.imread(path)
     except Exception as exc:
-        raise SlideError(f"cannot read mask {str(path)!r}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SlideError(
+            f"cannot read mask {str(path)!r} (expected a .npy, TIFF or PNG image): {first}"
+        ) from None
     data = np.asarray(data)
     return data.max(axis=2) if data.ndim == 3 else data
 

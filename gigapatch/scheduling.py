@@ -14,9 +14,9 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import ClusterError, InvalidArgumentError
 
-__all__ = ["LOCAL_SCHEDULERS", "check_scheduler", "run_tasks"]
+__all__ = ["LOCAL_SCHEDULERS", "check_scheduler", "connect", "run_tasks"]
 
 LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 _ADDRESS_PREFIXES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
@@ -57,6 +57,26 @@ def check_scheduler(scheduler: Any, workers: int | None) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidArgumentError(f"workers must be a positive integer; got {workers!r}")
     return workers
+
+
+def connect(scheduler: Any) -> tuple[Any, Callable[[], None]]:
+    """Connect to a ``distributed`` scheduler given by address, before any output is made.
+
+    Returns the scheduler to pass to :func:`run_tasks` (a Client for an
+    address, else ``scheduler`` itself) and a function that closes what was
+    opened here.
+    """
+    if not (isinstance(scheduler, str) and scheduler.startswith(_ADDRESS_PREFIXES)):
+        return scheduler, lambda: None
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {scheduler!r}: {str(exc).splitlines()[0]}"
+        ) from None
+    return client, client.close
 
 
 def run_tasks(

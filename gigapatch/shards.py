@@ -13,8 +13,9 @@ itself, exactly as the Zarr v3 sharding codec lays it out:
 * the chunks back to back, then the index — (offset, nbytes) as little-endian
   uint64 per chunk, 2⁶⁴−1 for chunks past the end of the array — followed by
   its CRC32C, as the ``index_codecs`` ``bytes`` + ``crc32c`` prescribe;
-* written to a temporary file next to the shard, then renamed over it, so a
-  shard file is either whole or absent.
+* written to a temporary file next to the shard, synced to disk, then
+  renamed over it, so a shard file is either whole or absent, and on disk
+  before its ``done`` flag is set.
 
 The layout is read back by zarr itself in the tests. Any array configured
 otherwise (another codec, index at the start, a store that is not a local
@@ -42,7 +43,7 @@ from zarr.codecs import (
 )
 from zarr.storage import LocalStore
 
-__all__ = ["shard_writer"]
+__all__ = ["shard_problem", "shard_writer"]
 
 _EMPTY = np.uint64(2**64 - 1)
 _BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
@@ -116,6 +117,48 @@ def shard_writer(images: zarr.Array) -> Callable[[int, np.ndarray], None] | None
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             fh.writelines(parts)
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
         os.replace(tmp, path)
 
     return write
+
+
+def shard_problem(images: zarr.Array, index: int) -> str | None:
+    """Why the file of shard ``index`` is not a whole shard, or None if it is (or can't be told).
+
+    Checks that the file exists, that its index (at the end) has a valid
+    CRC32C, and that every chunk it lists lies inside the file. Works for
+    shards written by zarr or by :func:`shard_writer` on a local folder.
+    """
+    store, codecs = images.store, images.metadata.codecs
+    if not isinstance(store, LocalStore) or len(codecs) != 1:
+        return None
+    sharding = codecs[0]
+    if (
+        not isinstance(sharding, ShardingCodec)
+        or sharding.index_location != ShardingCodecIndexLocation.end
+        or [type(c) for c in sharding.index_codecs] != [BytesCodec, Crc32cCodec]
+    ):
+        return None
+    chunks = int(np.prod([s // c for s, c in zip(images.shards, sharding.chunk_shape,
+                                                   strict=True)]))
+    key = images.metadata.chunk_key_encoding.encode_chunk_key(
+        (index,) + (0,) * (len(images.shape) - 1))
+    path = Path(store.root) / images.path / key
+    if not path.exists():
+        return "its file is missing"
+    size, tail = path.stat().st_size, 16 * chunks + 4
+    if size < tail:
+        return f"its file is truncated ({size} bytes)"
+    with open(path, "rb") as fh:
+        fh.seek(size - tail)
+        raw = fh.read(tail)
+    table, crc = raw[:-4], int(np.frombuffer(raw[-4:], "<u4")[0])
+    if google_crc32c.value(table) != crc:
+        return "its index is damaged (checksum mismatch)"
+    entries = np.frombuffer(table, "<u8").reshape(chunks, 2)
+    used = entries[entries[:, 0] != _EMPTY]
+    if len(used) and int((used[:, 0] + used[:, 1]).max()) > size - tail:
+        return "its file is truncated (chunks past the end)"
+    return None

@@ -33,7 +33,7 @@ from zarr.codecs import BloscCodec, ZstdCodec
 
 from gigapatch._version import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
-from gigapatch.shards import shard_writer
+from gigapatch.shards import shard_problem, shard_writer
 
 __all__ = [
     "CODECS",
@@ -118,9 +118,14 @@ def create_store(
         raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
     path = Path(path)
     _clear_output(path, overwrite)
+    # built aside, then renamed into place: a run killed while creating leaves no half-store
+    # at ``path`` (only a hidden ``.NAME.creating-*`` folder, removed by the next creation)
+    for stale in path.parent.glob(f".{path.name}.creating-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    building = path.with_name(f".{path.name}.creating-{os.getpid()}")
     h, w, c = patch_shape
     n_shards = -(-n // shard_size)
-    group = zarr.open_group(path, mode="w-", zarr_format=3)
+    group = zarr.open_group(building, mode="w", zarr_format=3)
     compressor = CODECS[codec]()
     group.create_array(
         "images",
@@ -172,7 +177,10 @@ def create_store(
         "sources": list(sources),
         "plan": plan,
     }
-    return group
+    if path.exists():  # an empty folder the user made for the output
+        path.rmdir()
+    os.replace(building, path)
+    return zarr.open_group(path, mode="r+")
 
 
 def write_shard(images: zarr.Array, index: int, data: np.ndarray) -> None:
@@ -268,7 +276,8 @@ def open_for_resume(
                 diffs.append(f"{name} of the patches")
         has = "tissue" in store._group
         if has != (tissue is not None) or (
-            has and not np.array_equal(store._group["tissue"][:], np.asarray(tissue, np.float32))
+            has and not np.array_equal(store._group["tissue"][:], np.asarray(tissue, np.float32),
+                                       equal_nan=True)
         ):
             diffs.append("tissue fractions of the patches")
     if diffs:
@@ -310,6 +319,12 @@ class PatchStore:
                 f"{str(self.path)!r} is not a gigapatch store of format {FORMAT_VERSION}"
             )
         self.attrs: dict = attrs
+        missing = [k for k in ("images", "coords", "slide", "label", "done")
+                   if k not in self._group]
+        if missing:
+            raise StoreError(
+                f"{str(self.path)!r} is a damaged gigapatch store: it lacks {', '.join(missing)}"
+            )
         self.images: zarr.Array = self._group["images"]
 
     def __len__(self) -> int:
@@ -413,6 +428,10 @@ class PatchStore:
                 f"{len(todo)} of {self.n_shards} shards not done (first: {todo[:5].tolist()}); "
                 "the extraction did not finish"
             )
+        for index in np.flatnonzero(done[: self.n_shards]).tolist():
+            why = shard_problem(self.images, index)
+            if why is not None:
+                problems.append(f"shard {index} is marked done but {why}; run with --resume")
         sources, slide = self.sources, self.slide
         if n and (slide.min() < 0 or slide.max() >= len(sources)):
             problems.append(f"slide indices outside [0, {len(sources) - 1}]")

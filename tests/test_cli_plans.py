@@ -84,7 +84,7 @@ def test_a_weight_map_file_and_a_glob(class_root, tmp_path, capsys):
         (["--mpp", "0"], 2, "argument --mpp: expected a positive number, got '0'"),
         (["--padding", "full"], 2, "argument --padding: invalid choice: 'full'"),
         (["--random", "5", "--weights", "nope"], 2, "weights must be None, 'tissue', an array"),
-        (["--random", "5", "--balanced"], 2, "balance=True needs labels"),
+        (["--random", "5", "--balanced"], 2, "balance=True needs a class label >= 0"),
         (["--fill", "300", "--padding", "same"], 2, "fill must be representable as uint8"),
         (["--mpp", "0.5"], 2, "no level of 'square.svs' has mpp within 10% of 0.5"),
     ],

@@ -151,7 +151,7 @@ def test_n_is_split_over_slides_or_balanced_over_classes():
     plan = gigapatch.random(slides, 10, 10, seed=0, labels=[0, 0, 1, 0], balance=True)
     assert np.bincount(plan.label).tolist() == [5, 5]
     assert plan.params()["labels"] == [0, 0, 1, 0]
-    with pytest.raises(InvalidArgumentError, match="balance=True needs labels"):
+    with pytest.raises(InvalidArgumentError, match="balance=True needs a class label >= 0"):
         gigapatch.random(slides, 10, 10, seed=0, balance=True)
 
 

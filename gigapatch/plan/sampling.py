@@ -58,8 +58,10 @@ def allocate(n: int, n_slides: int, labels: Sequence[int], per_slide: bool, bala
         return [n] * n_slides
     if not balance:
         return _split(n, n_slides)
-    if not labels or max(labels) < 0:
-        raise InvalidArgumentError(f"balance=True needs labels (one per slide); got {labels!r}")
+    if not labels or min(labels) < 0:
+        raise InvalidArgumentError(
+            f"balance=True needs a class label >= 0 for every slide; got {list(labels)!r}"
+        )
     classes = sorted(set(labels))
     counts = [0] * n_slides
     for c, share in zip(classes, _split(n, len(classes)), strict=True):

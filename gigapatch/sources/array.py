@@ -19,7 +19,7 @@ class ArrayReader:
         self.image = image
         h, w = image.shape[:2]
         self.levels = (Level(shape=(h, w), downsample=(1.0, 1.0), tile=(h, w), compression="none"),)
-        self.dtype = image.dtype
+        self.dtype = check_dtype(image.dtype, "array")
         self.channels = image.shape[2]
         self.mpp = mpp
 
@@ -49,7 +49,7 @@ def open_array(
     """
     array = np.asarray(array)
     iy, ix, ic = yxc_order(array.shape, axes, name)
-    check_dtype(array.dtype, name)
+    check_dtype(array.dtype, name)  # before anything else: a clear error for object arrays
     image = array[..., None] if ic is None else array
     image = np.moveaxis(image, (iy, ix, ic if ic is not None else 2), (0, 1, 2))
     return Slide(ArrayReader(image, mpp), name=name, path=None,

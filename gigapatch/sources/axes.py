@@ -35,11 +35,15 @@ def yxc_order(shape: tuple[int, ...], axes: str | None, name: str) -> tuple[int,
 
 
 def check_dtype(dtype: np.dtype, name: str) -> np.dtype:
-    """Accept unsigned/signed integer and float pixel types; refuse the rest clearly."""
+    """Accept unsigned/signed integer and float pixel types; refuse the rest clearly.
+
+    Returns the type in native byte order: reads convert big-endian sources as
+    they copy, so patches and stores always hold native numbers.
+    """
     dtype = np.dtype(dtype)
     if dtype.kind not in "uif":
         raise SlideError(
             f"{name}: pixel type {dtype} is not supported (expected unsigned or signed "
             "integers, or floats)"
         )
-    return dtype
+    return dtype.newbyteorder("=")

@@ -66,9 +66,8 @@ class ZarrReader:
         h, w = out.shape[:2]
         key = tuple(slice(y, y + h) if t == "y" else slice(x, x + w) if t == "x" else t
                     for t in self._index)
-        block = self._arrays[level][key]
-        block = np.transpose(block, self._order) if block.ndim == 3 else block[..., None]
-        out[...] = block
+        block = np.transpose(self._arrays[level][key], self._order)  # to (y, x[, c])
+        out[...] = block if block.ndim == 3 else block[..., None]
 
     def close(self) -> None:
         """Zarr stores hold no open handles between reads."""
