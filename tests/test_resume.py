@@ -137,7 +137,7 @@ def test_a_distributed_local_cluster_gives_the_same_bytes(job, tmp_path):
     distributed = pytest.importorskip("distributed")
     slide, plan, reference, _ = job
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         gigapatch.extract_to_zarr(slide, plan, tmp_path / "d.zarr", shard_size=16,
                                   scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:
