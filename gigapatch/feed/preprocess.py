@@ -1,0 +1,120 @@
+"""On-the-fly preprocessing and augmentation of uint8 batches, through gigapatch's kernels.
+
+A batch read on the host goes, on the GPU, through one host→device copy of
+its uint8 bytes and then the kernels: an optional affine resample (rotation,
+shear, zoom, shift; bilinear, per patch), then one fused pass of flip/quarter
+turn, brightness/contrast jitter, cast and normalization
+(:func:`gigapatch.kernels.augment`, one CUDA launch). On the CPU the same
+kernels run on NumPy with the same results. Parameters are drawn on the host
+from a seeded generator (:func:`gigapatch.kernels.draw_params`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.kernels import affine_gather, array_module, augment, draw_params, resolve_device
+from gigapatch.kernels.normalize import Normalization
+
+__all__ = ["Preprocess"]
+
+
+def _to_device(batch: np.ndarray, device: str):
+    """``batch`` on ``device``: the host array itself, or one host→device copy (CuPy)."""
+    if device == "cpu":
+        return batch
+    return array_module("gpu").asarray(batch)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What to do to each uint8 batch before training; picklable, so workers can run it.
+
+    Parameters
+    ----------
+    normalize
+        None (keep uint8), a preset (``"xception"``: x/127.5 − 1, ``"imagenet"``,
+        ``"unit"``: x/255) or a :class:`~gigapatch.kernels.Normalization`.
+    dtype
+        ``"float32"`` or ``"float16"`` when normalizing.
+    layout
+        ``"hwc"`` (Keras) or ``"chw"`` (PyTorch).
+    dihedral
+        A random one of the 8 flips/quarter turns per patch (square patches).
+    brightness, contrast
+        Jitter ranges (see :func:`~gigapatch.kernels.draw_params`); need ``normalize``.
+    rotation, shear, zoom, shift
+        Affine augmentation ranges (degrees, degrees, (low, high), pixels);
+        resampled bilinearly inside each patch, ``fill`` outside it.
+    fill
+        Value of pixels an affine transform brings in from outside the patch.
+    device
+        ``"cpu"``, ``"gpu"`` or ``"auto"``: where the kernels run; resolved at
+        the first call in each process.
+    """
+
+    normalize: str | Normalization | None = None
+    dtype: str = "float32"
+    layout: str = "hwc"
+    dihedral: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+    rotation: float = 0.0
+    shear: float = 0.0
+    zoom: tuple[float, float] = (1.0, 1.0)
+    shift: float = 0.0
+    fill: float = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if (self.brightness or self.contrast) and self.normalize is None:
+            raise InvalidArgumentError(
+                "brightness/contrast jitter needs normalize (a preset such as 'xception'); got None"
+            )
+        if self.device not in ("auto", "cpu", "gpu"):
+            raise InvalidArgumentError(
+                f"device must be one of auto, cpu, gpu; got {self.device!r}"
+            )
+        # draws nothing; checks the ranges once, here, rather than in a worker
+        draw_params(0, 0, **self._ranges())
+
+    def _ranges(self) -> dict:
+        return {
+            "dihedral": self.dihedral, "rotation": self.rotation, "shear": self.shear,
+            "zoom": tuple(self.zoom), "shift": self.shift, "brightness": self.brightness,
+            "contrast": self.contrast,
+        }
+
+    def __call__(self, batch: np.ndarray, seed: int | np.random.Generator | None = None):
+        """Preprocess a (n, h, w, C) host batch; returns a NumPy or (on the GPU) CuPy array.
+
+        ``seed`` draws this batch's augmentation parameters (same seed, same result).
+        """
+        if batch.ndim != 4:
+            raise InvalidArgumentError(f"batch must be (n, h, w, C); got shape {batch.shape}")
+        device = resolve_device(self.device)
+        n, h, w, _ = batch.shape
+        params = draw_params(n, seed, **self._ranges())
+        x = _to_device(np.ascontiguousarray(batch), device)
+        if params.affine is not None:
+            x = self._affine(x, params.affine, (h, w))
+        if self.normalize is None and self.layout == "hwc" and params.dihedral is None:
+            return x
+        return augment(
+            x, dihedral=params.dihedral, jitter=params.jitter, normalize=self.normalize,
+            dtype=self.dtype if self.normalize is not None else None, layout=self.layout,
+        )
+
+    def _affine(self, x, matrices: np.ndarray, size: tuple[int, int]):
+        """Resample each patch through its matrix, back to the batch's dtype (rounded)."""
+        out = x.copy()
+        info = np.iinfo(x.dtype) if np.issubdtype(np.dtype(str(x.dtype)), np.integer) else None
+        for k in range(len(matrices)):
+            moved = affine_gather(x[k], [0], [0], size, matrices[k : k + 1], fill=self.fill)
+            if info is not None:
+                moved = moved.round().clip(info.min, info.max)
+            out[k] = moved[0].astype(x.dtype)
+        return out
