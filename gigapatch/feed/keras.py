@@ -13,6 +13,7 @@ from gigapatch.errors import InvalidArgumentError
 from gigapatch.feed.preprocess import Preprocess
 from gigapatch.feed.sampling import check_seed, epoch_order
 from gigapatch.feed.source import FeedSource, Source, batch_seed
+from gigapatch.kernels import to_host
 
 try:
     import keras
@@ -131,8 +132,7 @@ class PatchSequence(keras.utils.PyDataset):
         x = self.source.read(indices)
         if self.preprocess is not None:
             x = self.preprocess(x, batch_seed(self.seed, self.epoch, indices[0]))
-            if not isinstance(x, np.ndarray):  # CuPy: Keras takes host arrays
-                x = x.get()
+            x = to_host(x)  # CuPy (device="gpu"): Keras takes host arrays
         y = self.source.labels(indices)
         if self.labels == "onehot":
             return x, np.eye(self.num_classes, dtype=np.float32)[y]

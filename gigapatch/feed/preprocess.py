@@ -4,7 +4,8 @@ A batch read on the host goes, on the GPU, through one host→device copy of
 its uint8 bytes and then the kernels: an optional affine resample (rotation,
 shear, zoom, shift; bilinear, per patch), then one fused pass of flip/quarter
 turn, brightness/contrast jitter, cast and normalization
-(:func:`gigapatch.kernels.augment`, one CUDA launch). On the CPU the same
+(:func:`gigapatch.kernels.fused_gather` on the stack, as ``augment`` does; one CUDA
+launch). On the CPU the same
 kernels run on NumPy with the same results. Parameters are drawn on the host
 from a seeded generator (:func:`gigapatch.kernels.draw_params`).
 """
@@ -16,7 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError
-from gigapatch.kernels import affine_gather, array_module, augment, draw_params, resolve_device
+from gigapatch.kernels import (
+    affine_gather,
+    array_module,
+    draw_params,
+    fused_gather,
+    resolve_device,
+)
+from gigapatch.kernels.backend import astype, namespace_of
+from gigapatch.kernels.fused import host_dtype
 from gigapatch.kernels.normalize import Normalization
 
 __all__ = ["Preprocess"]
@@ -43,7 +52,8 @@ class Preprocess:
     layout
         ``"hwc"`` (Keras) or ``"chw"`` (PyTorch).
     dihedral
-        A random one of the 8 flips/quarter turns per patch (square patches).
+        A random one of the 8 flips/quarter turns per patch; on patches that
+        are not square, one of the 4 flips/half turns.
     brightness, contrast
         Jitter ranges (see :func:`~gigapatch.kernels.draw_params`); need ``normalize``.
     rotation, shear, zoom, shift
@@ -98,23 +108,31 @@ class Preprocess:
         device = resolve_device(self.device)
         n, h, w, _ = batch.shape
         params = draw_params(n, seed, **self._ranges())
+        ops = params.dihedral
+        if ops is not None and h != w:  # quarter turns need squares: flips only (0, 2, 4, 6)
+            ops = ops & ~np.int32(1)
         x = _to_device(np.ascontiguousarray(batch), device)
         if params.affine is not None:
             x = self._affine(x, params.affine, (h, w))
-        if self.normalize is None and self.layout == "hwc" and params.dihedral is None:
+        if self.normalize is None and self.layout == "hwc" and ops is None:
             return x
-        return augment(
-            x, dihedral=params.dihedral, jitter=params.jitter, normalize=self.normalize,
+        # what kernels.augment does, with xp.reshape so any array namespace works
+        block = namespace_of(x).reshape(x, (n * h, w, x.shape[3]))
+        return fused_gather(
+            block, np.arange(n, dtype=np.int64) * h, np.zeros(n, np.int64), (h, w), dihedral=ops,
+            jitter=params.jitter, normalize=self.normalize,
             dtype=self.dtype if self.normalize is not None else None, layout=self.layout,
         )
 
     def _affine(self, x, matrices: np.ndarray, size: tuple[int, int]):
         """Resample each patch through its matrix, back to the batch's dtype (rounded)."""
-        out = x.copy()
-        info = np.iinfo(x.dtype) if np.issubdtype(np.dtype(str(x.dtype)), np.integer) else None
+        xp = namespace_of(x)
+        dtype = host_dtype(x.dtype)
+        out = xp.empty_like(x)
         for k in range(len(matrices)):
-            moved = affine_gather(x[k], [0], [0], size, matrices[k : k + 1], fill=self.fill)
-            if info is not None:
-                moved = moved.round().clip(info.min, info.max)
-            out[k] = moved[0].astype(x.dtype)
+            moved = affine_gather(x[k, ...], [0], [0], size, matrices[k : k + 1], fill=self.fill)
+            if np.issubdtype(dtype, np.integer):
+                info = np.iinfo(dtype)
+                moved = xp.clip(xp.round(moved), float(info.min), float(info.max))
+            out[k, ...] = astype(xp, moved[0, ...], x.dtype)
         return out
