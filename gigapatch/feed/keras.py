@@ -85,9 +85,9 @@ class PatchSequence(keras.utils.PyDataset):
         if labels not in _LABELS:
             raise InvalidArgumentError(f"labels must be one of onehot, int; got {labels!r}")
         self.labels = labels
-        self.num_classes = (
-            self.source.num_classes if num_classes is None else check_int("num_classes", num_classes)
-        )
+        self.num_classes = self.source.num_classes
+        if num_classes is not None:
+            self.num_classes = check_int("num_classes", num_classes)
         self.preprocess = preprocess
         self.shuffle, self.seed = shuffle, check_seed(seed)
         self.buffer_shards = check_int("buffer_shards", buffer_shards)
