@@ -98,10 +98,20 @@ class Preprocess:
             "contrast": self.contrast,
         }
 
-    def __call__(self, batch: np.ndarray, seed: int | np.random.Generator | None = None):
+    def output_spec(self, shape: tuple[int, ...], dtype) -> tuple[tuple[int, ...], np.dtype]:
+        """Shape and dtype of the output for a batch of ``shape`` and ``dtype``."""
+        n, h, w, c = shape
+        out_dtype = np.dtype(dtype) if self.normalize is None else np.dtype(self.dtype)
+        return ((n, h, w, c) if self.layout == "hwc" else (n, c, h, w)), out_dtype
+
+    def __call__(
+        self, batch: np.ndarray, seed: int | np.random.Generator | None = None, *, out=None
+    ):
         """Preprocess a (n, h, w, C) host batch; returns a NumPy or (on the GPU) CuPy array.
 
         ``seed`` draws this batch's augmentation parameters (same seed, same result).
+        ``out``: an optional host array of :meth:`output_spec` to write into
+        (used on the CPU only; a batch that needs no change is returned as is).
         """
         if batch.ndim != 4:
             raise InvalidArgumentError(f"batch must be (n, h, w, C); got shape {batch.shape}")
@@ -122,6 +132,7 @@ class Preprocess:
             block, np.arange(n, dtype=np.int64) * h, np.zeros(n, np.int64), (h, w), dihedral=ops,
             jitter=params.jitter, normalize=self.normalize,
             dtype=self.dtype if self.normalize is not None else None, layout=self.layout,
+            out=out if isinstance(x, np.ndarray) else None,
         )
 
     def _affine(self, x, matrices: np.ndarray, size: tuple[int, int]):

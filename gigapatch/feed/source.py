@@ -71,11 +71,16 @@ class FeedSource:
         """Largest label in the store + 1 (labels are 0..k-1; -1 means none)."""
         return int(self.all_labels.max()) + 1 if len(self.all_labels) else 0
 
-    def read(self, store_indices: np.ndarray) -> np.ndarray:
-        """The patches at ``store_indices`` (in that order), uint8 (n, h, w, C) on the host."""
+    @property
+    def dtype(self) -> np.dtype:
+        """dtype of the patches."""
+        return np.dtype(self.store.images.dtype)
+
+    def read(self, store_indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The patches at ``store_indices`` (in that order), (n, h, w, C) on the host."""
         if self._reader is None:
             self._reader = ShardReader(self.store.images)
-        return self._reader.read(store_indices)
+        return self._reader.read(store_indices, out)
 
     def labels(self, store_indices: np.ndarray) -> np.ndarray:
         """Labels of ``store_indices`` as int64."""

@@ -228,19 +228,32 @@ class ShardIterableDataset(IterableDataset):
         size = self.batch_size
         for group in self.groups(worker, num_workers):
             pending = np.concatenate([pending, group])
-            images = self.source.read(pending[: len(pending) // size * size])
-            for start in range(0, len(pending) - size + 1, size):
-                yield self._batch(images[start : start + size], pending[start : start + size])
-            pending = pending[len(pending) // size * size :]
+            while len(pending) >= size:
+                yield self._batch(pending[:size], info is not None)
+                pending = pending[size:]
         if len(pending) and not self.drop_last:
-            yield self._batch(self.source.read(pending), pending)
+            yield self._batch(pending, info is not None)
 
-    def _batch(self, images: np.ndarray, indices: np.ndarray) -> tuple:
+    def _batch(self, indices: np.ndarray, in_worker: bool) -> tuple:
+        # in a DataLoader worker, batches are made in shared memory: sending them to the
+        # main process then costs no copy
+        shape, dtype = (len(indices), *self.source.store.patch_shape), self.source.dtype
+        images = self.source.read(indices, out=_buffer(shape, dtype, in_worker))
         if self.preprocess is not None:
-            images = self.preprocess(images, batch_seed(self.seed, self.epoch, indices[0]))
+            rng = batch_seed(self.seed, self.epoch, indices[0])
+            out = _buffer(*self.preprocess.output_spec(shape, dtype), in_worker)
+            images = self.preprocess(images, rng, out=out)
         batch = (
             to_torch(images),
             torch.from_numpy(self.source.labels(indices)),
             torch.from_numpy(self.source.slides(indices)),
         )
         return (*batch, torch.from_numpy(indices.copy())) if self.with_index else batch
+
+
+def _buffer(shape: tuple[int, ...], dtype: np.dtype, shared: bool) -> np.ndarray | None:
+    """A new host array; in shared memory (a torch tensor's) when ``shared``."""
+    if not shared:
+        return None
+    dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
+    return torch.empty(shape, dtype=dtype).share_memory_().numpy()
