@@ -63,13 +63,14 @@ def test_iterable_same_seed_same_order_and_epochs_differ(made):
     assert np.concatenate([b[3].numpy() for b in unshuffled]).tolist() == list(range(len(store)))
 
 
-def test_iterable_drop_last_selection_and_preprocess(made):
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_iterable_drop_last_selection_and_preprocess(made, num_workers):
     store, images = made
     sel = store.select(label=[0, 2])
     prep = Preprocess(normalize="xception", layout="chw", dihedral=True, brightness=10)
     data = ShardIterableDataset(sel, 4, seed=2, drop_last=True, preprocess=prep, with_index=True)
     seen = []
-    for x, y, _, index in data:
+    for x, y, _, index in DataLoader(data, batch_size=None, num_workers=num_workers):
         assert x.dtype == torch.float32 and x.shape == (4, 3, 6, 5)
         params = draw_params(4, batch_seed(2, 0, index[0]), dihedral=True, brightness=10)
         flips = params.dihedral & ~np.int32(1)  # 6x5 patches: no quarter turns
@@ -78,7 +79,8 @@ def test_iterable_drop_last_selection_and_preprocess(made):
         assert np.array_equal(x.numpy(), want)
         assert np.array_equal(y.numpy(), store.label[index.numpy()])
         seen.extend(index.tolist())
-    assert len(seen) == len(sel) // 4 * 4 and set(seen) <= set(sel.indices.tolist())
+    assert len(seen) % 4 == 0 and len(set(seen)) == len(seen)
+    assert set(seen) <= set(sel.indices.tolist()) and len(sel) - len(seen) < 4 * num_workers + 4
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
