@@ -71,3 +71,15 @@ def test_augmented_batches_and_errors(made, tmp_path):
     zarr.open_group(tmp_path / "u.zarr", mode="r+")["label"][:] = -1
     with pytest.raises(InvalidArgumentError, match="-1: the store has no labels"):
         PatchSequence(unlabeled)
+
+
+@pytest.mark.parametrize("multiprocessing", [False, True])
+def test_fit_with_two_workers(made, multiprocessing):
+    store, _ = made
+    data = PatchSequence(store, 16, workers=2, use_multiprocessing=multiprocessing)
+    model = keras.Sequential([keras.Input(store.patch_shape), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    history = model.fit(data, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    assert data.epoch >= 2  # keras calls on_epoch_end after every epoch (and once more)
