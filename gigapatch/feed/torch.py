@@ -134,7 +134,6 @@ class ShardSampler(Sampler[int]):
         self.buffer_shards = check_int("buffer_shards", buffer_shards)
         self.rank, self.world_size = _ranks(rank, world_size)
         self.epoch = 0
-        self._position = {int(v): k for k, v in enumerate(self.source.indices.tolist())}
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the order of ``epoch``."""
@@ -148,8 +147,8 @@ class ShardSampler(Sampler[int]):
         )
 
     def __iter__(self) -> Iterator[int]:
-        position = self._position
-        return iter([position[i] for i in self._order().tolist()])
+        # the selection's indices are sorted: a store index's position is a binary search away
+        return iter(np.searchsorted(self.source.indices, self._order()).tolist())
 
     def __len__(self) -> int:
         n = len(self.source)
