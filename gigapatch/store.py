@@ -38,6 +38,7 @@ from gigapatch.shards import shard_problem, shard_writer
 __all__ = [
     "CODECS",
     "FORMAT_VERSION",
+    "PatchSelection",
     "PatchStore",
     "create_store",
     "mark_done",
@@ -333,6 +334,10 @@ class PatchStore:
     def __getitem__(self, index) -> np.ndarray:
         return self.images[index]
 
+    def __reduce__(self):
+        # pickles as its path: each DataLoader worker or Dask task opens the store itself
+        return (PatchStore, (str(self.path),))
+
     def __repr__(self) -> str:
         n, h, w, c = self.images.shape
         return (
@@ -359,6 +364,39 @@ class PatchStore:
     def label(self) -> np.ndarray:
         """(N,) int32 label of every patch, -1 where none."""
         return self._group["label"][:]
+
+    @property
+    def tissue(self) -> np.ndarray | None:
+        """(N,) float32 tissue fraction of every patch, or None when the plan used no mask."""
+        return self._group["tissue"][:] if "tissue" in self._group else None
+
+    def select(
+        self,
+        *,
+        slide: int | Sequence[int] | None = None,
+        label: int | Sequence[int] | None = None,
+        min_tissue: float | None = None,
+    ) -> PatchSelection:
+        """The patches that pass every given filter, as a view (no pixel is read or copied).
+
+        Parameters
+        ----------
+        slide
+            Source index or indices to keep.
+        label
+            Class label or labels to keep.
+        min_tissue
+            Keep patches whose tissue fraction is at least this (in [0, 1]); needs
+            a store written with a tissue mask.
+
+        Returns
+        -------
+        PatchSelection
+            Sorted store indices and the per-patch arrays of those patches.
+        """
+        return PatchSelection(self, np.arange(len(self))).select(
+            slide=slide, label=label, min_tissue=min_tissue
+        )
 
     @property
     def done(self) -> np.ndarray:
@@ -462,3 +500,101 @@ class PatchStore:
             )
         start = index * self.shard_size
         return self.images[start : start + self.shard_size]
+
+
+def _member_mask(name: str, values: np.ndarray, wanted: int | Sequence[int]) -> np.ndarray:
+    items = np.atleast_1d(np.asarray(wanted))
+    if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer) or isinstance(wanted, bool):
+        raise InvalidArgumentError(
+            f"{name} must be an integer or a sequence of integers; got {wanted!r}"
+        )
+    return np.isin(values, items)
+
+
+class PatchSelection:
+    """A subset of a store's patches, by store index (made by :meth:`PatchStore.select`).
+
+    Indexing is by position in the selection; ``indices`` maps positions to
+    store indices. It pickles as the store's path and the indices.
+
+    Parameters
+    ----------
+    store
+        The store.
+    indices
+        Store indices of the selected patches (sorted, unique).
+    """
+
+    def __init__(self, store: PatchStore, indices: np.ndarray) -> None:
+        self.store = store
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = self.indices[index]
+        if np.ndim(rows) == 0:
+            return self.store.images[int(rows)]
+        if isinstance(index, slice) and len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+            return self.store.images[int(rows[0]) : int(rows[-1]) + 1]
+        return self.store.images[rows]
+
+    def __repr__(self) -> str:
+        return f"<PatchSelection {len(self)} of {len(self.store)} patches of {self.store!r}>"
+
+    @property
+    def path(self) -> Path:
+        """The store's folder."""
+        return self.store.path
+
+    @property
+    def coords(self) -> np.ndarray:
+        """(n, 2) level-0 (y, x) of the selected patches."""
+        return self.store.coords[self.indices]
+
+    @property
+    def slide(self) -> np.ndarray:
+        """(n,) source index of the selected patches."""
+        return self.store.slide[self.indices]
+
+    @property
+    def label(self) -> np.ndarray:
+        """(n,) label of the selected patches."""
+        return self.store.label[self.indices]
+
+    @property
+    def tissue(self) -> np.ndarray | None:
+        """(n,) tissue fraction of the selected patches, or None."""
+        tissue = self.store.tissue
+        return None if tissue is None else tissue[self.indices]
+
+    def select(
+        self,
+        *,
+        slide: int | Sequence[int] | None = None,
+        label: int | Sequence[int] | None = None,
+        min_tissue: float | None = None,
+    ) -> PatchSelection:
+        """Narrow the selection further; takes the filters of :meth:`PatchStore.select`."""
+        keep = np.ones(len(self), bool)
+        if slide is not None:
+            keep &= _member_mask("slide", self.slide, slide)
+        if label is not None:
+            keep &= _member_mask("label", self.label, label)
+        if min_tissue is not None:
+            ok = isinstance(min_tissue, int | float | np.floating) and not isinstance(
+                min_tissue, bool
+            )
+            if not ok or not 0 <= min_tissue <= 1:
+                raise InvalidArgumentError(
+                    f"min_tissue must be a number in [0, 1]; got {min_tissue!r}"
+                )
+            tissue = self.tissue
+            if tissue is None:
+                raise InvalidArgumentError(
+                    f"min_tissue needs tissue fractions; store {str(self.path)!r} has none "
+                    "(its plan used no tissue mask)"
+                )
+            keep &= tissue >= min_tissue
+        return PatchSelection(self.store, self.indices[keep])

@@ -15,7 +15,7 @@ def test_ruff_is_clean():
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
     proc = subprocess.run(
-        [ruff, "check", "--quiet", "gigapatch", "tests", "bench"],
+        [ruff, "check", "--quiet", "gigapatch", "tests", "bench", "examples"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.feed.shardfile import ShardReader
 from gigapatch.store import PatchStore
 
 __all__ = ["iter_batches"]
@@ -23,7 +24,8 @@ def iter_batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(images, labels, indices)`` batches covering every patch once.
 
-    Whole shards are read (one file each) rather than patch by patch. With
+    Whole shards are read (one file each, decoded by :class:`ShardReader`)
+    rather than patch by patch through zarr. With
     ``shuffle``, the shard order and the order within each shard are drawn
     from ``seed``: the same seed gives the same order.
 
@@ -49,13 +51,15 @@ def iter_batches(
         )
     rng = np.random.default_rng(seed)
     labels = store.label
+    reader = ShardReader(store.images)
     order = rng.permutation(store.n_shards) if shuffle else np.arange(store.n_shards)
     pending_images: list[np.ndarray] = []
     pending_index: list[np.ndarray] = []
     pending = 0
     for shard in order.tolist():
-        images = store.shard(shard)
-        index = shard * store.shard_size + np.arange(len(images))
+        start = shard * store.shard_size
+        index = np.arange(start, min(start + store.shard_size, len(store)))
+        images = reader.read(index)
         if shuffle:
             perm = rng.permutation(len(images))
             images, index = images[perm], index[perm]

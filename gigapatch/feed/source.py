@@ -1,0 +1,96 @@
+"""What every loader reads from: a store or a selection of it, reopened in each process."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.feed.shardfile import ShardReader
+from gigapatch.store import PatchSelection, PatchStore
+
+__all__ = ["FeedSource", "Source", "batch_seed"]
+
+Source = PatchStore | PatchSelection | str | os.PathLike
+
+
+class FeedSource:
+    """A complete store (or a selection of it) with its per-patch arrays loaded once.
+
+    It pickles as the store's path and the selected indices; a DataLoader
+    worker or a Keras worker process that unpickles it opens the store and
+    its files itself.
+
+    Parameters
+    ----------
+    source
+        A :class:`~gigapatch.PatchStore`, a :class:`~gigapatch.store.PatchSelection`
+        (from ``store.select(...)``) or a store's path.
+    """
+
+    def __init__(self, source: Source) -> None:
+        if isinstance(source, PatchSelection):
+            store, indices = source.store, source.indices
+        elif isinstance(source, PatchStore):
+            store, indices = source, None
+        elif isinstance(source, str | os.PathLike):
+            store, indices = PatchStore(source), None
+        else:
+            raise InvalidArgumentError(
+                "source must be a PatchStore, a PatchSelection or a store path; got "
+                f"{type(source).__name__}"
+            )
+        if not store.complete:
+            raise StoreError(
+                f"store {str(store.path)!r} is incomplete ({store.shards_done}/{store.n_shards} "
+                "shards done): finish the extraction first"
+            )
+        self._open(store, indices)
+
+    def _open(self, store: PatchStore, indices: np.ndarray | None) -> None:
+        self.store = store
+        self.selected = indices is not None
+        self.indices = np.arange(len(store)) if indices is None else np.asarray(indices, np.int64)
+        self.all_labels = store.label
+        self.all_slides = store.slide
+        self.shard_size = store.shard_size
+        self._reader: ShardReader | None = None
+
+    def __getstate__(self) -> dict:
+        return {"path": str(self.store.path), "indices": self.indices if self.selected else None}
+
+    def __setstate__(self, state: dict) -> None:
+        self._open(PatchStore(state["path"]), state["indices"])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def num_classes(self) -> int:
+        """Largest label in the store + 1 (labels are 0..k-1; -1 means none)."""
+        return int(self.all_labels.max()) + 1 if len(self.all_labels) else 0
+
+    @property
+    def dtype(self) -> np.dtype:
+        """dtype of the patches."""
+        return np.dtype(self.store.images.dtype)
+
+    def read(self, store_indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The patches at ``store_indices`` (in that order), (n, h, w, C) on the host."""
+        if self._reader is None:
+            self._reader = ShardReader(self.store.images)
+        return self._reader.read(store_indices, out)
+
+    def labels(self, store_indices: np.ndarray) -> np.ndarray:
+        """Labels of ``store_indices`` as int64."""
+        return self.all_labels[store_indices].astype(np.int64)
+
+    def slides(self, store_indices: np.ndarray) -> np.ndarray:
+        """Source indices of ``store_indices`` as int64."""
+        return self.all_slides[store_indices].astype(np.int64)
+
+
+def batch_seed(seed: int, epoch: int, first: int) -> np.random.Generator:
+    """The augmentation generator of a batch: a function of seed, epoch and its first patch."""
+    return np.random.default_rng([seed, epoch, int(first)])
