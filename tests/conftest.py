@@ -9,6 +9,10 @@ from __future__ import annotations
 import glob
 import os
 
+# Keras 3 runs on torch here (the test extra installs torch, not TensorFlow); set before any
+# test module imports keras
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 import pytest
 
 from gigapatch.synth import synthesize

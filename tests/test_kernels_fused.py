@@ -196,3 +196,14 @@ def test_fused_runs_on_a_strict_non_host_device():
         assert back.dtype == want.dtype and np.array_equal(back, want)
     with pytest.raises(InvalidArgumentError, match="dtype float16 is not available for "):
         fused_gather(block, ys, xs, 3, normalize="unit", dtype="float16")
+
+
+def test_augment_runs_on_a_strict_non_host_device():
+    xps = pytest.importorskip("array_api_strict")
+    from gigapatch.kernels import augment
+
+    host = np.random.default_rng(4).integers(0, 255, (3, 5, 6, 3), dtype=np.uint8)
+    patches = xps.asarray(host, device=xps.Device("device1"))
+    out = augment(patches, normalize="unit", dtype="float32")
+    back = np.asarray(xps.asarray(out, device=xps.Device("CPU_DEVICE")))
+    assert np.array_equal(back, host.astype(np.float32) / np.float32(255))

@@ -23,14 +23,12 @@ def _image(h=128, w=128):
 
 
 def test_a_creation_killed_half_way_leaves_no_store_at_the_output(tmp_path, monkeypatch):
-    from gigapatch import store as store_module
-
     def boom(*args, **kwargs):
         raise KeyboardInterrupt  # as if killed while the arrays are being made
 
     image = _image()
     plan = gigapatch.grid(image, 32)
-    monkeypatch.setattr(store_module.zarr.Group, "create_array", boom)
+    monkeypatch.setattr(zarr.Group, "create_array", boom)
     with pytest.raises(KeyboardInterrupt):
         gigapatch.extract_to_zarr(image, plan, tmp_path / "o.zarr")
     monkeypatch.undo()

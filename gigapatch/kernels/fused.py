@@ -159,7 +159,8 @@ def augment(patches, **options):
         raise InvalidArgumentError(
             f"augment takes {', '.join(sorted(allowed))}; got {', '.join(sorted(options))}"
         )
-    block = patches.reshape((n * h, w, c)) if n else patches[:0, :, 0, :]
+    xp = namespace_of(patches)  # the standard has no reshape method, only xp.reshape
+    block = xp.reshape(patches, (n * h, w, c)) if n else patches[:0, :, 0, :]
     return fused_gather(block, np.arange(n) * h, np.zeros(n, np.int64), (h, w), **options)
 
 

@@ -1,0 +1,35 @@
+"""The patch store: a Zarr v3 group in gigapatch's format version 1.
+
+=============  ====================  ==============================================
+node           shape / dtype         meaning
+=============  ====================  ==============================================
+``images``     (N, h, w, C), source  the patches; chunk = 1 patch, shard = S patches
+``coords``     (N, 2) int64          (y, x) level-0 top-left of each patch
+``slide``      (N,) int32            index into ``attrs["gigapatch"]["sources"]``
+``label``      (N,) int32            class label, -1 where none
+``done``       (ceil(N/S),) bool     shard written completely
+``tissue``     (N,) float32          optional: tissue fraction of each patch's footprint
+attrs          ``gigapatch``         format, version, sources, plan, created
+=============  ====================  ==============================================
+
+A shard of ``images`` is written whole by one task; only then is its ``done``
+flag set, by the single process that drives the run. A store whose flags are
+not all set is incomplete, whatever its other nodes hold.
+"""
+
+from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION
+from gigapatch.store.read import PatchSelection, PatchStore, read_done
+from gigapatch.store.write import create_store, mark_done, open_for_resume, write_shard
+
+__all__ = [
+    "ATTRS_KEY",
+    "CODECS",
+    "FORMAT_VERSION",
+    "PatchSelection",
+    "PatchStore",
+    "create_store",
+    "mark_done",
+    "open_for_resume",
+    "read_done",
+    "write_shard",
+]
