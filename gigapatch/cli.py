@@ -269,6 +269,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         scheduler=args.scheduler or "threads",
         resume=args.resume,
         overwrite=args.overwrite,
+        sync=not args.no_sync,
         progress=bar,
     )
     dt = time.perf_counter() - t0
@@ -410,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true",
                        help="finish an interrupted run of the same request")
     again.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--no-sync", action="store_true", dest="no_sync",
+                   help="do not fsync shard files (faster; a crash of the machine may then "
+                        "lose shards already marked done)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_extract)
 

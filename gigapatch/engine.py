@@ -123,9 +123,9 @@ def _shard_buffer(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return buf[: shape[0]]
 
 
-def _shard_task(slides, plan: PatchPlan, images, index: int, device: str) -> int:
+def _shard_task(slides, plan: PatchPlan, images, index: int, device: str, sync: bool) -> int:
     buf = _shard_buffer((images.shards[0], *images.shape[1:]), images.dtype)[: len(plan)]
-    write_shard(images, index, read_patches(slides, plan, device, out=buf))
+    write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
     return index
 
 
@@ -208,6 +208,7 @@ def extract_to_zarr(
     scheduler: Any = "threads",
     resume: bool = False,
     overwrite: bool = False,
+    sync: bool = True,
     progress: Progress | None = None,
 ) -> PatchStore:
     """Extract the patches of ``plan`` into a Zarr v3 patch store.
@@ -244,6 +245,11 @@ def extract_to_zarr(
         ``out``, a fresh run.
     overwrite
         Replace an existing gigapatch store at ``out``.
+    sync
+        Sync every shard file to disk before marking it done (default), so a
+        finished shard survives a power loss or node crash, not only a killed
+        process. ``False`` is ~20 % faster on two workers here; a run killed
+        with SIGKILL still resumes correctly either way.
     progress
         Called in the driver as ``progress(patches_done, patches_total)``.
 
@@ -284,12 +290,12 @@ def extract_to_zarr(
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
         return _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device,
-                          scheduler, workers, progress)
+                          sync, scheduler, workers, progress)
     finally:
         disconnect()
 
 
-def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, scheduler,
+def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, sync, scheduler,
                workers, progress) -> PatchStore:
     """Create or reopen the store, then run the shards not yet done."""
     if resume and os.path.exists(out) and not _empty_dir(out):
@@ -308,7 +314,7 @@ def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, s
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
             dask.delayed(_shard_task, pure=False)(
-                slides, rows, images, i, device, dask_key_name=("gigapatch-shard", i)
+                slides, rows, images, i, device, sync, dask_key_name=("gigapatch-shard", i)
             )
         )
     written = n - sum(min(shard_size, n - i * shard_size) for i in todo)

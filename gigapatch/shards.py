@@ -63,11 +63,16 @@ def _compressor(codec: object) -> Callable[[bytes], bytes] | None:
     return None
 
 
-def shard_writer(images: zarr.Array) -> Callable[[int, np.ndarray], None] | None:
+def shard_writer(
+    images: zarr.Array, *, sync: bool = True
+) -> Callable[[int, np.ndarray], None] | None:
     """A function writing shard ``index`` of ``images`` from a whole-shard array, or None.
 
     None means the array's layout is not one this writer reproduces exactly;
-    the caller then writes through zarr.
+    the caller then writes through zarr. With ``sync`` (the default) each
+    shard file is fsynced before it is renamed into place, so it survives a
+    power loss or a node crash once its ``done`` flag is set; measured here
+    this costs ~20 % of the 2-worker throughput of a 256² grid.
     """
     store = images.store
     codecs = images.metadata.codecs
@@ -117,8 +122,9 @@ def shard_writer(images: zarr.Array) -> Callable[[int, np.ndarray], None] | None
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             fh.writelines(parts)
-            fh.flush()
-            os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
         os.replace(tmp, path)
 
     return write

@@ -141,3 +141,17 @@ def test_engine_checks_its_arguments(slide_path, tmp_path):
         gigapatch.extract(mixed, gigapatch.grid(mixed, 100))
     for name in ("a.zarr", "b.zarr", "c.zarr"):
         assert not (tmp_path / name).exists()
+
+
+def test_unsynced_shards_have_the_same_bytes(slide_path, tmp_path, monkeypatch):
+    import os as os_module
+
+    plan = gigapatch.grid(slide_path, 256)
+    synced = []
+    real_fsync = os_module.fsync
+    monkeypatch.setattr(os_module, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    a = gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "a.zarr", shard_size=8)
+    n_synced = len(synced)
+    b = gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "b.zarr", shard_size=8, sync=False)
+    assert n_synced == a.n_shards and len(synced) == n_synced  # one fsync per shard, then none
+    assert np.array_equal(a[:], b[:])

@@ -145,7 +145,7 @@ def create_store(
     return zarr.open_group(path, mode="r+")
 
 
-def write_shard(images: zarr.Array, index: int, data: np.ndarray) -> None:
+def write_shard(images: zarr.Array, index: int, data: np.ndarray, *, sync: bool = True) -> None:
     """Write shard ``index`` of ``images`` whole (one writer per shard, never partial)."""
     size = images.shards[0]
     start = index * size
@@ -154,7 +154,7 @@ def write_shard(images: zarr.Array, index: int, data: np.ndarray) -> None:
         raise ValueError(
             f"shard {index} needs shape {(stop - start, *images.shape[1:])}; got {data.shape}"
         )
-    writer = shard_writer(images)
+    writer = shard_writer(images, sync=sync)
     if writer is None:
         images[start:stop] = data
     else:
