@@ -26,15 +26,11 @@ import numpy as np
 import zarr
 from zarr.codecs import (
     BloscCodec,
-    BytesCodec,
-    Crc32cCodec,
-    ShardingCodec,
-    ShardingCodecIndexLocation,
     ZstdCodec,
 )
-from zarr.storage import LocalStore
 
 from gigapatch.errors import StoreError
+from gigapatch.shards import patch_layout
 
 __all__ = ["ShardReader"]
 
@@ -52,26 +48,10 @@ def _decoder(codec: object) -> Callable | None:
 
 def _layout_decoder(images: zarr.Array) -> Callable | None:
     """The per-chunk decoder when ``images`` has gigapatch's shard layout, else None."""
-    codecs = images.metadata.codecs
-    if not isinstance(images.store, LocalStore) or len(codecs) != 1:
+    sharding = patch_layout(images)
+    if sharding is None or (images.dtype.itemsize > 1 and images.dtype.byteorder == ">"):
         return None
-    sharding = codecs[0]
-    if not isinstance(sharding, ShardingCodec):
-        return None
-    inner, index_codecs = sharding.codecs, sharding.index_codecs
-    if (
-        sharding.index_location != ShardingCodecIndexLocation.end
-        or len(index_codecs) != 2
-        or not isinstance(index_codecs[0], BytesCodec)
-        or not isinstance(index_codecs[1], Crc32cCodec)
-        or not inner
-        or not isinstance(inner[0], BytesCodec)
-        or len(inner) > 2
-        or tuple(sharding.chunk_shape[1:]) != tuple(images.shape[1:])
-        or sharding.chunk_shape[0] != 1
-        or (images.dtype.itemsize > 1 and images.dtype.byteorder == ">")
-    ):
-        return None
+    inner = sharding.codecs
     if len(inner) == 1:
         return lambda buf, out: out.reshape(-1).view(np.uint8).__setitem__(
             slice(None), np.frombuffer(buf, np.uint8)
