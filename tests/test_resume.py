@@ -48,9 +48,9 @@ import time
 import gigapatch
 from gigapatch import engine
 real_write = engine.write_shard
-def slow_write(*args):  # ~4 s in all, so the kill lands mid-run
+def slow_write(*args, **kwargs):  # ~4 s in all, so the kill lands mid-run
     time.sleep(0.025)
-    real_write(*args)
+    real_write(*args, **kwargs)
 engine.write_shard = slow_write
 slide, out = sys.argv[1], sys.argv[2]
 plan = gigapatch.grid(slide, 128, 40)
