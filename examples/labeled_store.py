@@ -31,6 +31,14 @@ def labeled_store(
     return gigapatch.extract_to_zarr(slides, plan, out / "patches.zarr", overwrite=True)
 
 
+def store_or_make(path: str | Path, *, image_size: int, slide_size: int) -> gigapatch.PatchStore:
+    """Open the store at ``path``, or make a labelled one next to it when there is none."""
+    path = Path(path)
+    if path.exists():
+        return gigapatch.PatchStore(path)
+    return labeled_store(path.parent, image_size=image_size, slide_size=slide_size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="folder for the slides and patches.zarr")

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-import gigapatch
 from gigapatch.feed import Preprocess
 from gigapatch.feed.torch import ShardIterableDataset
 
@@ -69,14 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.store.exists():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from labeled_store import labeled_store
+    sys.path.insert(0, str(Path(__file__).parent))
+    from labeled_store import store_or_make
 
-        labeled_store(args.store.parent, image_size=args.image_size,
-                      slide_size=args.slide_size)
-        args.store = args.store.parent / "patches.zarr"
-    store = gigapatch.PatchStore(args.store)
+    store = store_or_make(args.store, image_size=args.image_size, slide_size=args.slide_size)
     torch.manual_seed(args.seed)
     prep = Preprocess(normalize="imagenet", layout="chw", dihedral=True, device=args.device)
     data = ShardIterableDataset(store, args.batch_size, seed=args.seed, preprocess=prep)

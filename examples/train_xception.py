@@ -20,7 +20,6 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported
 
-import gigapatch
 from gigapatch.feed import Preprocess
 
 
@@ -49,14 +48,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from gigapatch.feed.keras import PatchSequence
 
-    if not args.store.exists():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from labeled_store import labeled_store
+    sys.path.insert(0, str(Path(__file__).parent))
+    from labeled_store import store_or_make
 
-        labeled_store(args.store.parent, image_size=args.image_size,
-                      slide_size=args.slide_size)
-        args.store = args.store.parent / "patches.zarr"
-    store = gigapatch.PatchStore(args.store)
+    store = store_or_make(args.store, image_size=args.image_size, slide_size=args.slide_size)
     keras.utils.set_random_seed(args.seed)
     prep = Preprocess(normalize="xception", dihedral=True, device=args.device)
     data = PatchSequence(store, args.batch_size, preprocess=prep, seed=args.seed,

@@ -300,10 +300,9 @@ def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, s
     """Create or reopen the store, then run the shards not yet done."""
     if resume and os.path.exists(out) and not _empty_dir(out):
         group = open_for_resume(out, **spec)
-        done = read_done(group)
+        done, images = read_done(group), group["images"]
         # a shard marked done whose file is missing or damaged is written again
-        todo = [i for i in range(len(done))
-                if not done[i] or shard_problem(group["images"], i) is not None]
+        todo = [i for i in range(len(done)) if not done[i] or shard_problem(images, i) is not None]
     else:
         group = create_store(out, overwrite=overwrite or resume, **spec)
         todo = list(range(-(-len(plan) // shard_size)))

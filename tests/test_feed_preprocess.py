@@ -8,20 +8,9 @@ import pytest
 import gigapatch.feed.preprocess as pre
 from gigapatch.feed import Preprocess
 from gigapatch.kernels import augment, draw_params
+from tests.helpers import gpu_cupy
 
-
-def _cupy():
-    try:
-        import cupy
-    except ImportError:
-        return None
-    try:
-        return cupy if cupy.cuda.is_available() else None
-    except Exception:  # a broken driver install counts as no device
-        return None
-
-
-cp = _cupy()
+cp = gpu_cupy()
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras 3 here has no tensorflow to default to
 BATCH = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
 

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from gigapatch.errors import DeviceError, InvalidArgumentError, RegionError
 from gigapatch.kernels import array_module, gather, resolve_device, to_host
+from tests.helpers import gpu_cupy
 
 
 def _reference(block, ys, xs, size):
@@ -95,16 +96,8 @@ def test_gather_runs_on_a_strict_non_host_device():
     assert np.array_equal(back, _reference(host, [0, 5, 9], [1, 2, 11], (3, 3)))
 
 
-def _gpu_present() -> bool:
-    try:
-        import cupy
-    except ImportError:
-        return False
-    return bool(cupy.cuda.is_available())
-
-
 def test_device_resolution_without_gpu():
-    if _gpu_present():
+    if gpu_cupy() is not None:
         pytest.skip("a GPU is present: auto resolves to it")
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("auto") == "cpu"
@@ -126,7 +119,7 @@ def test_to_host_passes_numpy_through():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _gpu_present(), reason="no CUDA device")
+@pytest.mark.skipif(not gpu_cupy() is not None, reason="no CUDA device")
 def test_gather_on_gpu_equals_numpy():
     import cupy
 

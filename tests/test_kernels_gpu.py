@@ -10,20 +10,9 @@ import pytest
 from gigapatch.kernels import augment, fused_gather, launch, to_host
 from gigapatch.kernels.affine import affine_gather, affine_matrices
 from tests import kernels_native as kn
+from tests.helpers import gpu_cupy
 
-
-def _cupy():
-    try:
-        import cupy
-    except ImportError:
-        return None
-    try:
-        return cupy if cupy.cuda.is_available() else None
-    except Exception:  # a broken driver install counts as no device
-        return None
-
-
-cp = _cupy()
+cp = gpu_cupy()
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(cp is None, reason="no CUDA device: cupy.cuda.is_available() is False "
