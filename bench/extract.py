@@ -85,7 +85,7 @@ def job_limit(path: Path, plan, codec: str, workers: int):
     import tifffile
     from zarr.codecs import BloscCodec, ZstdCodec
 
-    from gigapatch.shards import _compressor
+    from gigapatch.store.shards import _compressor
 
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]

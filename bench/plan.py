@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import gigapatch
-from gigapatch.masks import tissue_mask
+from gigapatch.plan.masks import tissue_mask
 from gigapatch.synth import synthesize
 
 HERE = Path(__file__).resolve().parent

@@ -22,7 +22,7 @@ import imagecodecs
 import numpy as np
 
 import gigapatch
-from gigapatch.masks import tissue_mask
+from gigapatch.plan.masks import tissue_mask
 
 HERE = Path(__file__).resolve().parent
 GREEN, BLUE, RED, GREY = (20, 150, 60), (40, 80, 220), (220, 40, 40), (200, 200, 200)

@@ -9,12 +9,13 @@ and read that store for training::
     store = gigapatch.extract_to_zarr(slide, plan, "patches.zarr")
 """
 
+__version__ = "0.1.0"  # first, so that modules imported below can read it
+
 from gigapatch import feed
-from gigapatch._version import __version__
 from gigapatch.engine import extract, extract_to_zarr
 from gigapatch.errors import GigapatchError
-from gigapatch.labels import SlideSet, find_slides
 from gigapatch.plan import PatchPlan, grid
+from gigapatch.plan.labels import SlideSet, find_slides
 from gigapatch.plan.sampling import random
 from gigapatch.sources import Level, Slide
 from gigapatch.sources import open_slide as open

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gigapatch._version import __version__
+from gigapatch import __version__
 from gigapatch.errors import GigapatchError, InvalidArgumentError
 
 __all__ = ["main"]
@@ -247,8 +247,8 @@ def _recorded_seed(output: str) -> int | None:
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from gigapatch.engine import extract_to_zarr
-    from gigapatch.labels import find_slides
     from gigapatch.plan import as_slides
+    from gigapatch.plan.labels import find_slides
 
     found = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs)
     slides = as_slides(found)

@@ -12,7 +12,14 @@ in one line: the command line prints them as they are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 __all__ = [
+    "check_int",
+    "check_seed",
+    "parse_pair",
     "ClusterError",
     "DeviceError",
     "GigapatchError",
@@ -54,3 +61,49 @@ class DeviceError(GigapatchError, RuntimeError):
 
 class ClusterError(GigapatchError, ConnectionError):
     """A Dask distributed scheduler cannot be reached."""
+
+
+# ------------------------------------------------------------------ argument checks
+# Small checks shared by every stage: each names the argument, what was allowed and what was
+# received, and raises the hierarchy's InvalidArgumentError.
+
+def check_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking it is an integer ≥ ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidArgumentError(f"{name} must be an integer; got {value!r}")
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be at least {minimum}; got {value}")
+    return int(value)
+
+
+def parse_pair(name: str, value: int | Sequence[int], minimum: int = 1) -> tuple[int, int]:
+    """Return ``value`` (an int or a pair of ints) as an (h, w) pair, each ≥ ``minimum``."""
+    items = [value, value] if isinstance(value, int | np.integer) else value
+    try:
+        pair = tuple(items)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, int | np.integer) for v in pair
+    ):
+        raise InvalidArgumentError(
+            f"{name} must be an integer or a pair of integers (height, width); got {value!r}"
+        )
+    if min(pair) < minimum:
+        raise InvalidArgumentError(f"{name} must be at least {minimum}; got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_seed(seed: object, *, allow_none: bool = False) -> int:
+    """``seed`` as a non-negative int.
+
+    With ``allow_none``, ``None`` draws fresh entropy (callers record it, so a
+    run can be repeated); otherwise every rank and worker must pass the same
+    integer.
+    """
+    if seed is None and allow_none:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        also = " or None" if allow_none else ""
+        raise InvalidArgumentError(f"seed must be a non-negative integer{also}; got {seed!r}")
+    return int(seed)

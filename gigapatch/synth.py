@@ -36,8 +36,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from gigapatch._checks import check_int
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_int
 
 __all__ = ["TISSUE_FRACTION", "pyramid_shapes", "render", "synthesize"]
 

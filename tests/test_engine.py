@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 import gigapatch
-from gigapatch import engine
+from gigapatch.engine import run as engine
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.store import PatchStore
 from tests.helpers import openslide_region

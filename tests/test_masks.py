@@ -7,7 +7,7 @@ import tifffile
 
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, SlideError
-from gigapatch.masks import (
+from gigapatch.plan.masks import (
     footprint_fraction,
     load_mask,
     mask_level,

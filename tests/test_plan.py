@@ -4,8 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gigapatch
-from gigapatch._checks import parse_pair
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, parse_pair
 
 
 def _blank(h, w):

@@ -6,7 +6,7 @@ import tifffile
 
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, SlideError
-from gigapatch.labels import find_slides
+from gigapatch.plan.labels import find_slides
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ _CHILD = """
 import sys
 import time
 import gigapatch
-from gigapatch import engine
+from gigapatch.engine import run as engine
 real_write = engine.write_shard
 def slow_write(*args, **kwargs):  # ~4 s in all, so the kill lands mid-run
     time.sleep(0.025)

@@ -8,8 +8,8 @@ import pytest
 
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, SlideError
-from gigapatch.masks import tissue_mask
-from gigapatch.saliency import XceptionSaliency, tissue_density
+from gigapatch.plan.masks import tissue_mask
+from gigapatch.plan.saliency import XceptionSaliency, tissue_density
 
 
 def _keras():

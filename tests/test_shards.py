@@ -5,7 +5,7 @@ import pytest
 import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
-from gigapatch.shards import shard_writer
+from gigapatch.store.shards import shard_writer
 
 
 def _array(store, dtype, codec, n=10, shard=4, shape=(5, 6, 3)):

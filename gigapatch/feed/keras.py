@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gigapatch._checks import check_int
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_int, check_seed
 from gigapatch.feed.preprocess import Preprocess
-from gigapatch.feed.sampling import check_seed, epoch_order
+from gigapatch.feed.sampling import epoch_order
 from gigapatch.feed.source import FeedSource, Source, batch_seed
 from gigapatch.kernels import to_host
 

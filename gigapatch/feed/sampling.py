@@ -18,19 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gigapatch._checks import check_int
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_int, check_seed
 
 __all__ = ["epoch_groups", "epoch_order", "split_groups"]
-
-
-def check_seed(seed: object) -> int:
-    """``seed`` as a non-negative int (every rank and worker must agree on it)."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InvalidArgumentError(
-            f"seed must be a non-negative integer (all ranks and workers share it); got {seed!r}"
-        )
-    return int(seed)
 
 
 def epoch_groups(

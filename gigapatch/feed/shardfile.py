@@ -3,7 +3,7 @@
 zarr-python spends ~1 ms of per-call overhead on every read (``z[i]``: ~740
 patches/s of 256² on a sharded store, ~2,100/s even for whole shards), while
 the bytes of one patch decode in a fraction of that. A store written by
-gigapatch has a fixed layout (see :mod:`gigapatch.shards`, which writes it):
+gigapatch has a fixed layout (see :mod:`gigapatch.store.shards`, which writes it):
 one file per shard holding the compressed patches back to back, then an index
 of (offset, nbytes) little-endian uint64 per patch and its CRC32C. This
 module reads that index once per shard (cached), reads each wanted patch's
@@ -30,7 +30,7 @@ from zarr.codecs import (
 )
 
 from gigapatch.errors import StoreError
-from gigapatch.shards import patch_layout
+from gigapatch.store.shards import patch_layout
 
 __all__ = ["ShardReader"]
 

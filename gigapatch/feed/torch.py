@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from gigapatch._checks import check_int
+from gigapatch.errors import check_int, check_seed
 from gigapatch.feed.preprocess import Preprocess
-from gigapatch.feed.sampling import check_seed, epoch_groups, epoch_order, split_groups
+from gigapatch.feed.sampling import epoch_groups, epoch_order, split_groups
 from gigapatch.feed.source import FeedSource, Source, batch_seed
 
 try:

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gigapatch._checks import parse_pair
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, parse_pair
 from gigapatch.kernels.backend import astype, namespace_of
 from gigapatch.kernels.fused import Normalize, check_namespace_dtype, host_dtype, to_device
 from gigapatch.kernels.gather import _empty_like_block

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from gigapatch._checks import parse_pair
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, parse_pair
 from gigapatch.kernels import launch as _launch
 from gigapatch.kernels.backend import astype, namespace_of
 from gigapatch.kernels.gather import _empty_like_block, gather, outside_mask

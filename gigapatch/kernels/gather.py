@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gigapatch._checks import parse_pair
-from gigapatch.errors import InvalidArgumentError, RegionError
+from gigapatch.errors import InvalidArgumentError, RegionError, parse_pair
 from gigapatch.kernels.backend import namespace_of
 
 __all__ = ["gather", "outside_mask"]

@@ -5,7 +5,7 @@ plans (:func:`random`, uniform or weighted by a map), with tissue masks,
 per-slide levels and labels, all in a :class:`PatchPlan`.
 """
 
-from gigapatch._checks import parse_pair
+from gigapatch.errors import parse_pair
 from gigapatch.plan.core import PatchPlan, as_slides
 from gigapatch.plan.grid import grid
 from gigapatch.plan.sampling import random

@@ -207,15 +207,6 @@ def check_fraction(name: str, value: Any) -> float:
     return float(value)
 
 
-def check_seed(seed: Any) -> int:
-    """A non-negative int seed; ``None`` draws fresh entropy (recorded in the plan)."""
-    if seed is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InvalidArgumentError(f"seed must be a non-negative integer or None; got {seed!r}")
-    return int(seed)
-
-
 def slide_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of slide ``index``: ``SeedSequence(seed).spawn(...)[index]``'s stream.
 

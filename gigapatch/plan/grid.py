@@ -7,9 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gigapatch._checks import parse_pair
-from gigapatch.errors import InvalidArgumentError
-from gigapatch.masks import footprint_fraction, resolve_mask, spread
+from gigapatch.errors import InvalidArgumentError, parse_pair
 from gigapatch.plan.core import (
     PatchPlan,
     as_slides,
@@ -20,6 +18,7 @@ from gigapatch.plan.core import (
     resolve_levels,
     to_level0,
 )
+from gigapatch.plan.masks import footprint_fraction, resolve_mask, spread
 
 __all__ = ["PADDINGS", "axis_positions", "describe", "grid", "join_fractions"]
 

@@ -8,21 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from gigapatch._checks import check_int, parse_pair
-from gigapatch.errors import InvalidArgumentError
-from gigapatch.masks import (
-    check_map,
-    footprint_fraction,
-    map_data,
-    resolve_mask,
-    spread,
-    tissue_mask,
-)
+from gigapatch.errors import InvalidArgumentError, check_int, check_seed, parse_pair
 from gigapatch.plan.core import (
     PatchPlan,
     as_slides,
     check_fraction,
-    check_seed,
     common_level,
     locality_order,
     resolve_labels,
@@ -31,6 +21,14 @@ from gigapatch.plan.core import (
     to_level0,
 )
 from gigapatch.plan.grid import describe, join_fractions
+from gigapatch.plan.masks import (
+    check_map,
+    footprint_fraction,
+    map_data,
+    resolve_mask,
+    spread,
+    tissue_mask,
+)
 from gigapatch.sources import Slide
 
 __all__ = ["allocate", "random"]
@@ -106,7 +104,7 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
     if spec is None:
         return None
     if _is_tissue(spec):
-        from gigapatch.saliency import tissue_density
+        from gigapatch.plan.saliency import tissue_density
 
         data = tissue_density(slide, mask=tissue)
     elif isinstance(spec, str) and not os.path.exists(spec):
@@ -203,7 +201,7 @@ def random(
     weights
         ``None`` (uniform), ``"tissue"`` (tissue density), a 2-d map of any
         resolution covering the slide, a map file (``.npy``, TIFF, PNG), a
-        ``(slide) -> map`` callable (see :mod:`gigapatch.saliency`), or a list
+        ``(slide) -> map`` callable (see :mod:`gigapatch.plan.saliency`), or a list
         with one per slide. NaN, negative, all-zero or badly shaped maps are
         errors.
     replace
@@ -224,7 +222,7 @@ def random(
     slides = as_slides(sources)
     size = parse_pair("size", size)
     n = check_int("n", n)
-    seed = check_seed(seed)
+    seed = check_seed(seed, allow_none=True)
     min_tissue = check_fraction("min_tissue", min_tissue)
     levels = resolve_levels(slides, level, mpp)
     slide_labels, classes = resolve_labels(sources, slides, labels)

@@ -14,10 +14,15 @@ from gigapatch.sources.slide import Slide
 from gigapatch.sources.tiff import open_tiff
 from gigapatch.sources.zarr import open_zarr
 
-__all__ = ["open_slide"]
+__all__ = ["is_zarr", "open_slide"]
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _ZARR_MARKERS = ("zarr.json", ".zarray", ".zgroup")
+
+
+def is_zarr(folder: Path) -> bool:
+    """Whether ``folder`` is a Zarr v2 or v3 array or group."""
+    return any((folder / m).exists() for m in _ZARR_MARKERS)
 
 
 def _is_zarr_array(obj: Any) -> bool:
@@ -65,7 +70,7 @@ def open_slide(
     if not path.exists():
         raise SlideError(f"{str(path)!r} does not exist")
     if path.is_dir():
-        if any((path / m).exists() for m in _ZARR_MARKERS):
+        if is_zarr(path):
             return open_zarr(path, axes=axes)
         raise SlideError(
             f"{str(path)!r} is a directory, expected an image file or a Zarr store"

@@ -32,11 +32,11 @@ import tifffile
 
 from gigapatch.errors import SlideError
 from gigapatch.sources.slide import Level, Slide
+from gigapatch.sources.units import to_micrometres
 
 __all__ = ["TiffReader", "open_tiff"]
 
 _SVS_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
-_UNIT_TO_UM = {"pm": 1e-6, "nm": 1e-3, "µm": 1.0, "um": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6}
 _RESUNIT_TO_UM = {
     tifffile.RESUNIT.CENTIMETER: 1e4, tifffile.RESUNIT.INCH: 25400.0,
     tifffile.RESUNIT.MILLIMETER: 1e3, tifffile.RESUNIT.MICROMETER: 1.0,
@@ -55,7 +55,7 @@ def _ome_mpp(tif: tifffile.TiffFile) -> float | None:
             if size is None:
                 return None
             unit = elem.get("PhysicalSizeXUnit", "µm")
-            return float(size) * _UNIT_TO_UM.get(unit, 1.0) if unit in _UNIT_TO_UM else None
+            return to_micrometres(float(size), unit)
     return None
 
 

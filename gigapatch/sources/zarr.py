@@ -19,14 +19,9 @@ import zarr
 from gigapatch.errors import SlideError
 from gigapatch.sources.axes import check_dtype, yxc_order
 from gigapatch.sources.slide import Level, Slide
+from gigapatch.sources.units import to_micrometres
 
 __all__ = ["ZarrReader", "open_zarr"]
-
-_UNIT_TO_UM = {
-    "angstrom": 1e-4, "picometer": 1e-6, "nanometer": 1e-3, "micrometer": 1.0,
-    "millimeter": 1e3, "centimeter": 1e4, "meter": 1e6,
-}
-
 
 def _multiscales(group: zarr.Group) -> tuple[dict, str] | None:
     attrs = group.attrs.asdict()
@@ -116,8 +111,8 @@ def _ome(group: zarr.Group, ms: dict, name: str) -> tuple[list, list, tuple, flo
     x_axis = ms["axes"][axes.index("x")]
     unit = x_axis.get("unit") if isinstance(x_axis, dict) else None
     for tf in datasets[0].get("coordinateTransformations", []):
-        if tf.get("type") == "scale" and unit in _UNIT_TO_UM:
-            mpp = float(tf["scale"][axes.index("x")]) * _UNIT_TO_UM[unit]
+        if tf.get("type") == "scale" and isinstance(unit, str):
+            mpp = to_micrometres(float(tf["scale"][axes.index("x")]), unit)
     return arrays, index, order, mpp
 
 

@@ -18,8 +18,8 @@ not all set is incomplete, whatever its other nodes hold.
 """
 
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION
-from gigapatch.store.read import PatchSelection, PatchStore, read_done
-from gigapatch.store.write import create_store, mark_done, open_for_resume, write_shard
+from gigapatch.store.reader import PatchSelection, PatchStore, read_done
+from gigapatch.store.writer import create_store, mark_done, open_for_resume, write_shard
 
 __all__ = [
     "ATTRS_KEY",

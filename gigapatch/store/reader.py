@@ -10,8 +10,8 @@ import numpy as np
 import zarr
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.shards import shard_problem
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
+from gigapatch.store.shards import shard_problem
 
 __all__ = ["PatchSelection", "PatchStore", "read_done"]
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, SlideError
-from gigapatch.masks import mask_level, thumbnail, tissue_mask
+from gigapatch.plan.masks import mask_level, thumbnail, tissue_mask
 from gigapatch.sources import Slide
 
 __all__ = ["XceptionSaliency", "tissue_density"]
@@ -32,7 +32,7 @@ def tissue_density(slide: Slide, *, mask: np.ndarray | None = None, radius: int 
     slide
         An open slide.
     mask
-        A tissue mask already computed (default: :func:`~gigapatch.masks.tissue_mask`).
+        A tissue mask already computed (default: :func:`~gigapatch.plan.masks.tissue_mask`).
     radius
         Half-width of the averaging window, in mask pixels (0: the mask itself).
 

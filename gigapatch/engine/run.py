@@ -19,11 +19,10 @@ from typing import Any
 import dask
 import numpy as np
 
+from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import array_module, gather, resolve_device, to_host
 from gigapatch.plan import PatchPlan, as_slides
-from gigapatch.scheduling import check_scheduler, connect, run_tasks
-from gigapatch.shards import shard_problem
 from gigapatch.sources import Slide, describe_file
 from gigapatch.store import (
     PatchStore,
@@ -33,6 +32,7 @@ from gigapatch.store import (
     read_done,
     write_shard,
 )
+from gigapatch.store.shards import shard_problem
 
 __all__ = ["extract", "extract_to_zarr"]
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from gigapatch.errors import InvalidArgumentError, SlideError
+from gigapatch.sources.opener import is_zarr
 
 __all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides"]
 
@@ -46,19 +47,12 @@ class SlideSet(Sequence[str]):
         return f"<SlideSet {len(self)} slides, classes {self.classes}>"
 
 
-_ZARR_MARKERS = ("zarr.json", ".zarray", ".zgroup")
-
-
-def _is_zarr(folder: Path) -> bool:
-    return any((folder / m).exists() for m in _ZARR_MARKERS)
-
-
 def _slides_in(folder: Path) -> list[str]:
     """Slide files under ``folder``, and Zarr / OME-Zarr folders (not searched inside)."""
     found = []
     for root, dirs, files in os.walk(folder):
         here = Path(root)
-        zarrs = [d for d in dirs if _is_zarr(here / d)]
+        zarrs = [d for d in dirs if is_zarr(here / d)]
         found += [str(here / d) for d in zarrs]
         dirs[:] = sorted(d for d in dirs if d not in zarrs)
         found += [str(here / f) for f in files if Path(f).suffix.lower() in SLIDE_SUFFIXES]
@@ -106,7 +100,7 @@ def find_slides(
     paths = []
     for item in items:
         text = os.fspath(item)
-        if Path(text).is_dir() and _is_zarr(Path(text)):
+        if Path(text).is_dir() and is_zarr(Path(text)):
             found = [text]  # a Zarr / OME-Zarr image is one slide
         elif Path(text).is_dir():
             found = _slides_in(Path(text))

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from gigapatch._version import __version__
+from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
-from gigapatch.shards import shard_writer
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, META_ROWS
-from gigapatch.store.read import PatchStore
+from gigapatch.store.reader import PatchStore
+from gigapatch.store.shards import shard_writer
 
 __all__ = ["create_store", "mark_done", "open_for_resume", "write_shard"]
 
