@@ -1,10 +1,10 @@
 """Test helper: the CUDA kernels' signatures, and their host-compiled twin (g++).
 
-``build`` compiles ``tests/native/core_harness.cpp`` (the kernel core header
+``build`` compiles ``tests/kernels/native/core_harness.cpp`` (the kernel core header
 with a host loop over the thread index); ``HostKernel`` stands in for a
 ``cupy.RawKernel``: it checks each argument's C type against the signature
 parsed from ``patches.cu``, records the launch, and runs the harness.
-Run as a script (``python tests/kernels_native.py LIB``) it drives a set of
+Run as a script (``python tests/kernels/native_harness.py LIB``) it drives a set of
 cases through the real launcher and compares with NumPy: the AddressSanitizer
 build is run that way, in a subprocess with ``libasan`` preloaded.
 """
@@ -174,7 +174,7 @@ def compare_random(lib, cases: int, seed: int) -> list[str]:
     return failures
 
 
-if __name__ == "__main__":  # the ASan run: python tests/kernels_native.py LIB [CASES]
+if __name__ == "__main__":  # the ASan run: python tests/kernels/native_harness.py LIB [CASES]
     problems = compare_random(ctypes.CDLL(sys.argv[1]), int(sys.argv[2]), seed=11)
     print("\n".join(problems) or f"{sys.argv[2]} cases agree")
     sys.exit(1 if problems else 0)

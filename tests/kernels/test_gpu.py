@@ -9,8 +9,8 @@ import pytest
 
 from gigapatch.kernels import augment, fused_gather, launch, to_host
 from gigapatch.kernels.affine import affine_gather, affine_matrices
-from tests import kernels_native as kn
 from tests.helpers import gpu_cupy
+from tests.kernels import native_harness as kn
 
 cp = gpu_cupy()
 pytestmark = [

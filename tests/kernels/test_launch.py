@@ -16,8 +16,8 @@ import pytest
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import launch
-from tests import kernels_native as kn
-from tests.test_kernels_cuda_compile import compile_cubin
+from tests.kernels import native_harness as kn
+from tests.kernels.test_cuda_compile import compile_cubin
 
 
 def _record(**kwargs):

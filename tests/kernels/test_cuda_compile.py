@@ -10,7 +10,7 @@ import re
 import pytest
 
 from gigapatch.kernels import launch
-from tests.kernels_native import kernel_signatures
+from tests.kernels.native_harness import kernel_signatures
 
 ARCHES = ("sm_80", "sm_90")
 

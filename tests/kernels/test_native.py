@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from gigapatch.kernels import fused_gather, launch
-from tests import kernels_native as kn
+from tests.kernels import native_harness as kn
 
 HEADER = (launch.SOURCE_DIR / launch.HEADER).read_text()
 
@@ -96,7 +96,7 @@ def _run_asan(lib: Path, cases: int) -> subprocess.CompletedProcess:
     script = Path(kn.__file__)
     return subprocess.run([sys.executable, str(script), str(lib), str(cases)], env=env,
                           capture_output=True, text=True, check=False,
-                          cwd=script.parents[1], timeout=300)
+                          cwd=script.parents[2], timeout=300)
 
 
 def test_core_under_address_sanitizer(gxx, tmp_path):

@@ -15,7 +15,7 @@ import gigapatch
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.store import PatchStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _shard_files(path):

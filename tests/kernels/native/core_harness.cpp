@@ -1,6 +1,6 @@
 // Host harness of the kernel core: each gp_gather_* kernel of patches.cu as an extern "C"
 // function with the kernel's exact parameter list, running every (patch, pixel) thread in turn.
-// Built by tests/kernels_native.py with g++ (and once with -fsanitize=address).
+// Built by tests/kernels/native_harness.py with g++ (and once with -fsanitize=address).
 #include "gigapatch_core.cuh"
 
 #define GP_RAW(SUFFIX, IN)                                                                    \

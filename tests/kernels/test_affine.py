@@ -114,7 +114,7 @@ def test_drawer_is_reproducible_and_within_its_ranges():
 
 
 def test_no_kernel_module_draws_random_numbers():
-    src = Path(__file__).resolve().parents[1] / "gigapatch" / "kernels"
+    src = Path(__file__).resolve().parents[2] / "gigapatch" / "kernels"
     for path in src.glob("*.py"):
         if path.name == "params.py":
             continue
