@@ -10,18 +10,17 @@ no two writers ever touch one chunk of ``done``.
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import dask
 import numpy as np
 
+from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.errors import InvalidArgumentError
-from gigapatch.kernels import array_module, gather, resolve_device, to_host
+from gigapatch.kernels import resolve_device
 from gigapatch.plan import PatchPlan, as_slides
 from gigapatch.sources import Slide, describe_file
 from gigapatch.store import (
@@ -36,95 +35,11 @@ from gigapatch.store.shards import shard_problem
 
 __all__ = ["extract", "extract_to_zarr"]
 
-#: Largest source region (pixels of the level) one read covers; bounds task memory.
-REGION_BUDGET = 1 << 24
 Progress = Callable[[int, int], None]
 
 
-# --------------------------------------------------------------------------- reading
-
-
-def _groups(ly: np.ndarray, lx: np.ndarray, size: tuple[int, int]) -> list[tuple[int, int]]:
-    """Split consecutive patches into runs whose bounding box stays within the budget."""
-    h, w = size
-    runs, start = [], 0
-    y0 = y1 = x0 = x1 = 0
-    for i in range(len(ly)):
-        y, x = int(ly[i]), int(lx[i])
-        if i == start:
-            y0, y1, x0, x1 = y, y + h, x, x + w
-            continue
-        ny0, ny1, nx0, nx1 = min(y0, y), max(y1, y + h), min(x0, x), max(x1, x + w)
-        if (ny1 - ny0) * (nx1 - nx0) > REGION_BUDGET:
-            runs.append((start, i))
-            start = i
-            y0, y1, x0, x1 = y, y + h, x, x + w
-        else:
-            y0, y1, x0, x1 = ny0, ny1, nx0, nx1
-    if len(ly):
-        runs.append((start, len(ly)))
-    return runs
-
-
-def read_patches(
-    slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu", out: np.ndarray | None = None
-) -> np.ndarray:
-    """Read every patch of ``plan`` (a few shards' worth) into a host (N, h, w, C) array.
-
-    Undilated patches are read with :meth:`Slide.read_regions`: every source
-    tile the patches touch is decoded once and copied into the patches that
-    need it (a tile-aligned patch decodes straight into its slot), with no
-    intermediate region. Dilated patches (which sample one pixel in ``r``)
-    read the region their span covers (up to :data:`REGION_BUDGET` pixels),
-    move it to ``device`` once and gather there. With ``padding="same"``
-    pixels outside the level take ``plan.fill``.
-    """
-    h, w = plan.size
-    fill = plan.fill if plan.padding == "same" else None
-    first = slides[int(plan.slide[0])] if len(plan) else slides[0]
-    if out is None:
-        out = np.empty((len(plan), h, w, first.channels), dtype=first.dtype)
-    cuts = np.flatnonzero(np.diff(plan.slide)) + 1  # runs of the same slide, in plan order
-    bounds = np.concatenate([[0], cuts, [len(plan)]]).astype(int)
-    for a, b in itertools.pairwise(bounds.tolist()):
-        k = int(plan.slide[a])
-        slide, level = slides[k], plan.level_of(k)
-        if tuple(plan.dilation) == (1, 1):
-            slide.read_regions(plan.y[a:b], plan.x[a:b], h, w, level, fill=fill, out=out[a:b])
-        else:
-            out[a:b] = _read_dilated(slide, level, plan.y[a:b], plan.x[a:b], plan, fill, device)
-    return out
-
-
-def _read_dilated(slide: Slide, level: int, ys, xs, plan: PatchPlan, fill, device: str):
-    xp = array_module(device)
-    span = plan.span
-    dy, dx = slide.levels[level].downsample
-    ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
-    out = xp.empty((len(ys), *plan.size, slide.channels), dtype=slide.dtype)
-    for s, e in _groups(ly, lx, span):
-        y0, x0 = int(ly[s:e].min()), int(lx[s:e].min())
-        rh, rw = int(ly[s:e].max()) + span[0] - y0, int(lx[s:e].max()) + span[1] - x0
-        oy, ox = slide.to_level0(y0, x0, level)
-        region = xp.asarray(slide.read(oy, ox, rh, rw, level=level, fill=fill))
-        gather(region, ly[s:e] - y0, lx[s:e] - x0, plan.size, dilation=plan.dilation,
-               fill=None, out=out[s:e])
-    return to_host(out)
-
-
-_LOCAL = threading.local()
-
-
-def _shard_buffer(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A per-thread output buffer reused from shard to shard (fresh memory costs ~1.8 s/GiB)."""
-    buf = getattr(_LOCAL, "buf", None)
-    if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0] or buf.dtype != dtype:
-        buf = _LOCAL.buf = np.empty(shape, dtype)
-    return buf[: shape[0]]
-
-
 def _shard_task(slides, plan: PatchPlan, images, index: int, device: str, sync: bool) -> int:
-    buf = _shard_buffer((images.shards[0], *images.shape[1:]), images.dtype)[: len(plan)]
+    buf = shard_buffer((images.shards[0], *images.shape[1:]), images.dtype)[: len(plan)]
     write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
     return index
 
@@ -165,7 +80,7 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
             continue
         (dy, dx), (lh, lw) = s.levels[level].downsample, s.levels[level].shape
         ly, lx = np.rint(plan.y[mine] / dy), np.rint(plan.x[mine] / dx)
-        sh, sw = plan.span
+        sh, sw = plan.read_size(k)
         outside = (ly < 0) | (lx < 0) | (ly + sh > lh) | (lx + sw > lw)
         if outside.any():
             i = int(np.flatnonzero(mine)[np.flatnonzero(outside)[0]])
@@ -180,15 +95,30 @@ def _empty_dir(path: str | os.PathLike) -> bool:
     return os.path.isdir(path) and not os.listdir(path)
 
 
-def _source_record(slide: Slide, level: int, label: int) -> dict:
-    record = describe_file(slide.path) if slide.path else {"path": None}
+def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[str, Any]:
+    """What the store records of source ``k``: the file, the level read and how patches were
+    resampled (target mpp, factor, method, level pixels read per patch)."""
+    record: dict[str, Any] = describe_file(slide.path) if slide.path else {"path": None}
+    level, factor = plan.level_of(k), plan.factor_of(k)
     lvl = slide.levels[level]
+    base = slide.mpp
+    level_mpp = None if base is None else base * lvl.downsample[1]
+    target = plan.extra.get("target_mpp")
+    if factor != 1.0 and level_mpp is not None:
+        target = level_mpp * factor
     record.update(
         name=slide.name,
         format=slide.format,
         level=level,
         downsample=list(lvl.downsample),
         mpp=slide.mpp,
+        magnification=slide.magnification,
+        level_mpp=level_mpp,
+        target_mpp=target,
+        factor=factor,
+        resampling="none" if factor == 1.0 else (
+            "area-integer" if float(factor).is_integer() else "area"),
+        read_size=list(plan.read_size(k)),
         shape=list(slide.shape),
         label=label,
     )
@@ -279,7 +209,7 @@ def extract_to_zarr(
         slide=plan.slide,
         label=np.asarray(labels, np.int32)[plan.slide] if len(plan) else np.empty(0, np.int32),
         sources=[
-            _source_record(s, plan.level_of(k), lab)
+            _source_record(s, plan, k, lab)
             for k, (s, lab) in enumerate(zip(slides, labels, strict=True))
         ],
         tissue=plan.tissue,

@@ -6,6 +6,7 @@ from gigapatch.kernels.fused import augment, fused_gather
 from gigapatch.kernels.gather import gather
 from gigapatch.kernels.normalize import PRESETS, Normalization
 from gigapatch.kernels.params import AugmentParams, draw_params
+from gigapatch.kernels.resample import area_resample
 
 __all__ = [
     "DEVICES",
@@ -13,6 +14,7 @@ __all__ = [
     "AugmentParams",
     "Normalization",
     "affine_gather",
+    "area_resample",
     "affine_matrices",
     "array_module",
     "augment",

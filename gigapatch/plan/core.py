@@ -19,8 +19,9 @@ import numpy as np
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.sources import Slide, open_slide
+from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, read_size
 
-__all__ = ["PatchPlan", "as_slides", "resolve_levels", "resolve_labels", "slide_rng"]
+__all__ = ["PatchPlan", "as_slides", "resolve_labels", "resolve_resolutions", "slide_rng"]
 
 
 def as_slides(sources: Any) -> list[Slide]:
@@ -61,6 +62,11 @@ class PatchPlan:
         ``min_tissue``, ``weights``…).
     levels
         One level per source; empty when every source is read at ``level``.
+    factors
+        One resampling factor per source (target mpp / mpp of the level read;
+        1 when the level is read as it is); empty when no source is resampled.
+        A patch of ``size`` target pixels is read as :meth:`read_size` pixels
+        of its level and area-averaged down to ``size``.
     slide_labels
         One class label per source (``-1`` for none); empty when unlabelled.
     classes
@@ -83,6 +89,7 @@ class PatchPlan:
     seed: int | None = None
     extra: dict = field(default_factory=dict)
     levels: tuple[int, ...] = ()
+    factors: tuple[float, ...] = ()
     slide_labels: tuple[int, ...] = ()
     classes: tuple[str, ...] = ()
     tissue: np.ndarray | None = None
@@ -105,6 +112,17 @@ class PatchPlan:
     def level_of(self, index: int) -> int:
         """The level source ``index`` is read at."""
         return self.levels[index] if self.levels else self.level
+
+    def factor_of(self, index: int) -> float:
+        """The resampling factor of source ``index`` (1: read as it is)."""
+        return self.factors[index] if self.factors else 1.0
+
+    def read_size(self, index: int) -> tuple[int, int]:
+        """(height, width) in pixels of its level that a patch of source ``index`` reads
+        (its ``span``, times the resampling factor, rounded)."""
+        f = self.factor_of(index)
+        sh, sw = self.span
+        return read_size(sh, f), read_size(sw, f)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -131,6 +149,7 @@ class PatchPlan:
             "seed": self.seed,
             "count": len(self),
             "levels": list(self.levels),
+            "factors": list(self.factors),
             "labels": list(self.slide_labels),
             "classes": list(self.classes),
             **self.extra,
@@ -150,18 +169,47 @@ class PatchPlan:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def resolve_levels(slides: Sequence[Slide], level: int | None, mpp: float | None) -> list[int]:
-    """The level of each slide: ``level`` for all (default 0), or the one matching ``mpp``."""
-    if mpp is not None and level is not None:
-        raise InvalidArgumentError(f"give level or mpp, not both; got level={level}, mpp={mpp}")
-    if mpp is not None:
-        return [s.level_for_mpp(mpp) for s in slides]
-    return [s.check_level(0 if level is None else level) for s in slides]
+def resolve_resolutions(
+    slides: Sequence[Slide],
+    level: int | None,
+    mpp: float | None,
+    magnification: float | None = None,
+    tolerance: float = MPP_TOLERANCE,
+) -> list[Resolution]:
+    """Level read and resampling factor of each slide: ``level`` for all (default 0), or per
+    slide for a target ``mpp`` / ``magnification`` (see :mod:`gigapatch.sources.resolution`)."""
+    return [
+        s.resolution(level=level, mpp=mpp, magnification=magnification, tolerance=tolerance)
+        for s in slides
+    ]
 
 
-def common_level(levels: Sequence[int]) -> tuple[int, tuple[int, ...]]:
-    """``(level, levels)`` for a plan: the shared level, or -1 when slides differ."""
-    return (levels[0] if len(set(levels)) == 1 else -1), tuple(int(v) for v in levels)
+def common_level(
+    resolutions: Sequence[Resolution],
+) -> tuple[int, tuple[int, ...], tuple[float, ...]]:
+    """``(level, levels, factors)`` for a plan: the shared level (-1 when slides differ),
+    every slide's level, and every slide's factor (empty when none is resampled)."""
+    levels = [r.level for r in resolutions]
+    factors = tuple(float(r.factor) for r in resolutions)
+    return (
+        (levels[0] if len(set(levels)) == 1 else -1),
+        tuple(int(v) for v in levels),
+        factors if any(f != 1.0 for f in factors) else (),
+    )
+
+
+def resolution_params(
+    mpp: float | None, magnification: float | None, tolerance: float,
+    resolutions: Sequence[Resolution],
+) -> dict[str, Any]:
+    """What a plan records of how its resolution was chosen."""
+    targets = {r.mpp for r in resolutions}
+    return {
+        "mpp": mpp,
+        "magnification": magnification,
+        "mpp_tolerance": tolerance,
+        "target_mpp": targets.pop() if len(targets) == 1 else None,
+    }
 
 
 def resolve_labels(

@@ -14,11 +14,13 @@ from gigapatch.plan.core import (
     check_fill,
     check_fraction,
     common_level,
+    resolution_params,
     resolve_labels,
-    resolve_levels,
+    resolve_resolutions,
     to_level0,
 )
 from gigapatch.plan.masks import footprint_fraction, resolve_mask, spread
+from gigapatch.sources.resolution import MPP_TOLERANCE
 
 __all__ = ["PADDINGS", "axis_positions", "describe", "grid", "join_fractions"]
 
@@ -53,6 +55,8 @@ def grid(
     dilation: int | Sequence[int] = 1,
     level: int | None = None,
     mpp: float | None = None,
+    magnification: float | None = None,
+    mpp_tolerance: float = MPP_TOLERANCE,
     fill: float = 0,
     mask: Any = None,
     min_tissue: float = 0.0,
@@ -62,25 +66,38 @@ def grid(
 
     Positions, counts and padding are those of ``tf.image.extract_patches``
     with ``sizes=size``, ``strides=stride``, ``rates=dilation`` (see
-    :func:`axis_positions`), computed in the pixels of the chosen level and
+    :func:`axis_positions`), computed in pixels of the target resolution and
     stored in level-0 pixels. Patches are ordered slide by slide, row-major.
+
+    When the target pixel size lies between pyramid levels (20× from a 40×
+    scan), the grid is laid over the image as it would be at the target:
+    ``floor(n / f)`` target pixels along an axis of ``n`` level pixels
+    (``f`` the resampling factor), patch ``p`` starting at level pixel
+    ``floor(p · f)``; each patch is read as ``round(size · f)`` level pixels
+    and area-averaged to ``size``.
 
     Parameters
     ----------
     sources
         A path, array, `Slide` or `SlideSet`, or a sequence of them.
     size
-        Patch (height, width) in pixels of the level, or one int for both.
+        Patch (height, width) in target pixels (pixels of the level when no
+        ``mpp``/``magnification`` is given), or one int for both.
     stride
-        Step between patches in pixels of the level; defaults to ``size``.
+        Step between patches in target pixels; defaults to ``size``.
     padding
         ``"valid"``: only patches wholly inside; ``"same"``: ``ceil(n / stride)``
         patches per axis, pixels outside the image take ``fill``.
     dilation
         Sampling rate inside a patch (TF's ``rates``); an int or (ry, rx).
-    level, mpp
-        Level to cut from (default 0), or a pixel size in µm: each slide is
-        read at its level of that mpp (:meth:`Slide.level_for_mpp`).
+    level, mpp, magnification
+        Level to cut from (default 0), or a target pixel size in µm, or an
+        objective power (40× ≈ 0.25 µm/px, 20× ≈ 0.5; from the slide's
+        recorded magnification when it has one): each slide reads the level
+        within ``mpp_tolerance`` of the target, else its coarsest finer level,
+        downsampled by area averaging (:meth:`Slide.resolution`).
+    mpp_tolerance
+        Relative difference under which a level counts as the target (0.02).
     fill
         Value of out-of-image pixels with ``padding="same"``.
     mask
@@ -106,7 +123,7 @@ def grid(
         raise InvalidArgumentError(f"padding must be 'valid' or 'same'; got {padding!r}")
     fill = check_fill(fill, slides)
     min_tissue = check_fraction("min_tissue", min_tissue)
-    levels = resolve_levels(slides, level, mpp)
+    resolutions = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance)
     slide_labels, classes = resolve_labels(sources, slides, labels)
     if mask is None and min_tissue > 0:
         mask = "tissue"
@@ -114,30 +131,40 @@ def grid(
     masks = spread("mask", mask, len(slides), shared)
     span = [(k - 1) * r + 1 for k, r in zip(size, dilation, strict=True)]
     index, ys, xs, fractions = [], [], [], []
-    for k, (slide, lvl) in enumerate(zip(slides, levels, strict=True)):
+    for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
+        lvl, f = res.level, res.factor
         lh, lw = slide.levels[lvl].shape
-        if padding == "valid" and (span[0] > lh or span[1] > lw):
+        th, tw = (lh, lw) if f == 1.0 else (int(lh // f), int(lw // f))  # target pixels
+        if padding == "valid" and (span[0] > th or span[1] > tw):
+            at = f"level {lvl}" if f == 1.0 else f"{res.mpp:.4g} µm/px"
             raise InvalidArgumentError(
-                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at level {lvl} "
-                f"({lh}x{lw} pixels)"
+                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
+                f"({th}x{tw} pixels)"
                 + (f" with dilation {dilation[0]}x{dilation[1]}" if dilation != (1, 1) else "")
             )
-        py = axis_positions(lh, size[0], stride[0], dilation[0], padding)
-        px = axis_positions(lw, size[1], stride[1], dilation[1], padding)
+        py = axis_positions(th, size[0], stride[0], dilation[0], padding)
+        px = axis_positions(tw, size[1], stride[1], dilation[1], padding)
+        if f != 1.0:
+            py, px = np.floor(py * f).astype(np.int64), np.floor(px * f).astype(np.int64)
         y, x = to_level0(np.repeat(py, len(px)), np.tile(px, len(py)), slide, lvl)
         m = resolve_mask(masks[k], slide)
         frac = None
         if m is not None:
             dy, dx = slide.levels[lvl].downsample
-            frac = footprint_fraction(m, slide.shape, y, x, (span[0] * dy, span[1] * dx))
+            rh, rw = res.read_size((span[0], span[1]))
+            frac = footprint_fraction(m, slide.shape, y, x, (rh * dy, rw * dx))
             keep = frac >= min_tissue
             y, x, frac = y[keep], x[keep], frac[keep]
         fractions.append(frac)
         ys.append(y)
         xs.append(x)
         index.append(np.full(len(y), k, np.int32))
-    level, levels = common_level(levels)
-    extra = {"mpp": mpp, "min_tissue": min_tissue, "mask": describe(mask)}
+    level, levels, factors = common_level(resolutions)
+    extra = {
+        **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
+        "min_tissue": min_tissue,
+        "mask": describe(mask),
+    }
     return PatchPlan(
         np.concatenate(index),
         np.concatenate(ys),
@@ -151,6 +178,7 @@ def grid(
         fill=fill,
         extra=extra,
         levels=levels,
+        factors=factors,
         slide_labels=slide_labels,
         classes=classes,
         tissue=join_fractions(fractions, ys),

@@ -15,8 +15,9 @@ from gigapatch.plan.core import (
     check_fraction,
     common_level,
     locality_order,
+    resolution_params,
     resolve_labels,
-    resolve_levels,
+    resolve_resolutions,
     slide_rng,
     to_level0,
 )
@@ -30,6 +31,7 @@ from gigapatch.plan.masks import (
     tissue_mask,
 )
 from gigapatch.sources import Slide
+from gigapatch.sources.resolution import MPP_TOLERANCE
 
 __all__ = ["allocate", "random"]
 
@@ -169,6 +171,8 @@ def random(
     *,
     level: int | None = None,
     mpp: float | None = None,
+    magnification: float | None = None,
+    mpp_tolerance: float = MPP_TOLERANCE,
     weights: Any = None,
     replace: bool = True,
     mask: Any = None,
@@ -189,15 +193,19 @@ def random(
     sources
         A path, array, `Slide` or `SlideSet`, or a sequence of them.
     size
-        Patch (height, width) in pixels of the level, or one int.
+        Patch (height, width) in target pixels (pixels of the level when no
+        ``mpp``/``magnification`` is given), or one int. A resampled patch
+        covers ``round(size · f)`` pixels of its level (``f`` the factor), and
+        fits wholly inside the slide at that size.
     n
         Patches in total (split evenly over slides, or over classes first with
         ``balance``), or per slide with ``per_slide=True``.
     seed
         Seed of ``numpy.random.SeedSequence``; slide ``k`` draws from the
         stream spawned with key ``k``. ``None``: fresh entropy, recorded.
-    level, mpp
-        Level to cut from (default 0), or a pixel size in µm per slide.
+    level, mpp, magnification, mpp_tolerance
+        Level to cut from (default 0), or a target pixel size (µm) or
+        objective power, as in :func:`gigapatch.grid`.
     weights
         ``None`` (uniform), ``"tissue"`` (tissue density), a 2-d map of any
         resolution covering the slide, a map file (``.npy``, TIFF, PNG), a
@@ -224,7 +232,7 @@ def random(
     n = check_int("n", n)
     seed = check_seed(seed, allow_none=True)
     min_tissue = check_fraction("min_tissue", min_tissue)
-    levels = resolve_levels(slides, level, mpp)
+    resolutions = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance)
     slide_labels, classes = resolve_labels(sources, slides, labels)
     counts = allocate(n, len(slides), slide_labels, per_slide, balance)
     if mask is None and min_tissue > 0:
@@ -232,29 +240,32 @@ def random(
     shared = mask is None or isinstance(mask, str) or callable(mask)
     specs = _specs(mask, weights, len(slides), shared)
     index, ys, xs, fractions = [], [], [], []
-    for k, (slide, lvl) in enumerate(zip(slides, levels, strict=True)):
+    for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
+        lvl = res.level
         lh, lw = slide.levels[lvl].shape
-        if size[0] > lh or size[1] > lw:
+        rsize = res.read_size(size)  # level pixels one patch covers
+        if rsize[0] > lh or rsize[1] > lw:
+            at = f"level {lvl}" if res.factor == 1.0 else f"{res.mpp:.4g} µm/px"
             raise InvalidArgumentError(
-                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at level {lvl} "
-                f"({lh}x{lw} pixels)"
+                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
+                f"({int(lh // res.factor)}x{int(lw // res.factor)} pixels)"
             )
         mask_spec, weight_spec = specs[k]
         wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
         tissue = tissue_mask(slide) if wants_tissue else None
         m = tissue.astype(np.float64) if _is_tissue(mask_spec) else resolve_mask(mask_spec, slide)
         w = _weights_map(weight_spec, slide, tissue)
-        draw = _uniform(lh, lw, size) if w is None else _weighted(w, lh, lw, size)
+        draw = _uniform(lh, lw, rsize) if w is None else _weighted(w, lh, lw, rsize)
         dy, dx = slide.levels[lvl].downsample
         fraction = None
         if m is not None:
 
-            def fraction(ly, lx, m=m, slide=slide, lvl=lvl, dy=dy, dx=dx):
+            def fraction(ly, lx, m=m, slide=slide, lvl=lvl, dy=dy, dx=dx, rsize=rsize):
                 y0, x0 = to_level0(ly, lx, slide, lvl)
-                return footprint_fraction(m, slide.shape, y0, x0, (size[0] * dy, size[1] * dx))
+                return footprint_fraction(m, slide.shape, y0, x0, (rsize[0] * dy, rsize[1] * dx))
 
-        if not replace and m is None and w is None and counts[k] > (lh - size[0] + 1) * (
-            lw - size[1] + 1
+        if not replace and m is None and w is None and counts[k] > (lh - rsize[0] + 1) * (
+            lw - rsize[1] + 1
         ):
             raise InvalidArgumentError(
                 f"n: {counts[k]} distinct patches of {size[0]}x{size[1]} do not fit in "
@@ -269,9 +280,9 @@ def random(
         xs.append(x)
         fractions.append(None if f is None else f[order])
         index.append(np.full(len(y), k, np.int32))
-    level, levels = common_level(levels)
+    level, levels, factors = common_level(resolutions)
     extra = {
-        "mpp": mpp,
+        **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
         "min_tissue": min_tissue,
         "mask": describe(mask),
         "weights": describe(weights),
@@ -291,6 +302,7 @@ def random(
         seed=seed,
         extra=extra,
         levels=levels,
+        factors=factors,
         slide_labels=slide_labels,
         classes=classes,
         tissue=join_fractions(fractions, ys),

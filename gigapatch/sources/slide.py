@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, RegionError
+from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, resolve_resolution
 
 __all__ = ["Level", "Reader", "Slide"]
 
@@ -125,6 +126,30 @@ class Slide:
         """Microns per pixel at level 0, ``None`` when the file does not say."""
         return self._reader.mpp
 
+    @property
+    def magnification(self) -> float | None:
+        """Objective power the scanner recorded (Aperio ``AppMag``…), ``None`` when unknown.
+
+        Plans by ``magnification=`` fall back to ``10 / mpp`` when it is ``None``.
+        """
+        value = getattr(self._reader, "magnification", None)
+        return None if value is None else float(value)
+
+    def resolution(
+        self,
+        *,
+        level: int | None = None,
+        mpp: float | None = None,
+        magnification: float | None = None,
+        tolerance: float = MPP_TOLERANCE,
+    ) -> Resolution:
+        """The level read and the resampling factor for a target (see
+        :mod:`gigapatch.sources.resolution`): a level within ``tolerance`` of the
+        target is read as it is, else the coarsest finer level is downsampled."""
+        return resolve_resolution(
+            self, level=level, mpp=mpp, magnification=magnification, tolerance=tolerance
+        )
+
     def __repr__(self) -> str:
         h, w = self.shape
         return (
@@ -165,6 +190,8 @@ class Slide:
         *,
         fill: float | None = None,
         out: np.ndarray | None = None,
+        mpp: float | None = None,
+        magnification: float | None = None,
     ) -> np.ndarray:
         """Read a region, decoding only the tiles it touches.
 
@@ -183,6 +210,14 @@ class Slide:
             Optional (height, width, channels) array of the slide's dtype to
             fill: a loop of reads that reuses one buffer skips the cost of
             touching fresh memory (about a third of a 256² JPEG read here).
+        mpp, magnification
+            Instead of ``level``: the pixel size (µm) or objective power of the
+            result; ``height`` and ``width`` then count pixels of that size. A
+            level within 2 % is read as it is; otherwise ``round(height · f)``
+            × ``round(width · f)`` pixels of the coarsest finer level are read
+            and area-averaged to ``height`` × ``width`` (exact f × f block
+            means, rounded half to even, for an integer factor f; see
+            :func:`gigapatch.kernels.area_resample`).
 
         Returns
         -------
@@ -194,6 +229,8 @@ class Slide:
         RegionError
             The region leaves the level and ``fill`` is ``None``.
         """
+        if mpp is not None or magnification is not None:
+            return self._read_resampled(y, x, height, width, level, fill, out, mpp, magnification)
         level = self.check_level(level)
         for arg, value in (("height", height), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
@@ -224,6 +261,35 @@ class Slide:
             part = np.empty((yb - ya, xb - xa, self.channels), self.dtype)
             self._reader.read_level(level, ya, xa, part)
             out[ya - ly : yb - ly, xa - lx : xb - lx] = part
+        return out
+
+    def _read_resampled(
+        self, y: int, x: int, height: int, width: int, level: int, fill: float | None,
+        out: np.ndarray | None, mpp: float | None, magnification: float | None,
+    ) -> np.ndarray:
+        if level != 0:
+            raise InvalidArgumentError(
+                f"give level or mpp/magnification, not both; got level={level}"
+            )
+        for arg, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        res = self.resolution(mpp=mpp, magnification=magnification)
+        if res.factor == 1.0:
+            return self.read(y, x, height, width, res.level, fill=fill, out=out)
+        from gigapatch.kernels.resample import area_resample  # pixel math lives in kernels
+
+        rh, rw = res.read_size((int(height), int(width)))
+        region = self.read(y, x, rh, rw, res.level, fill=fill)
+        shape = (int(height), int(width), self.channels)
+        if out is not None and (out.shape != shape or out.dtype != self.dtype):
+            raise InvalidArgumentError(
+                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
+            )
+        small = area_resample(region[None], (int(height), int(width)))[0]
+        if out is None:
+            return np.asarray(small)
+        out[...] = small
         return out
 
     def read_regions(

@@ -37,6 +37,7 @@ from gigapatch.sources.units import to_micrometres
 __all__ = ["TiffReader", "open_tiff"]
 
 _SVS_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
+_SVS_MAG = re.compile(r"\|\s*AppMag\s*=\s*([0-9.eE+-]+)")
 _RESUNIT_TO_UM = {
     tifffile.RESUNIT.CENTIMETER: 1e4, tifffile.RESUNIT.INCH: 25400.0,
     tifffile.RESUNIT.MILLIMETER: 1e3, tifffile.RESUNIT.MICROMETER: 1.0,
@@ -56,6 +57,19 @@ def _ome_mpp(tif: tifffile.TiffFile) -> float | None:
                 return None
             unit = elem.get("PhysicalSizeXUnit", "µm")
             return to_micrometres(float(size), unit)
+    return None
+
+
+def _magnification_of(tif: tifffile.TiffFile, page: tifffile.TiffPage) -> float | None:
+    """Objective power the scanner recorded (Aperio ``AppMag``), or None."""
+    if tif.is_svs:
+        match = _SVS_MAG.search(page.description or "")
+        if match:
+            try:
+                value = float(match.group(1))
+            except ValueError:
+                return None
+            return value if value > 0 else None
     return None
 
 
@@ -159,6 +173,7 @@ class TiffReader:
         self.dtype = np.dtype(key0.dtype)
         self.channels = data[0].samples * len(data[0].offsets)
         self.mpp = _mpp_of(tif, key0)
+        self.magnification = _magnification_of(tif, key0)
         self._data = data
 
     def _check_layout(self, lvl: Any, pages: list, key: tifffile.TiffPage) -> None:

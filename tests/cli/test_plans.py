@@ -86,7 +86,7 @@ def test_a_weight_map_file_and_a_glob(class_root, tmp_path, capsys):
         (["--random", "5", "--weights", "nope"], 2, "weights must be None, 'tissue', an array"),
         (["--random", "5", "--balanced"], 2, "balance=True needs a class label >= 0"),
         (["--fill", "300", "--padding", "same"], 2, "fill must be representable as uint8"),
-        (["--mpp", "0.5"], 2, "no level of 'square.svs' has mpp within 10% of 0.5"),
+        (["--mpp", "0.1"], 2, "mpp 0.1 is finer than level 0 of 'square.svs' (0.25 µm/px"),
     ],
 )
 def test_bad_plan_flags_are_one_line_and_a_nonzero_exit(square_path, tmp_path, capsys, extra,

@@ -3,6 +3,7 @@ import pytest
 import tifffile
 
 import gigapatch
+from gigapatch.engine import reading
 from gigapatch.engine import run as engine
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.store import PatchStore
@@ -57,7 +58,7 @@ def test_same_bytes_for_any_workers_scheduler_and_region_budget(slide_path, tmp_
             slide_path, plan, tmp_path / f"b{k}.zarr", shard_size=8, **kwargs
         )
         assert np.array_equal(out[:], reference), kwargs
-    monkeypatch.setattr(engine, "REGION_BUDGET", 300 * 300)  # one read per patch
+    monkeypatch.setattr(reading, "REGION_BUDGET", 300 * 300)  # one read per patch
     out = gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "c.zarr", shard_size=8)
     assert np.array_equal(out[:], reference)
 

@@ -49,9 +49,13 @@ def test_stride_defaults_to_size_and_plan_records_parameters():
         "seed": None,
         "count": 6,
         "levels": [0],
+        "factors": [],
         "labels": [],
         "classes": [],
         "mpp": None,
+        "magnification": None,
+        "mpp_tolerance": 0.02,
+        "target_mpp": None,
         "min_tissue": 0.0,
         "mask": None,
     }

@@ -142,10 +142,11 @@ def test_grid_by_mpp_picks_the_level_of_each_slide(square_path):
     plan = gigapatch.grid(square_path, 128, mpp=1.0)
     assert plan.level == 1 and plan.levels == (1,) and len(plan) == 16
     assert plan.params()["mpp"] == 1.0
-    with pytest.raises(InvalidArgumentError, match="give level or mpp, not both"):
+    with pytest.raises(InvalidArgumentError, match="give level or mpp/magnification, not both"):
         gigapatch.grid(square_path, 128, mpp=1.0, level=1)
-    with pytest.raises(InvalidArgumentError, match=r"no level of 'square\.svs' has mpp within"):
-        gigapatch.grid(square_path, 128, mpp=0.5)
+    with pytest.raises(InvalidArgumentError, match=r"mpp 0\.1 is finer than level 0 of "
+                       r"'square\.svs' \(0\.25 µm/px, its finest\)"):
+        gigapatch.grid(square_path, 128, mpp=0.1)
 
 
 def test_grid_with_a_user_mask_records_and_filters_tissue():
