@@ -25,6 +25,18 @@ random (``--random`` 299² patches anywhere in the slide):
 memory: peak RSS of ``extract_to_zarr`` (2 workers) in a fresh process, on a
 ``size/2`` and a ``size`` slide.
 
+``--mpp 0.5`` (resampling: 20× patches from the 40× synthetic slide, which has
+no 20× level) instead measures, for 1 and 2 workers, a 299² grid and
+``--random`` 299² patches at that pixel size:
+
+* ``decode limit``: every level-0 tile the patches need, decoded once in a
+  tight loop on that many threads;
+* ``gigapatch -> memory`` / ``-> store``: ``extract`` / ``extract_to_zarr``
+  (read ``round(299 · f)``² level-0 pixels per patch, area-downsample);
+* ``tiffslide+INTER_AREA``: what users write today, a tiffslide
+  ``read_region`` at level 0 then ``cv2.resize(..., INTER_AREA)`` per patch, one
+  handle per thread.
+
 Each store is checked against OpenSlide's read_region on a random sample of patches.
 """
 
@@ -178,6 +190,125 @@ def check_sample(store_path: Path, slide, size: int, k: int = 30) -> None:
             assert np.array_equal(store[int(i)], expected), i
 
 
+def tiles_limit(path: Path, plan, workers: int):
+    """Decode once every level-0 tile the plan's patches touch, on ``workers`` threads."""
+    import imagecodecs
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        th, tw = page.tilelength, page.tilewidth
+        across = -(-page.imagewidth // tw)
+        offsets, counts, tables = page.dataoffsets, page.databytecounts, page.jpegtables
+    rh, rw = plan.read_size(0)
+    touched: set[int] = set()
+    for y, x in zip(plan.y.tolist(), plan.x.tolist(), strict=True):
+        for ty in range(y // th, (y + rh - 1) // th + 1):
+            touched.update(ty * across + tx for tx in range(x // tw, (x + rw - 1) // tw + 1))
+    tiles = sorted(touched)
+    fd = os.open(path, os.O_RDONLY)
+
+    def work(part: list[int]) -> None:
+        buf = np.empty((th, tw, 3), np.uint8)
+        for i in part:
+            imagecodecs.jpeg_decode(os.pread(fd, counts[i], offsets[i]), tables=tables,
+                                    outcolorspace=2, out=buf)
+
+    return (lambda: split(tiles, workers, work)), len(tiles)
+
+
+def inter_area_loop(path: Path, plan, workers: int):
+    """tiffslide read_region at the level read, then OpenCV INTER_AREA, per patch."""
+    import cv2
+    import tiffslide
+
+    rh, rw = plan.read_size(0)
+    h, w = plan.size
+    level = plan.level_of(0)
+    rows = list(range(len(plan)))
+
+    def work(part: list[int]) -> None:
+        with tiffslide.TiffSlide(path) as ts:
+            for i in part:
+                region = ts.read_region((int(plan.x[i]), int(plan.y[i])), level, (rw, rh),
+                                        as_array=True)
+                cv2.resize(region, (w, h), interpolation=cv2.INTER_AREA)
+
+    return lambda: split(rows, workers, work)
+
+
+def resampling_main(args: argparse.Namespace) -> int:
+    """The ``--mpp`` benchmark: patches at a pixel size no level has."""
+    path = slide_file(args.size)
+    slide = gigapatch.open(path)
+    plans = {
+        "grid": gigapatch.grid(slide, 299, mpp=args.mpp),
+        "random": gigapatch.random(slide, 299, args.random, seed=0, mpp=args.mpp),
+    }
+    res = slide.resolution(mpp=args.mpp)
+    print(f"slide {path.name} ({slide.mpp} µm/px, levels' mpp "
+          f"{[round(slide.mpp * lv.downsample[1], 3) for lv in slide.levels]}): 299² patches at "
+          f"{args.mpp} µm/px read as {plans['grid'].read_size(0)[0]}² of level {res.level} "
+          f"(factor {res.factor:g}, {res.method}); grid {len(plans['grid'])}, random "
+          f"{len(plans['random'])}; best/median of {args.repeats}\n", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="gigapatch-bench-"))
+    rows: list[dict] = []
+    ratios: dict[str, float] = {}
+
+    def record(job: str, method: str, workers: int, times: list[float], count: int) -> dict:
+        rates = [count / t for t in times]
+        row = {"job": job, "method": method, "workers": workers, "best": max(rates),
+               "median": statistics.median(rates), "patches": count, "seconds": times}
+        rows.append(row)
+        print(f"  {job:<7} {method:<22} w={workers:<2} best {row['best']:8,.0f}/s  "
+              f"median {row['median']:8,.0f}/s", flush=True)
+        return row
+
+    try:
+        for job, plan in plans.items():
+            n = len(plan)
+            for w in (1, 2):
+                run, n_tiles = tiles_limit(path, plan, w)
+                limit = record(job, f"decode limit ({n_tiles} tiles)", w,
+                               timed(run, args.repeats), n)
+                mem = record(job, "gigapatch -> memory", w, timed(
+                    lambda w=w, plan=plan: gigapatch.extract(slide, plan, workers=w),
+                    args.repeats), n)
+                store = record(job, "gigapatch -> store", w, timed(
+                    lambda w=w, plan=plan: gigapatch.extract_to_zarr(
+                        slide, plan, tmp / "m.zarr", workers=w, overwrite=True,
+                        codec=args.codec), args.repeats), n)
+                ratios[f"{job} w={w} memory / decode limit"] = mem["median"] / limit["median"]
+                ratios[f"{job} w={w} store / decode limit"] = store["median"] / limit["median"]
+                try:
+                    k = min(n, args.loop_patches)
+                    loop = record(job, "tiffslide+INTER_AREA", w, timed(
+                        inter_area_loop(path, plan.rows(0, k), w), args.repeats), k)
+                except ImportError as exc:
+                    print(f"  {job:<7} tiffslide+INTER_AREA: skipped ({exc})")
+                else:
+                    ratios[f"{job} w={w} memory / tiffslide+INTER_AREA"] = (
+                        mem["median"] / loop["median"])
+                    ratios[f"{job} w={w} store / tiffslide+INTER_AREA"] = (
+                        store["median"] / loop["median"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\nratios (median over median, same run; targets: memory >= 0.8x the decode limit, "
+          ">= 6x the tiffslide loop with 2 workers)")
+    for name, value in ratios.items():
+        print(f"  {name:<44} {value:6.2f}x")
+    out = args.json.with_name("extract-mpp.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "bench": "extract --mpp", "slide": str(path), "size": args.size, "mpp": args.mpp,
+        "codec": args.codec, "repeats": args.repeats, "rows": rows, "ratios": ratios,
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                    "platform": platform.platform()},
+    }, indent=2))
+    print(f"\nwrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=32768)
@@ -187,7 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codec", default="lz4")
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "extract.json")
+    ap.add_argument("--mpp", type=float, default=None,
+                    help="resampling benchmark: 299² patches at this pixel size (e.g. 0.5)")
+    ap.add_argument("--loop-patches", type=int, default=600,
+                    help="patches for the tiffslide+INTER_AREA loop (it is slow)")
     args = ap.parse_args(argv)
+    if args.mpp is not None:
+        return resampling_main(args)
 
     path = slide_file(args.size)
     slide = gigapatch.open(path)
