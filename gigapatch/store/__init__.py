@@ -19,6 +19,7 @@ not all set is incomplete, whatever its other nodes hold.
 
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION
 from gigapatch.store.reader import PatchSelection, PatchStore, read_done
+from gigapatch.store.summary import describe_plan, is_store, patches_done, recorded_seed, summarize
 from gigapatch.store.writer import create_store, mark_done, open_for_resume, write_shard
 
 __all__ = [
@@ -28,8 +29,13 @@ __all__ = [
     "PatchSelection",
     "PatchStore",
     "create_store",
+    "describe_plan",
+    "is_store",
     "mark_done",
     "open_for_resume",
+    "patches_done",
     "read_done",
+    "recorded_seed",
+    "summarize",
     "write_shard",
 ]

@@ -17,6 +17,11 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def extract(capsys, slide, out, *flags):
+    """``gigapatch extract SLIDE -o OUT FLAGS... --quiet``."""
+    return run(capsys, "extract", slide, "-o", out, *flags, "--quiet")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The real demo, as a user runs it (8192² slide, 299² grid)."""
@@ -81,38 +86,15 @@ def test_synth_info_extract_verify(tmp_path, capsys):
     assert code == 0 and "levels 1300x1300 325x325" in out
     code, out, _ = run(capsys, "info", slide)
     assert code == 0 and "format    svs" in out and "128x128" in out and "mpp       0.25" in out
-    code, out, _ = run(
-        capsys,
-        "extract",
-        slide,
-        "-o",
-        tmp_path / "p.zarr",
-        "--size",
-        300,
-        "--stride",
-        200,
-        "--workers",
-        2,
-        "--quiet",
-    )
+    code, out, _ = extract(capsys, slide, tmp_path / "p.zarr", "--size", 300, "--stride", 200,
+                           "--workers", 2)
     assert code == 0 and "wrote 36 patches of 300x300 from 1 slide(s)" in out
     code, out, _ = run(capsys, "info", tmp_path / "p.zarr")
     assert code == 0 and "patches   36 of 300x300x3 uint8" in out and "1/1 done" in out
     code, out, _ = run(capsys, "verify", tmp_path / "p.zarr")
     assert code == 0 and "OK, 36 patches" in out
-    code, out, _ = run(
-        capsys,
-        "extract",
-        slide,
-        "-o",
-        tmp_path / "p.zarr",
-        "--size",
-        64,
-        "--level",
-        1,
-        "--overwrite",
-        "--quiet",
-    )
+    code, out, _ = extract(capsys, slide, tmp_path / "p.zarr", "--size", 64, "--level", 1,
+                           "--overwrite")
     assert code == 0 and "wrote 25 patches of 64x64" in out
 
 

@@ -1,0 +1,41 @@
+"""The ``gigapatch`` command: parses arguments and calls the library, nothing more.
+
+One module per command, each with ``add_parser(subparsers)`` and
+``run(args) -> int`` (:class:`~gigapatch.cli.common.Command`); adding a
+command is adding its module to :data:`COMMANDS`. Every user error ends in one
+line on stderr and a non-zero exit (:func:`~gigapatch.cli.common.run_reporting_errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from gigapatch import __version__
+from gigapatch.cli import demo, extract, info, synth, verify
+from gigapatch.cli.common import Command, Parser, run_reporting_errors
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: The commands, in the order ``gigapatch --help`` lists them.
+COMMANDS: tuple[Command, ...] = (demo, synth, info, extract, verify)
+
+
+def build_parser() -> Parser:
+    """The argument parser of the ``gigapatch`` command."""
+    parser = Parser(prog="gigapatch", description="Whole-slide images to training patches.")
+    parser.add_argument("--version", action="version", version=f"gigapatch {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for command in COMMANDS:
+        command.add_parser(subparsers).set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gigapatch`` command; return its exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return int(exc.code or 0)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run_reporting_errors(f"gigapatch {args.command}", run, args)

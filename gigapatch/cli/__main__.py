@@ -1,0 +1,7 @@
+"""``python -m gigapatch.cli``: the ``gigapatch`` command."""
+
+import sys
+
+from gigapatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""``gigapatch info``: describe a slide (levels, pixel size, tiles) or a patch store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gigapatch.cli.common import Subparsers, human_bytes
+from gigapatch.sources import describe_file, open_slide
+from gigapatch.store import PatchStore, is_store, summarize
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Add ``info PATH``."""
+    p = subparsers.add_parser("info", help="describe a slide or a patch store")
+    p.add_argument("path")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print what ``args.path`` is, one ``key  value`` line each (a table for pyramid levels)."""
+    path = Path(args.path)
+    if is_store(path):
+        for key, value in summarize(PatchStore(path)):
+            print(f"{key:<9} {value}")
+        return 0
+    slide = open_slide(path)
+    print(f"file      {path} ({human_bytes(describe_file(path)['size'])})")
+    print(f"format    {slide.format}")
+    print(f"dtype     {slide.dtype} x{slide.channels}")
+    print(f"mpp       {slide.mpp if slide.mpp is not None else 'unknown'}")
+    print("levels    level   height    width  downsample  tile       compression")
+    for k, lvl in enumerate(slide.levels):
+        (h, w), (dy, _dx), (th, tw) = lvl.shape, lvl.downsample, lvl.tile
+        print(f"          {k:>5} {h:>8} {w:>8} {dy:>11.4g}  {f'{th}x{tw}':<10} {lvl.compression}")
+    return 0

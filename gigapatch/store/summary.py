@@ -1,0 +1,152 @@
+"""Stores in words: what a store holds, how far it got, and the plan that made it.
+
+These are what ``gigapatch info`` and ``gigapatch extract --resume`` print,
+available to Python users as they are::
+
+    from gigapatch.store import PatchStore, summarize
+    for key, value in summarize(PatchStore("patches.zarr")):
+        print(f"{key:<9} {value}")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from gigapatch.errors import GigapatchError
+from gigapatch.sources import describe_file
+from gigapatch.store.format import ATTRS_KEY
+from gigapatch.store.reader import PatchStore
+
+__all__ = [
+    "describe_plan",
+    "human_bytes",
+    "is_store",
+    "patches_done",
+    "recorded_seed",
+    "summarize",
+]
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as people read them: ``"812 B"``, ``"4.2 KB"``, ``"1.3 MB"``, ``"7.0 GB"``.
+
+    Units are powers of 1000; anything from a billion bytes up is counted in GB.
+    """
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB"):
+        n /= 1000
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} GB"
+
+
+def _joined(values: Any, sep: str = "x") -> str:
+    return sep.join(map(str, values))
+
+
+def describe_plan(plan: Mapping[str, Any]) -> str:
+    """One line for a stored plan (:attr:`PatchStore.plan`): kind, where, and what shaped it.
+
+    Examples
+    --------
+    >>> describe_plan({"kind": "random", "size": [64, 64], "level": 0, "seed": 3})
+    'random of 64x64, at level 0, seed 3'
+    >>> describe_plan({"kind": "grid", "size": [299, 299], "stride": [299, 299], "mpp": 0.5,
+    ...                "min_tissue": 0.5})
+    'grid of 299x299, at 0.5 um/px, stride 299x299, min tissue 0.5'
+    """
+    parts = [f"{plan.get('kind')} of {_joined(plan.get('size', []))}"]
+    if plan.get("mpp") is not None:
+        parts.append(f"at {plan['mpp']:g} um/px")
+    elif plan.get("level", -1) >= 0:
+        parts.append(f"at level {plan['level']}")
+    if plan.get("kind") == "grid":
+        parts.append(f"stride {_joined(plan.get('stride', []))}")
+        if plan.get("padding", "valid") != "valid":
+            parts.append(f"padding {plan['padding']}")
+        if list(plan.get("dilation", [1, 1])) != [1, 1]:
+            parts.append(f"dilation {_joined(plan['dilation'])}")
+    else:
+        parts.append(f"seed {plan.get('seed')}")
+        if plan.get("weights"):
+            parts.append(f"weights {plan['weights']}")
+    if plan.get("min_tissue"):
+        parts.append(f"min tissue {plan['min_tissue']:g}")
+    if plan.get("classes"):
+        parts.append(f"classes {_joined(plan['classes'], ', ')}")
+    return ", ".join(parts)
+
+
+def is_store(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a Zarr v3 group carrying gigapatch's store attributes.
+
+    Only says what the folder claims to be; :class:`PatchStore` checks the rest.
+    """
+    path = Path(path)
+    if not (path.is_dir() and (path / "zarr.json").exists()):
+        return False
+    try:
+        return ATTRS_KEY in zarr.open_group(path, mode="r").attrs
+    except Exception:  # an array, or not readable as a group
+        return False
+
+
+def patches_done(store: PatchStore | str | os.PathLike[str]) -> int:
+    """How many patches lie in the shards of ``store`` that are done.
+
+    ``store`` may be a path: then a missing or unreadable store has 0 patches done.
+    """
+    if not isinstance(store, PatchStore):
+        try:
+            store = PatchStore(store)
+        except GigapatchError:
+            return 0
+    starts = np.flatnonzero(store.done) * store.shard_size
+    ends = np.minimum(starts + store.shard_size, len(store))
+    return int((ends - starts).sum())
+
+
+def recorded_seed(path: str | os.PathLike[str]) -> int | None:
+    """The seed of the plan recorded in the store at ``path``; None if there is no file there
+    or the plan has none (a grid).
+
+    Raises
+    ------
+    StoreError
+        Something is at ``path`` but it is not a readable gigapatch store.
+    """
+    if not os.path.exists(path):
+        return None
+    seed = PatchStore(path).plan.get("seed")
+    return None if seed is None else int(seed)
+
+
+def summarize(store: PatchStore) -> list[tuple[str, str]]:
+    """What ``gigapatch info`` says of a store, as (key, value) lines.
+
+    Keys are ``store``, ``patches``, ``shards``, ``plan``, then one
+    ``source K`` per source (``K`` left-aligned in 3 columns).
+    """
+    n, (h, w, c) = len(store), store.patch_shape
+    lines = [
+        ("store", f"{store.path} ({human_bytes(describe_file(store.path)['size'])})"),
+        ("patches", f"{n} of {h}x{w}x{c} {store.images.dtype}"),
+        (
+            "shards",
+            f"{store.shards_done}/{store.n_shards} done, {store.shard_size} patches each, "
+            f"codec {store.attrs.get('codec')}",
+        ),
+        ("plan", describe_plan(store.plan)),
+    ]
+    for k, src in enumerate(store.sources):
+        where = src.get("path") or src.get("name")
+        lines.append((f"source {k:<3}", f"{where} (level {src.get('level')}, label "
+                                        f"{src.get('label')})"))
+    return lines
