@@ -78,7 +78,7 @@ def number(
 positive_int = number(int, lambda v: v > 0, "a positive integer")
 natural_int = number(int, lambda v: v >= 0, "an integer >= 0")
 fraction = number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
-positive_float = number(float, lambda v: v > 0, "a positive number")
+positive_float = number(float, lambda v: 0 < v < float("inf"), "a positive number")
 
 
 class ProgressBar:

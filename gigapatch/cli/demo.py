@@ -41,14 +41,15 @@ def run(args: argparse.Namespace) -> int:
     )
     h, w = r.slide_shape
     n, (ph, pw, _) = len(r.store), r.store.patch_shape
-    magnification = f"{10 / r.slide_mpp:g}x"
+    cells = int(h * r.slide_mpp / r.patch_mpp) // ph * (int(w * r.slide_mpp / r.patch_mpp) // pw)
     print(
-        f"slide     {r.slide_path} ({h}x{w}, {r.slide_levels} levels, {magnification} "
+        f"slide     {r.slide_path} ({h}x{w}, {r.slide_levels} levels, {10 / r.slide_mpp:g}x "
         f"({r.slide_mpp:g} um/px), {human_bytes(r.slide_path.stat().st_size)}, made in "
         f"{r.synth_seconds:.1f}s)"
     )
-    print(f"patches   {n} of {ph}x{pw} at {magnification} from tissue only "
-          f"({n} of {(h // ph) * (w // pw)} grid cells have >= {args.min_tissue:.0%} tissue)")
+    how = "read at level 0 and downsampled" if r.resampling != "none" else "read as is"
+    print(f"patches   {n} of {ph}x{pw} at {10 / r.patch_mpp:g}x ({r.patch_mpp:g} um/px, {how}) "
+          f"from tissue only ({n} of {cells} grid cells have >= {args.min_tissue:.0%} tissue)")
     print(f"extract   {r.extract_seconds:.2f}s, {r.patches_per_second:,.0f} patches/s "
           "(tissue mask, plan, read, write)")
     print(f"store     {r.store.path} ({human_bytes(r.store_bytes)})")

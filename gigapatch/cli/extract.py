@@ -18,6 +18,7 @@ from gigapatch.engine import extract_to_zarr
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.plan import PatchPlan, as_slides, grid, random
 from gigapatch.plan.labels import SlideSet, find_slides
+from gigapatch.sources.resolution import MPP_TOLERANCE
 from gigapatch.store import patches_done, recorded_seed
 
 __all__ = ["Codec", "Device", "Padding", "add_parser", "run"]
@@ -50,7 +51,15 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--level", type=natural_int, default=None, help="pyramid level")
     where.add_argument("--mpp", type=positive_float, default=None,
-                       help="pixel size in µm: each slide at its level of that size")
+                       help="pixel size in µm of the patches (e.g. 0.5 = 20x): a level within "
+                            "--mpp-tolerance is read as is, else a finer one, area-downsampled")
+    where.add_argument("--magnification", type=positive_float, default=None, metavar="X",
+                       help="objective power of the patches (20 = 20x), from the slide's "
+                            "recorded magnification, else 10/mpp")
+    p.add_argument("--mpp-tolerance", type=fraction, default=MPP_TOLERANCE, metavar="F",
+                   dest="mpp_tolerance",
+                   help="relative difference under which a level counts as the target "
+                        "(default 0.02)")
     p.add_argument("--min-tissue", type=fraction, default=0.0, metavar="F",
                    help="keep patches at least F tissue (Otsu mask of a low level)")
     p.add_argument("--labels-from-dirs", action="store_true",
@@ -91,14 +100,16 @@ def _plan_from_args(sources: SlideSet, args: argparse.Namespace) -> PatchPlan:
             "applies to --random; got it without --random",
         )
         return grid(sources, args.size, args.stride, padding=args.padding,
-                    dilation=args.dilation, level=args.level, mpp=args.mpp, fill=args.fill,
-                    min_tissue=args.min_tissue)
+                    dilation=args.dilation, level=args.level, mpp=args.mpp,
+                    magnification=args.magnification, mpp_tolerance=args.mpp_tolerance,
+                    fill=args.fill, min_tissue=args.min_tissue)
     _refuse(
         {"--stride": args.stride is not None, "--padding": args.padding != "valid",
          "--dilation": args.dilation != 1},
         "applies to grids; random patches are always whole (got it with --random)",
     )
     return random(sources, args.size, args.random, args.seed, level=args.level, mpp=args.mpp,
+                  magnification=args.magnification, mpp_tolerance=args.mpp_tolerance,
                   weights=args.weights, min_tissue=args.min_tissue, per_slide=args.per_slide,
                   balance=args.balanced)
 

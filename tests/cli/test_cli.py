@@ -35,9 +35,10 @@ def test_demo_store_has_the_nodes_and_attrs_of_the_design(demo):
     group = zarr.open_group(demo / "demo-patches.zarr", mode="r")
     assert set(group.keys()) == {"images", "coords", "slide", "label", "done", "tissue"}
     n = group["images"].shape[0]
-    # 299² at 20x (the slide's level 0) from tissue only: about 40% of the grid cells
+    # 299² at 20x (level 0 of the 40x slide, downsampled 2x) from tissue only: about 40% of the
+    # 13 x 13 grid cells of the 4096² image the slide is at 20x
     assert group["images"].shape == (n, 299, 299, 3)
-    assert 0.25 * (8192 // 299) ** 2 < n < 0.6 * (8192 // 299) ** 2
+    assert 0.25 * (4096 // 299) ** 2 < n < 0.6 * (4096 // 299) ** 2
     assert (group["tissue"][:] >= 0.5).all()
     assert group["images"].dtype == np.uint8
     assert group["coords"].shape == (n, 2) and group["slide"].shape == (n,)
@@ -46,7 +47,8 @@ def test_demo_store_has_the_nodes_and_attrs_of_the_design(demo):
     assert attrs["format"] == 1 and attrs["plan"]["size"] == [299, 299]
     assert attrs["plan"]["mpp"] == 0.5 and attrs["plan"]["min_tissue"] == 0.5
     source = attrs["sources"][0]
-    assert source["path"].endswith("demo-slide.svs") and source["mpp"] == 0.5
+    assert source["path"].endswith("demo-slide.svs") and source["mpp"] == 0.25
+    assert (source["level"], source["factor"], source["target_mpp"]) == (0, 2.0, 0.5)
     for key in ("size", "mtime", "level", "downsample", "shape", "label"):
         assert key in source
     assert PatchStore(demo / "demo-patches.zarr").verify() == []
@@ -57,8 +59,9 @@ def test_demo_patches_equal_openslide_read_region(demo):
     rng = np.random.default_rng(0)
     for i in rng.choice(len(store), size=40, replace=False):
         y, x = store.coords[i]
-        expected = openslide_region(demo / "demo-slide.svs", y, x, 299, 299)
-        assert np.array_equal(store[int(i)], expected), (i, y, x)
+        region = openslide_region(demo / "demo-slide.svs", y, x, 598, 598).astype(np.int64)
+        expected = np.rint(region.reshape(299, 2, 299, 2, 3).sum(axis=(1, 3)) / 4)
+        assert np.array_equal(store[int(i)], expected.astype(np.uint8)), (i, y, x)
 
 
 def test_demo_slide_is_a_real_pyramid_compressed_like_a_scan(demo):
@@ -73,11 +76,12 @@ def test_demo_slide_is_a_real_pyramid_compressed_like_a_scan(demo):
 def test_demo_prints_a_summary(tmp_path, capsys):
     code, out, _ = run(capsys, "demo", "--out", tmp_path, "--size", 1024, "--patch", 256, "--quiet")
     assert code == 0
-    for word in ("slide", "20x (0.5 um/px)", "of 256x256 at 20x from tissue only", "patches/s",
+    for word in ("slide", "40x (0.25 um/px)", "of 256x256 at 20x (0.5 um/px, read at level 0 "
+                 "and downsampled) from tissue only", "patches/s",
                  "store", "B)", str(tmp_path)):
         assert word in out
     # running it again replaces its own outputs
-    assert run(capsys, "demo", "--out", tmp_path, "--size", 1024, "--quiet")[0] == 0
+    assert run(capsys, "demo", "--out", tmp_path, "--size", 2048, "--quiet")[0] == 0
 
 
 def test_synth_info_extract_verify(tmp_path, capsys):

@@ -104,3 +104,27 @@ def test_missing_sources_and_empty_globs(tmp_path, capsys):
     result, _, err = run(capsys, "extract", tmp_path, "--labels-from-dirs", "-o",
                          tmp_path / "x.zarr", "--size", 64)
     assert result == 1 and "no slide files under the class folders" in err
+
+
+def test_20x_from_a_40x_slide_by_mpp_or_magnification_is_the_same_store(tmp_path, capsys):
+    slide = tmp_path / "40x.svs"
+    code, out, _ = run(capsys, "synth", slide, "--size", 1024, "--magnification", 40)
+    assert code == 0 and "mpp 0.25 (40x)" in out
+    stores = []
+    for flag, value in (("--mpp", 0.5), ("--magnification", 20)):
+        out_path = tmp_path / f"{flag[2:]}.zarr"
+        code, out, err = run(capsys, "extract", slide, "-o", out_path, "--size", 100,
+                             "--random", 20, "--seed", 1, flag, value, "--quiet")
+        assert code == 0, err
+        stores.append(PatchStore(out_path))
+    a, b = stores
+    assert np.array_equal(a.coords, b.coords) and np.array_equal(a[:], b[:])
+    assert a.sources[0]["factor"] == 2.0 and a.sources[0]["resampling"] == "area-integer"
+    code, _, err = run(capsys, "extract", slide, "-o", tmp_path / "c.zarr", "--size", 100,
+                       "--mpp", 0.1, "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "mpp 0.1 is finer than level 0 of '40x.svs' (0.25 µm/px, its finest)" in err
+    assert not (tmp_path / "c.zarr").exists()
+    code, _, err = run(capsys, "extract", slide, "-o", tmp_path / "d.zarr", "--size", 100,
+                       "--mpp", 0.5, "--magnification", 20, "--quiet")
+    assert code == 2 and "not allowed with argument" in err
