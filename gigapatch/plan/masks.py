@@ -2,9 +2,12 @@
 
 :func:`tissue_mask` thresholds a small level (Otsu on HSV saturation, or on
 optical density) and removes small objects and holes. A mask is a 2-d boolean
-(or [0, 1] float) map that covers the whole slide at any resolution; each
-cell stands for an equal share of level 0. :func:`footprint_fraction` gives
-the tissue fraction of many patch footprints at once (an integral image).
+(or [0, 1] float) map that covers the whole slide at any resolution and any
+aspect ratio: a map of shape (m, n) is stretched over the slide's level-0
+extent (H, W), cell (i, j) covering rows ``⌊i·H/m⌋ … ⌊(i+1)·H/m⌋`` (end
+excluded) and columns ``⌊j·W/n⌋ … ⌊(j+1)·W/n⌋`` (:func:`cell_edges`,
+:func:`cell_of`). Weight maps follow the same rule. :func:`footprint_fraction`
+gives the tissue fraction of many patch footprints at once (an integral image).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.sources import Slide
 
 __all__ = [
+    "cell_edges",
+    "cell_of",
     "check_map",
     "footprint_fraction",
     "load_mask",
@@ -150,8 +155,39 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     return data.max(axis=2) if data.ndim == 3 else data
 
 
+def cell_edges(cells: int, pixels: int) -> np.ndarray:
+    """Level-0 edges of ``cells`` map cells stretched over ``pixels`` pixels along one axis.
+
+    Cell ``i`` covers pixels ``edges[i]`` to ``edges[i + 1]`` (end excluded), with
+    ``edges[i] = ⌊i·pixels/cells⌋``: the cells tile ``[0, pixels)`` without gaps or
+    overlaps, and none is empty when ``cells <= pixels``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (cells + 1,) int64, from 0 to ``pixels``.
+    """
+    return (np.arange(cells + 1, dtype=np.int64) * pixels) // cells
+
+
+def cell_of(pixel: np.ndarray | int, cells: int, pixels: int) -> np.ndarray:
+    """The cell (see :func:`cell_edges`) that holds each level-0 pixel index along one axis.
+
+    Pixel ``r`` is in cell ``i`` iff ``⌊i·pixels/cells⌋ <= r < ⌊(i+1)·pixels/cells⌋``, that
+    is ``i = ⌊((r + 1)·cells − 1) / pixels⌋``. Pixels outside ``[0, pixels)`` are clipped
+    to the first or last cell.
+    """
+    r = np.clip(np.asarray(pixel, np.int64), 0, pixels - 1)
+    out: np.ndarray = ((r + 1) * cells - 1) // pixels
+    return out
+
+
 def check_map(name: str, data: Any, slide: Slide) -> np.ndarray:
-    """``data`` as a float64 2-d map over ``slide``: finite, ≥ 0, roughly its aspect ratio."""
+    """``data`` as a float64 2-d map over ``slide``: finite, ≥ 0, any aspect ratio.
+
+    The map is stretched over the slide as :func:`cell_edges` says. More cells than
+    level-0 pixels along an axis is an error (some cells would cover no pixel).
+    """
     arr = np.asarray(data)
     if arr.ndim != 2 or 0 in arr.shape or arr.dtype.kind not in "biuf":
         raise InvalidArgumentError(
@@ -160,17 +196,25 @@ def check_map(name: str, data: Any, slide: Slide) -> np.ndarray:
         )
     h0, w0 = slide.shape
     mh, mw = arr.shape
-    if mh > h0 or mw > w0 or abs(mh * w0 / h0 - mw) > 1 + 0.02 * mw:
+    if mh > h0 or mw > w0:
         raise InvalidArgumentError(
-            f"{name} for {slide.name!r} must be a 2-d map with the slide's aspect ratio "
-            f"({h0}x{w0}) and no more cells than pixels; got shape {mh}x{mw}"
+            f"{name} for {slide.name!r} must have no more cells than the slide has level-0 "
+            f"pixels along each axis ({h0}x{w0}); got shape {mh}x{mw}"
         )
     arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise InvalidArgumentError(f"{name} for {slide.name!r} must be finite; got NaN or inf")
-    if (arr < 0).any():
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        what = "NaN" if np.isnan(arr[i, j]) else f"{arr[i, j]:g}"
         raise InvalidArgumentError(
-            f"{name} for {slide.name!r} must be non-negative; got minimum {arr.min():g}"
+            f"{name} for {slide.name!r} must be finite; got {what} at cell ({i}, {j}) "
+            f"({int(bad.sum())} non-finite cells)"
+        )
+    if (arr < 0).any():
+        i, j = (int(v) for v in np.unravel_index(int(np.argmin(arr)), arr.shape))
+        raise InvalidArgumentError(
+            f"{name} for {slide.name!r} must be non-negative; got minimum {arr.min():g} "
+            f"at cell ({i}, {j})"
         )
     return arr
 
@@ -217,6 +261,15 @@ def spread(name: str, spec: Any, n: int, shared: bool) -> Sequence[Any]:
     return [spec] * n
 
 
+def _axis_position(edges: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Level-0 positions ``p`` (clipped to the slide) as (cell, fraction of that cell before p)."""
+    last = len(edges) - 2
+    p = np.clip(p, 0, edges[-1])
+    i = np.minimum(np.searchsorted(edges, p, side="right") - 1, last)
+    width = np.maximum(edges[i + 1] - edges[i], 1)  # an empty last cell holds no mass anyway
+    return i, (p - edges[i]) / width
+
+
 def footprint_fraction(
     mask: np.ndarray,
     shape0: tuple[int, int],
@@ -225,6 +278,10 @@ def footprint_fraction(
     extent: tuple[float, float],
 ) -> np.ndarray:
     """Mean of ``mask`` over many level-0 rectangles, outside the slide counting as 0.
+
+    The map is stretched over the slide as :func:`cell_edges` says (any aspect
+    ratio), and each rectangle gets the exact area-weighted mean of the cells it
+    overlaps, partial cells counting by their overlap.
 
     Parameters
     ----------
@@ -240,18 +297,28 @@ def footprint_fraction(
     Returns
     -------
     numpy.ndarray
-        (N,) float32 fractions; each rectangle covers at least one cell.
+        (N,) float32 fractions.
     """
     mh, mw = mask.shape
+    ey, ex = cell_edges(mh, shape0[0]), cell_edges(mw, shape0[1])
+    # integral image of mass (value × pixel count of the cell): exact at cell edges and,
+    # the mass of a cell being spread evenly over it, bilinear in between
+    mass = np.asarray(mask, np.float64) * np.diff(ey)[:, None] * np.diff(ex)[None, :]
     sat = np.zeros((mh + 1, mw + 1), np.float64)
-    sat[1:, 1:] = np.asarray(mask, np.float64).cumsum(0).cumsum(1)
-    sy, sx = mh / shape0[0], mw / shape0[1]
+    sat[1:, 1:] = mass.cumsum(0).cumsum(1)
     y, x = np.asarray(y, np.float64), np.asarray(x, np.float64)
-    a, c = np.rint(y * sy).astype(np.int64), np.rint(x * sx).astype(np.int64)
-    b = np.maximum(np.rint((y + extent[0]) * sy).astype(np.int64), a + 1)
-    d = np.maximum(np.rint((x + extent[1]) * sx).astype(np.int64), c + 1)
-    area = (b - a) * (d - c)
-    a, b = np.clip(a, 0, mh), np.clip(b, 0, mh)
-    c, d = np.clip(c, 0, mw), np.clip(d, 0, mw)
-    total = sat[b, d] - sat[a, d] - sat[b, c] + sat[a, c]
-    return (total / area).astype(np.float32)
+    rows = [_axis_position(ey, y), _axis_position(ey, y + extent[0])]
+    cols = [_axis_position(ex, x), _axis_position(ex, x + extent[1])]
+
+    def below(r: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        (i, fi), (j, fj) = r, c
+        top = sat[i, j] + fj * (sat[i, j + 1] - sat[i, j])
+        bottom = sat[i + 1, j] + fj * (sat[i + 1, j + 1] - sat[i + 1, j])
+        out: np.ndarray = top + fi * (bottom - top)
+        return out
+
+    total = below(rows[1], cols[1]) - below(rows[0], cols[1]) - below(rows[1], cols[0])
+    total += below(rows[0], cols[0])
+    area = float(extent[0]) * float(extent[1])
+    fraction: np.ndarray = np.clip(total / area, 0.0, None).astype(np.float32)
+    return fraction

@@ -23,6 +23,7 @@ from gigapatch.plan.core import (
 )
 from gigapatch.plan.grid import describe, join_fractions
 from gigapatch.plan.masks import (
+    cell_edges,
     check_map,
     footprint_fraction,
     map_data,
@@ -78,21 +79,30 @@ def _uniform(lh: int, lw: int, span: tuple[int, int]) -> Draw:
     return draw
 
 
-def _weighted(w: np.ndarray, lh: int, lw: int, span: tuple[int, int]) -> Draw:
-    """Cells drawn ∝ weight, a uniform point in the cell, the patch centred there and shifted
-    to fit. Zero-weight cells are left out of the cumulative sum, so never drawn."""
-    mh, mw = w.shape
-    cells = np.flatnonzero(w.ravel() > 0)
-    cdf = np.cumsum(w.ravel()[cells])
+def _weighted(w: np.ndarray, slide: Slide, level: int, span: tuple[int, int]) -> Draw:
+    """Weighted draws at ``level``: cells ∝ weight, the patch centre uniform in the cell.
 
-    def draw(rng, m):
+    The map is stretched over level 0 (:func:`~gigapatch.plan.masks.cell_edges`). A
+    level-0 pixel is drawn uniformly inside the drawn cell; the level pixel holding its
+    centre becomes the patch's centre pixel (offset ``⌊h/2⌋, ⌊w/2⌋`` from the top-left),
+    then the window is shifted to fit inside the level. Zero-weight cells are left out
+    of the cumulative sum, so never drawn.
+    """
+    (h0, w0), (lh, lw) = slide.shape, slide.levels[level].shape
+    dy, dx = slide.levels[level].downsample
+    mw = w.shape[1]
+    ey, ex = cell_edges(w.shape[0], h0), cell_edges(mw, w0)
+    flat = w.ravel() / w.max()  # huge finite weights must not sum to inf
+    cells = np.flatnonzero(flat > 0)
+    cdf = np.cumsum(flat[cells])
+
+    def draw(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
         pick = np.searchsorted(cdf, rng.random(m) * cdf[-1], side="right")
         ci, cj = np.divmod(cells[np.minimum(pick, len(cells) - 1)], mw)
-        py = (ci + rng.random(m)) * (lh / mh)
-        px = (cj + rng.random(m)) * (lw / mw)
-        # the pixel window whose centre is nearest the point (span 1: the point's pixel)
-        ty = np.floor(py - (span[0] - 1) / 2).astype(np.int64)
-        tx = np.floor(px - (span[1] - 1) / 2).astype(np.int64)
+        ry = rng.integers(ey[ci], ey[ci + 1])  # level-0 centre pixel, uniform in the cell
+        rx = rng.integers(ex[cj], ex[cj + 1])
+        ty = np.floor((ry + 0.5) / dy).astype(np.int64) - span[0] // 2
+        tx = np.floor((rx + 0.5) / dx).astype(np.int64) - span[1] // 2
         return np.clip(ty, 0, lh - span[0]), np.clip(tx, 0, lw - span[1])
 
     return draw
@@ -116,8 +126,11 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
     else:
         data = map_data(spec, slide)
     w = check_map("weights", data, slide)
-    if not w.sum() > 0:
-        raise InvalidArgumentError(f"weights for {slide.name!r} must not be all zero")
+    if not w.max() > 0:
+        raise InvalidArgumentError(
+            f"weights for {slide.name!r} must not be all zero (no cell could be drawn); got a "
+            f"{w.shape[0]}x{w.shape[1]} map of zeros"
+        )
     return w
 
 
@@ -184,9 +197,18 @@ def random(
     """Plan ``n`` random patches, always whole and inside the slide.
 
     Without ``weights``, top-left corners are uniform over every position
-    where the whole patch fits at the level. With ``weights``, a cell of the
-    map is drawn with probability ∝ its weight, a point uniform inside it,
-    and the patch is centred on that point, then shifted to fit.
+    where the whole patch fits at the level. With ``weights``, a map of shape
+    (m, n) is stretched over the slide whatever its aspect ratio: cell (i, j)
+    covers level-0 rows ``⌊i·H/m⌋ … ⌊(i+1)·H/m⌋`` and columns
+    ``⌊j·W/n⌋ … ⌊(j+1)·W/n⌋`` (ends excluded; H, W the level-0 height and
+    width). A cell is drawn with probability ∝ its weight, then the patch
+    *centre* uniformly inside it: a level-0 pixel of the cell is drawn
+    uniformly and becomes the patch's centre pixel (the one at offset
+    ``⌊h/2⌋, ⌊w/2⌋`` from its top-left; at a coarser level, the level pixel
+    holding that pixel's centre). The window is then shifted to fit inside the
+    slide: always a full-size patch, never clipped. So the cell holding a
+    patch's centre pixel is the drawn cell at level 0 unless the shift moved
+    it (only for patches larger than the edge cells).
 
     Parameters
     ----------
@@ -208,10 +230,11 @@ def random(
         objective power, as in :func:`gigapatch.grid`.
     weights
         ``None`` (uniform), ``"tissue"`` (tissue density), a 2-d map of any
-        resolution covering the slide, a map file (``.npy``, TIFF, PNG), a
+        shape covering the slide, a map file (``.npy``, TIFF, PNG), a
         ``(slide) -> map`` callable (see :mod:`gigapatch.plan.saliency`), or a list
-        with one per slide. NaN, negative, all-zero or badly shaped maps are
-        errors.
+        with one per slide. NaN, infinite, negative or all-zero weights, maps
+        that are not 2-d, and maps with more cells than the slide has level-0
+        pixels along an axis are errors; zero-weight cells are never drawn.
     replace
         ``False``: no two patches of a slide share a top-left corner.
     mask, min_tissue
@@ -255,7 +278,7 @@ def random(
         tissue = tissue_mask(slide) if wants_tissue else None
         m = tissue.astype(np.float64) if _is_tissue(mask_spec) else resolve_mask(mask_spec, slide)
         w = _weights_map(weight_spec, slide, tissue)
-        draw = _uniform(lh, lw, rsize) if w is None else _weighted(w, lh, lw, rsize)
+        draw = _uniform(lh, lw, rsize) if w is None else _weighted(w, slide, lvl, rsize)
         dy, dx = slide.levels[lvl].downsample
         fraction = None
         if m is not None:

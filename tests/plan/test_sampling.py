@@ -98,13 +98,14 @@ def test_weights_may_be_a_callable_of_the_slide():
 @pytest.mark.parametrize(
     ("weights", "match"),
     [
-        (np.array([[1.0, np.nan], [1.0, 1.0]]), "weights for 'array' must be finite; got NaN"),
-        (np.array([[1.0, -1.0], [1.0, 1.0]]), "must be non-negative; got minimum -1"),
-        (np.zeros((4, 4)), "weights for 'array' must not be all zero"),
+        (np.array([[1.0, np.nan], [1.0, 1.0]]), r"must be finite; got NaN at cell \(0, 1\)"),
+        (np.array([[1.0, 1.0], [-np.inf, 1.0]]), r"must be finite; got -inf at cell \(1, 0\)"),
+        (np.array([[1.0, -1.0], [1.0, 1.0]]), r"non-negative; got minimum -1 at cell \(0, 1\)"),
+        (np.zeros((4, 4)), "weights for 'array' must not be all zero .*got a 4x4 map of zeros"),
         (np.ones((4, 4, 3)), "must be a non-empty 2-d numeric map; got shape"),
         (np.ones((0, 4)), "must be a non-empty 2-d numeric map"),
-        (np.ones((4, 40)), r"aspect ratio \(100x100\) and no more cells .*; got shape 4x40"),
-        (np.ones((200, 200)), "no more cells than pixels; got shape 200x200"),
+        (np.ones((101, 40)), r"no more cells .* along each axis \(100x100\); got shape 101x40"),
+        (np.ones((200, 200)), "no more cells than .*; got shape 200x200"),
         ("saliency", "weights must be None, 'tissue', an array, a map file or a callable"),
         (lambda slide: np.full((3, 3), np.inf), "weights for 'array' must be finite"),
     ],
@@ -121,8 +122,8 @@ def test_without_replacement_positions_are_distinct():
         gigapatch.random(_image(20, 20), 10, 122, seed=0, replace=False)
     weights = np.zeros((2, 2))
     weights[0, 0] = 1
-    # the one weighted cell reaches 6 x 6 top-left corners
-    with pytest.raises(InvalidArgumentError, match=r"only 36 of 40 .* distinct positions"):
+    # the one weighted cell holds 10 x 10 centre pixels, 5 x 5 top-left corners once shifted
+    with pytest.raises(InvalidArgumentError, match=r"only 25 of 40 .* distinct positions"):
         gigapatch.random(_image(20, 20), 10, 40, seed=0, replace=False, weights=weights)
 
 
