@@ -4,27 +4,38 @@ Each writer takes an in-memory image (``sample_rgb`` and ``sample_fluorescence``
 make realistic ones) and writes it, with a pyramid of 2× box-averaged levels
 where the format has one:
 
-=====================  ==================================================  =========
-writer                 layout                                              opened as
-=====================  ==================================================  =========
-``write_ome_tiff``     OME-TIFF, levels as SubIFDs, ``YXS`` or ``CYX``       ome-tiff
-``write_tiff``         generic TIFF: tiled or stripped, optional pyramid    tiff
-                       pages in the main IFD chain (OpenSlide's layout)
-``write_zarr``         a bare Zarr v2 or v3 array (h, w[, C])                zarr-v2/3
-``write_ome_zarr``     OME-Zarr 0.4 (Zarr v2) or 0.5 (Zarr v3) multiscales   ome-zarr
-=====================  ==================================================  =========
+=========================  ==============================================  ===================
+writer                     layout                                          opened as
+=========================  ==============================================  ===================
+``write_ome_tiff``         OME-TIFF, levels as SubIFDs, ``YXS`` or ``CYX``   ome-tiff
+``write_ome_tiff_series``  OME-TIFF with several images (series), each     ome-tiff, ``series=``
+                           with its own SubIFD pyramid and name
+``write_tiff``             generic TIFF: tiled or stripped, optional       tiff
+                           pyramid pages in the main IFD chain
+                           (OpenSlide's layout)
+``write_zarr``             a bare Zarr v2 or v3 array (h, w[, C])          zarr-v2/3
+``write_ome_zarr``         OME-Zarr 0.4 (Zarr v2) or 0.5 (Zarr v3)         ome-zarr
+                           multiscales
+``write_hamamatsu_vmu``    Hamamatsu VMU: a key file, an uncompressed      openslide-hamamatsu
+                           12-bit NGR image, a 4× smaller NGR map, an      (OpenSlide only)
+                           optional JPEG macro image
+=========================  ==============================================  ===================
 
 Aperio-style SVS files come from :func:`gigapatch.synthesize`.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import tifffile
 import zarr
+from PIL import Image
 
 from gigapatch.synth import render
 
@@ -32,7 +43,9 @@ __all__ = [
     "pyramid",
     "sample_fluorescence",
     "sample_rgb",
+    "write_hamamatsu_vmu",
     "write_ome_tiff",
+    "write_ome_tiff_series",
     "write_ome_zarr",
     "write_tiff",
     "write_zarr",
@@ -96,6 +109,104 @@ def write_ome_tiff(
         for lvl in levels_[1:]:
             tw.write(lvl, subfiletype=1, **opts)
     return Path(path)
+
+
+def write_ome_tiff_series(
+    path: str | os.PathLike[str],
+    images: Sequence[np.ndarray],
+    *,
+    names: Sequence[str] | None = None,
+    levels: int | Sequence[int] = 3,
+    mpp: float | Sequence[float | None] | None = 0.5,
+    tile: int = 256,
+    compression: str = "jpeg",
+) -> Path:
+    """OME-TIFF holding several RGB or grey images (tifffile *series*), e.g. two scanned
+    regions and a small macro photograph.
+
+    Each image gets its own OME ``Image`` (named ``names[k]``, default ``"image k"``), its
+    own SubIFD pyramid of ``levels`` (or ``levels[k]``) 2× levels and pixel size ``mpp``
+    (or ``mpp[k]``).
+    """
+    n = len(images)
+    names = list(names) if names is not None else [f"image {k}" for k in range(n)]
+    counts = [levels] * n if isinstance(levels, int) else list(levels)
+    mpps = list(mpp) if isinstance(mpp, Sequence) else [mpp] * n
+    if not len(names) == len(counts) == len(mpps) == n:
+        raise ValueError(f"names, levels and mpp must have one entry per image ({n})")
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tw:
+        for image, name, count, size in zip(images, names, counts, mpps, strict=True):
+            rgb = image.ndim == 3 and image.shape[2] == 3
+            meta: dict[str, object] = {"axes": "YXS" if image.ndim == 3 else "YX", "Name": name}
+            if size is not None:
+                meta.update(PhysicalSizeX=size, PhysicalSizeY=size, PhysicalSizeXUnit="µm",
+                            PhysicalSizeYUnit="µm")
+            photometric = "rgb" if rgb else "minisblack"
+            for k, lvl in enumerate(pyramid(image, count)):
+                tw.write(lvl, tile=(tile, tile), compression=compression, photometric=photometric,
+                         subifds=count - 1 if k == 0 else None, subfiletype=1 if k else 0,
+                         metadata=meta if k == 0 else None)
+    return Path(path)
+
+
+def _write_ngr(path: Path, image: np.ndarray, column_width: int) -> None:
+    """Hamamatsu NGR: a 32-byte header ("GN", width, height, column width at 4, data offset
+    at 24), then columns of ``column_width`` pixels, top to bottom, 3 × uint16 LE per pixel
+    holding 12-bit values (OpenSlide keeps the top 8 bits)."""
+    h, w = image.shape[:2]
+    header = bytearray(32)
+    header[:2] = b"GN"
+    struct.pack_into("<3i", header, 4, w, h, column_width)
+    struct.pack_into("<i", header, 24, len(header))
+    data = (image.astype("<u2") << 4).reshape(h, w // column_width, column_width, 3)
+    with path.open("wb") as fh:
+        fh.write(header)
+        fh.write(np.ascontiguousarray(data.transpose(1, 0, 2, 3)).tobytes())
+
+
+def write_hamamatsu_vmu(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    *,
+    column_width: int = 64,
+    mpp: float = 0.5,
+    magnification: float = 20,
+    macro: np.ndarray | None = None,
+) -> Path:
+    """Hamamatsu VMU (uncompressed), a format only OpenSlide reads, lossless.
+
+    ``path`` (``.vmu``) is the key file; next to it go ``<stem>.ngr`` (level 0, ``image``,
+    (h, w, 3) uint8, ``w`` a multiple of ``column_width``), ``<stem>_map.ngr`` (level 1, the
+    4× box average of ``pyramid``) and, given ``macro``, ``<stem>_macro.jpg`` (OpenSlide's
+    associated image ``"macro"``). OpenSlide returns ``image`` exactly and reports ``mpp``
+    and ``magnification``.
+    """
+    path = Path(path)
+    h, w = image.shape[:2]
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (h, w, 3) uint8; got {image.shape} {image.dtype}")
+    if w % column_width:
+        raise ValueError(f"image width {w} must be a multiple of column_width {column_width}")
+    small = pyramid(image, 3)[2]
+    _write_ngr(path.with_suffix(".ngr"), image, column_width)
+    _write_ngr(path.with_name(f"{path.stem}_map.ngr"), small, small.shape[1])
+    lines = [
+        "[Uncompressed Virtual Microscope Specimen]",
+        f"ImageFile={path.stem}.ngr",
+        f"MapFile={path.stem}_map.ngr",
+        "BitsPerPixel=36",
+        "PixelOrder=RGB",
+        f"PhysicalWidth={round(mpp * w * 1000)}",  # nanometres
+        f"PhysicalHeight={round(mpp * h * 1000)}",
+        f"SourceLens={magnification:g}",
+    ]
+    if macro is not None:
+        buf = io.BytesIO()
+        Image.fromarray(macro).save(buf, format="JPEG", quality=95)
+        path.with_name(f"{path.stem}_macro.jpg").write_bytes(buf.getvalue())
+        lines.append(f"MacroImage={path.stem}_macro.jpg")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def write_tiff(

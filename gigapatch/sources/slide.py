@@ -20,8 +20,9 @@ import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, RegionError
 from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, resolve_resolution
+from gigapatch.sources.series import Series
 
-__all__ = ["Level", "Reader", "Slide"]
+__all__ = ["Level", "Reader", "Series", "Slide", "describe_file"]
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,22 @@ class Slide:
         return resolve_resolution(
             self, level=level, mpp=mpp, magnification=magnification, tolerance=tolerance
         )
+
+    @property
+    def series(self) -> tuple[Series, ...]:
+        """Every image of the file (index, name, level-0 shape, levels); see ``series_index``.
+
+        Formats without several images list one series: this slide.
+        """
+        found: tuple[Series, ...] | None = getattr(self._reader, "series", None)
+        if found is None:
+            return (Series(index=0, name=self.name, shape=self.shape, levels=len(self.levels)),)
+        return found
+
+    @property
+    def series_index(self) -> int:
+        """Index in :attr:`series` of the image this slide reads."""
+        return int(getattr(self._reader, "series_index", 0))
 
     def __repr__(self) -> str:
         h, w = self.shape
@@ -409,10 +426,14 @@ class Slide:
         return self._reopen
 
 
-def describe_file(path: str | os.PathLike) -> dict:
+def describe_file(
+    path: str | os.PathLike[str], *, slide: Slide | None = None
+) -> dict[str, Any]:
     """Return ``{"path", "size", "mtime"}`` of a file or folder (a Zarr store), as stores record.
 
-    ``size`` is the total bytes of the files under a folder.
+    ``size`` is the total bytes of the files under a folder. Given the ``slide`` opened from
+    ``path``, the record also lists the file's images, ``"series"`` (a list of ``{"index",
+    "name", "shape", "levels"}``), and the one the slide reads, ``"series_index"``.
     """
     st = os.stat(path)
     size = st.st_size
@@ -422,4 +443,11 @@ def describe_file(path: str | os.PathLike) -> dict:
             for root, _, files in os.walk(path)
             for name in files
         )
-    return {"path": os.path.abspath(path), "size": size, "mtime": st.st_mtime}
+    record: dict[str, Any] = {"path": os.path.abspath(path), "size": size, "mtime": st.st_mtime}
+    if slide is not None:
+        record["series"] = [
+            {"index": s.index, "name": s.name, "shape": list(s.shape), "levels": s.levels}
+            for s in slide.series
+        ]
+        record["series_index"] = slide.series_index
+    return record

@@ -1,5 +1,9 @@
 """TIFF sources: Aperio SVS, OME-TIFF (SubIFD pyramids), generic tiled or stripped (Big)TIFF.
 
+A file may hold several images (tifffile's *series*: an SVS thumbnail, label and macro, an
+NDPI macro, the regions of a Leica SCN, the images of an OME-TIFF); the reader reads one, by
+default the largest (:mod:`gigapatch.sources.series`).
+
 tifffile parses the file once (series, levels, tags, OME-XML). Pixel reads
 then fetch only the encoded segments (tiles or strips) a region touches, with
 ``os.pread`` on a plain file descriptor (thread-safe, no shared seek), and
@@ -30,11 +34,12 @@ import imagecodecs
 import numpy as np
 import tifffile
 
-from gigapatch.errors import SlideError
+from gigapatch.errors import GigapatchError, SlideError
+from gigapatch.sources.series import Series, choose_series
 from gigapatch.sources.slide import Level, Slide
 from gigapatch.sources.units import to_micrometres
 
-__all__ = ["TiffReader", "open_tiff"]
+__all__ = ["TiffReader", "UnsupportedTiffError", "open_tiff"]
 
 _SVS_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
 _SVS_MAG = re.compile(r"\|\s*AppMag\s*=\s*([0-9.eE+-]+)")
@@ -45,12 +50,23 @@ _RESUNIT_TO_UM = {
 _PHOTOMETRIC = tifffile.PHOTOMETRIC
 
 
-def _ome_mpp(tif: tifffile.TiffFile) -> float | None:
+class UnsupportedTiffError(SlideError):
+    """tifffile cannot parse the file, or its image has a layout gigapatch does not read.
+
+    Unlike a corrupt or truncated file, another reader (OpenSlide) may still read it.
+    """
+
+
+def _ome_mpp(tif: tifffile.TiffFile, image: int = 0) -> float | None:
+    """PhysicalSizeX of the ``image``-th OME ``Image`` (tifffile's series order), in µm."""
     try:
         root = ET.fromstring(tif.ome_metadata or "")
     except ET.ParseError:
         return None
-    for elem in root.iter():
+    images = [e for e in root if e.tag.endswith("}Image") or e.tag == "Image"]
+    if not images:
+        return None
+    for elem in images[min(image, len(images) - 1)].iter():
         if elem.tag.endswith("}Pixels") or elem.tag == "Pixels":
             size = elem.get("PhysicalSizeX")
             if size is None:
@@ -60,27 +76,14 @@ def _ome_mpp(tif: tifffile.TiffFile) -> float | None:
     return None
 
 
-def _magnification_of(tif: tifffile.TiffFile, page: tifffile.TiffPage) -> float | None:
-    """Objective power the scanner recorded (Aperio ``AppMag``), or None."""
-    if tif.is_svs:
-        match = _SVS_MAG.search(page.description or "")
-        if match:
-            try:
-                value = float(match.group(1))
-            except ValueError:
-                return None
-            return value if value > 0 else None
-    return None
-
-
-def _mpp_of(tif: tifffile.TiffFile, page: tifffile.TiffPage) -> float | None:
+def _mpp_of(tif: tifffile.TiffFile, page: tifffile.TiffPage, series: int = 0) -> float | None:
     """Microns per pixel of level 0: SVS description, OME-XML, then resolution tags."""
     if tif.is_svs:
         match = _SVS_MPP.search(page.description or "")
         if match:
             return float(match.group(1))
     if tif.is_ome:
-        mpp = _ome_mpp(tif)
+        mpp = _ome_mpp(tif, series)
         if mpp is not None:
             return mpp
     xres = page.resolution[0] if page.resolution else 0.0
@@ -105,6 +108,29 @@ def _jpeg_colorspaces(page: tifffile.TiffPage) -> tuple[Any, Any] | None:
     return None
 
 
+def _magnification_of(tif: tifffile.TiffFile, page: tifffile.TiffPage) -> float | None:
+    """Objective power: ``AppMag`` of an SVS description; other TIFFs do not say in one way."""
+    match = _SVS_MAG.search(page.description or "") if tif.is_svs else None
+    return float(match.group(1)) if match else None
+
+
+def _format_of(tif: tifffile.TiffFile) -> str:
+    for flag in ("svs", "ndpi", "scn", "bif", "philips"):
+        if getattr(tif, f"is_{flag}", False):
+            return flag
+    return "ome-tiff" if tif.is_ome else "tiff"
+
+
+def _series_of(tif: tifffile.TiffFile) -> tuple[Series, ...]:
+    found = []
+    for k, s in enumerate(tif.series):
+        key = s.keyframe
+        found.append(Series(index=k, name=str(s.name or ""),
+                            shape=(int(key.imagelength), int(key.imagewidth)),
+                            levels=len(s.levels)))
+    return tuple(found)
+
+
 @dataclass
 class _LevelData:
     """What reads of one level need, detached from the (closed) TiffFile."""
@@ -118,24 +144,29 @@ class _LevelData:
 
 
 class TiffReader:
-    """Reads the levels of the first image series of a TIFF file.
+    """Reads the levels of one image series of a TIFF file.
 
     Parameters
     ----------
     path
         The TIFF file.
+    series
+        The series to read (index or name); ``None``: the largest.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, series: int | str | None = None) -> None:
         self.path = path
+        self._want = series
         log = logging.getLogger("tifffile")
         level = log.level
         log.setLevel(logging.CRITICAL)  # tifffile logs what it skips; we raise one error
         try:
             with tifffile.TiffFile(path) as tif:
                 self._parse(tif)
+        except GigapatchError:
+            raise
         except (tifffile.TiffFileError, ValueError, IndexError, KeyError, struct_error) as exc:
-            raise SlideError(f"{path!r} is not a readable TIFF image: {exc}") from None
+            raise UnsupportedTiffError(f"{path!r} is not a readable TIFF image: {exc}") from None
         finally:
             log.setLevel(level)
         self._check_segments(os.path.getsize(path))
@@ -146,9 +177,11 @@ class TiffReader:
     # ------------------------------------------------------------------ parsing
     def _parse(self, tif: tifffile.TiffFile) -> None:
         if not tif.series:
-            raise SlideError(f"{self.path!r} contains no image")
-        series = tif.series[0]
-        self.format = "svs" if tif.is_svs else "ome-tiff" if tif.is_ome else "tiff"
+            raise UnsupportedTiffError(f"{self.path!r} contains no image")
+        self.series = _series_of(tif)
+        self.series_index = choose_series(self.series, self._want, self.path)
+        series = tif.series[self.series_index]
+        self.format = _format_of(tif)
         levels, data = [], []
         for lvl in series.levels:
             pages = [p for p in lvl.pages if p is not None]
@@ -172,27 +205,28 @@ class TiffReader:
         key0 = series.levels[0].keyframe
         self.dtype = np.dtype(key0.dtype)
         self.channels = data[0].samples * len(data[0].offsets)
-        self.mpp = _mpp_of(tif, key0)
+        self.mpp = _mpp_of(tif, key0, self.series_index)
         self.magnification = _magnification_of(tif, key0)
         self._data = data
 
     def _check_layout(self, lvl: Any, pages: list, key: tifffile.TiffPage) -> None:
         axes = lvl.axes
         if not (axes.endswith("YX") or axes.endswith("YXS")):
-            raise SlideError(f"{self.path!r}: image axes {axes!r} are not supported "
-                             "(expected YX, YXS or CYX)")
+            raise UnsupportedTiffError(f"{self.path!r}: image axes {axes!r} are not supported "
+                                       "(expected YX, YXS or CYX)")
         extra = axes[: -3 if axes.endswith("S") else -2]
         if extra not in ("", "C") or key.imagedepth != 1:
-            raise SlideError(
+            raise UnsupportedTiffError(
                 f"{self.path!r}: image with axes {axes!r} and shape {lvl.shape} is not a 2-D "
                 "slide; only channel (C) planes are supported besides Y and X"
             )
         if key.planarconfig != tifffile.PLANARCONFIG.CONTIG and key.samplesperpixel > 1:
-            raise SlideError(f"{self.path!r}: planar (separate) sample layout is not supported")
+            raise UnsupportedTiffError(
+                f"{self.path!r}: planar (separate) sample layout is not supported")
         if len(pages) != (lvl.shape[0] if extra == "C" else 1):
-            raise SlideError(f"{self.path!r}: level with shape {lvl.shape} lacks pages")
+            raise UnsupportedTiffError(f"{self.path!r}: level with shape {lvl.shape} lacks pages")
         if np.dtype(key.dtype).kind not in "uif":
-            raise SlideError(f"{self.path!r}: pixel type {key.dtype} is not supported")
+            raise UnsupportedTiffError(f"{self.path!r}: pixel type {key.dtype} is not supported")
 
     def _check_segments(self, file_size: int) -> None:
         """Refuse files whose segment tables are incomplete or point past the end (truncated)."""
@@ -333,9 +367,17 @@ class TiffReader:
         return segment
 
 
-def open_tiff(path: str | os.PathLike) -> Slide:
-    """Open a TIFF file as a :class:`~gigapatch.sources.slide.Slide`."""
+def open_tiff(path: str | os.PathLike[str], *, series: int | str | None = None) -> Slide:
+    """Open a TIFF file as a :class:`~gigapatch.sources.slide.Slide`.
+
+    ``series`` picks one of the file's images by index or name; ``None``: the largest. The
+    slide pickles as the path and the chosen series' index.
+    """
     path = os.fspath(path)
-    reader = TiffReader(path)
+    reader = TiffReader(path, series)
     return Slide(reader, name=Path(path).name, path=os.path.abspath(path),
-                 reopen=(open_tiff, (path,)))
+                 reopen=(_reopen, (path, reader.series_index)))
+
+
+def _reopen(path: str, series: int) -> Slide:
+    return open_tiff(path, series=series)
