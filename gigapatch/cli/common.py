@@ -78,6 +78,11 @@ def number(
 positive_int = number(int, lambda v: v > 0, "a positive integer")
 natural_int = number(int, lambda v: v >= 0, "an integer >= 0")
 fraction = number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+def series_choice(text: str) -> int | str:
+    """``--series``: an index (digits) or a name."""
+    return int(text) if text.isdigit() else text
+
+
 positive_float = number(float, lambda v: 0 < v < float("inf"), "a positive number")
 
 

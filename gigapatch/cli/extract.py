@@ -13,11 +13,13 @@ from gigapatch.cli.common import (
     natural_int,
     positive_float,
     positive_int,
+    series_choice,
 )
 from gigapatch.engine import extract_to_zarr
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.plan import PatchPlan, as_slides, grid, random
 from gigapatch.plan.labels import SlideSet, find_slides
+from gigapatch.sources import READERS
 from gigapatch.sources.resolution import MPP_TOLERANCE
 from gigapatch.store import patches_done, recorded_seed
 
@@ -62,6 +64,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                         "(default 0.02)")
     p.add_argument("--min-tissue", type=fraction, default=0.0, metavar="F",
                    help="keep patches at least F tissue (Otsu mask of a low level)")
+    p.add_argument("--series", type=series_choice, default=None, metavar="N|NAME",
+                   help="image of a file holding several (default: the largest pyramid)")
+    p.add_argument("--reader", default="auto", choices=READERS,
+                   help="how slides are opened (openslide: vendor formats, extra 'openslide')")
     p.add_argument("--labels-from-dirs", action="store_true",
                    help="SRC is one folder whose sub-folders name the classes")
     p.add_argument("--shard-size", type=positive_int, default=256, help="patches per shard")
@@ -116,7 +122,8 @@ def _plan_from_args(sources: SlideSet, args: argparse.Namespace) -> PatchPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, extract, and print how many patches were written and how fast."""
-    found = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs)
+    found = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs).open(
+        series=args.series, reader=args.reader)
     slides = as_slides(found)
     if args.resume and args.random is not None and args.seed is None:
         args.seed = recorded_seed(args.output)  # finish the random plan the store was made with

@@ -119,6 +119,8 @@ def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[st
         resampling="none" if factor == 1.0 else (
             "area-integer" if float(factor).is_integer() else "area"),
         read_size=list(plan.read_size(k)),
+        series=slide.series_index,
+        series_name=slide.series[slide.series_index].name if slide.series else None,
         shape=list(slide.shape),
         label=label,
     )

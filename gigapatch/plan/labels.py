@@ -6,9 +6,11 @@ import glob
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from gigapatch.errors import InvalidArgumentError, SlideError
-from gigapatch.sources.opener import is_zarr
+from gigapatch.sources import Slide
+from gigapatch.sources.opener import is_zarr, open_slide
 
 __all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides"]
 
@@ -16,21 +18,23 @@ __all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides"]
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".scn", ".bif", ".btf")
 
 
-class SlideSet(Sequence[str]):
-    """Slide paths with one class label each (or ``labels=None``) and the class names.
+class SlideSet(Sequence[Any]):
+    """Slide paths (or opened slides) with one class label each (or ``labels=None``) and the
+    class names.
 
     A sequence of paths, so it is accepted wherever sources are; the planners
-    take its ``labels`` and ``classes`` unless given others.
+    take its ``labels`` and ``classes`` unless given others. :meth:`open` gives
+    the same set with every slide opened (choosing a series or a reader).
     """
 
     def __init__(
-        self, paths: Sequence[str], labels: Sequence[int] | None, classes: Sequence[str]
+        self, paths: Sequence[Any], labels: Sequence[int] | None, classes: Sequence[str]
     ) -> None:
         if labels is not None and len(paths) != len(labels):
             raise InvalidArgumentError(
                 f"labels must give one label per path ({len(paths)}); got {len(labels)}"
             )
-        self.paths = [str(p) for p in paths]
+        self.paths = [p if isinstance(p, Slide) else str(p) for p in paths]
         self.labels = None if labels is None else [int(v) for v in labels]
         self.classes = list(classes)
 
@@ -45,6 +49,12 @@ class SlideSet(Sequence[str]):
 
     def __repr__(self) -> str:
         return f"<SlideSet {len(self)} slides, classes {self.classes}>"
+
+    def open(self, **options: Any) -> SlideSet:
+        """The same set with every path opened by :func:`gigapatch.open` with ``options``
+        (``series=``, ``reader=``…); labels and classes are kept."""
+        slides = [p if isinstance(p, Slide) else open_slide(p, **options) for p in self.paths]
+        return SlideSet(slides, self.labels, self.classes)
 
 
 def _slides_in(folder: Path) -> list[str]:

@@ -128,3 +128,31 @@ def test_20x_from_a_40x_slide_by_mpp_or_magnification_is_the_same_store(tmp_path
     code, _, err = run(capsys, "extract", slide, "-o", tmp_path / "d.zarr", "--size", 100,
                        "--mpp", 0.5, "--magnification", 20, "--quiet")
     assert code == 2 and "not allowed with argument" in err
+
+
+def test_series_are_listed_by_info_and_chosen_by_extract(tmp_path, capsys):
+    from gigapatch.testing import write_ome_tiff_series
+
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 255, (300, 260, 3), np.uint8)
+    large = rng.integers(0, 255, (640, 512, 3), np.uint8)
+    path = write_ome_tiff_series(tmp_path / "two.ome.tif", [small, large], names=["small", "big"],
+                                 levels=2, compression="none")
+    code, out, err = run(capsys, "info", path)
+    assert code == 0, err
+    assert "series  * 1 'big' 640x512" in out and "series    0 'small' 300x260" in out
+    code, out, _ = run(capsys, "info", path, "--series", "small")
+    assert "series  * 0 'small'" in out
+    for series, shape in (("0", (300, 260)), ("big", (640, 512))):
+        out_path = tmp_path / f"{series}.zarr"
+        code, _, err = run(capsys, "extract", path, "-o", out_path, "--size", 100,
+                           "--series", series, "--quiet")
+        assert code == 0, err
+        store = PatchStore(out_path)
+        assert store.sources[0]["shape"] == list(shape)
+        image = small if shape == (300, 260) else large
+        y, x = (int(v) for v in store.coords[-1])
+        assert np.array_equal(store[len(store) - 1], image[y : y + 100, x : x + 100])
+    code, _, err = run(capsys, "extract", path, "-o", tmp_path / "x.zarr", "--size", 100,
+                       "--series", "7", "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "series" in err and "'big'" in err
