@@ -11,37 +11,11 @@ import pytest
 
 from gigapatch.feed import Preprocess
 from gigapatch.kernels import backend, draw_params
-from tests.helpers import gpu_cupy
+from tests.helpers import PRESET_FORMULAS, gpu_cupy, plain_augment
 from tests.kernels import native_harness as kn
 
 cp = gpu_cupy()
 BATCH = np.random.default_rng(0).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
-# the presets written out: y = x / divisor + offset, in float32
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406]) * 255
-IMAGENET_STD = np.array([0.229, 0.224, 0.225]) * 255
-PRESETS = {
-    "xception": ([127.5], [-1.0]),
-    "unit": ([255.0], [0.0]),
-    "imagenet": (IMAGENET_STD, -IMAGENET_MEAN / IMAGENET_STD),
-}
-
-
-def _reference(batch, ops=None, jitter=None, normalize=None, dtype="float32", layout="hwc"):
-    """Per patch: np.rot90 then a left-right flip, clip(x * c + b), x / divisor + offset."""
-    out = []
-    for k, patch in enumerate(batch):
-        p = patch
-        if ops is not None:
-            p = np.rot90(p, ops[k] % 4)
-            p = p[:, ::-1] if ops[k] >= 4 else p
-        if normalize is not None:
-            divisor, offset = (np.asarray(v, np.float32) for v in PRESETS[normalize])
-            x = p.astype(np.float32)
-            if jitter is not None:
-                x = np.clip(x * jitter[k, 0] + jitter[k, 1], np.float32(0), np.float32(255))
-            p = (x / divisor + offset).astype(dtype)
-        out.append(p.transpose(2, 0, 1) if layout == "chw" else p)
-    return np.stack(out)
 
 
 def test_default_is_identity_and_presets_equal_the_plain_definition():
@@ -51,7 +25,7 @@ def test_default_is_identity_and_presets_equal_the_plain_definition():
     got = prep(BATCH, 11)
     params = draw_params(6, 11, dihedral=True, contrast=0.2, brightness=30.0)  # what seed 11 drew
     assert len(set(params.dihedral.tolist())) > 2 and (params.jitter[:, 1] != 0).all()
-    want = _reference(BATCH, params.dihedral, params.jitter, "imagenet", "float16", "chw")
+    want = plain_augment(BATCH, params.dihedral, params.jitter, "imagenet", "float16", "chw")
     assert got.dtype == np.float16 and got.shape == (6, 3, 8, 8)
     assert np.array_equal(got, want)
     assert np.array_equal(prep(BATCH, 11), got) and not np.array_equal(prep(BATCH, 12), got)
@@ -101,7 +75,7 @@ def test_gpu_path_copies_the_uint8_batch_once_then_makes_one_fused_launch(option
     ops = np.zeros(6) if params.dihedral is None else params.dihedral
     assert np.array_equal(args["ops"], ops)
     if "normalize" in options:
-        divisor, offset = PRESETS[options["normalize"]]
+        divisor, offset = PRESET_FORMULAS[options["normalize"]]
         assert args["divisor"].tolist() == divisor * 3 and args["offset"].tolist() == offset * 3
         assert (float(args["lo"]), float(args["hi"])) == (0.0, 255.0)
         assert int(args["use_jitter"]) == (params.jitter is not None)
