@@ -179,3 +179,61 @@ def test_cli_resume_of_a_random_plan_reuses_the_recorded_seed(job, tmp_path, cap
                  "--shard-size", "8", "--resume"]) == 0
     assert PatchStore(out).complete and PatchStore(out).plan["seed"] == seed
     capsys.readouterr()
+
+
+def _noise(h=128, w=128):
+    return np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_a_creation_killed_half_way_leaves_no_store_at_the_output(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt  # as if killed while the arrays are being made
+
+    image = _noise()
+    plan = gigapatch.grid(image, 32)
+    monkeypatch.setattr(zarr.Group, "create_array", boom)
+    with pytest.raises(KeyboardInterrupt):
+        gigapatch.extract_to_zarr(image, plan, tmp_path / "o.zarr")
+    monkeypatch.undo()
+    assert not (tmp_path / "o.zarr").exists()
+    gigapatch.extract_to_zarr(image, plan, tmp_path / "o.zarr", resume=True)
+    assert PatchStore(tmp_path / "o.zarr").complete
+    assert [p.name for p in tmp_path.iterdir()] == ["o.zarr"]  # the half-made folder is gone
+
+
+def test_resume_into_an_empty_folder_is_a_fresh_run(tmp_path):
+    (tmp_path / "o.zarr").mkdir()
+    image = _noise()
+    gigapatch.extract_to_zarr(image, gigapatch.grid(image, 32), tmp_path / "o.zarr", resume=True)
+    assert PatchStore(tmp_path / "o.zarr").complete
+
+
+def test_verify_and_resume_catch_missing_or_damaged_shard_files(tmp_path):
+    image = _noise()
+    plan = gigapatch.grid(image, 32)
+    out = tmp_path / "v.zarr"
+    gigapatch.extract_to_zarr(image, plan, out, shard_size=4)
+    reference = PatchStore(out)[:]
+    (out / "images" / "c" / "1" / "0" / "0" / "0").unlink()
+    with open(out / "images" / "c" / "2" / "0" / "0" / "0", "r+b") as fh:
+        fh.truncate(100)
+    assert PatchStore(out).verify() == [
+        "shard 1 is marked done but its file is missing; run with --resume",
+        "shard 2 is marked done but its index is damaged (checksum mismatch); run with --resume",
+    ]
+    gigapatch.extract_to_zarr(image, plan, out, shard_size=4, resume=True)
+    assert PatchStore(out).verify() == [] and np.array_equal(PatchStore(out)[:], reference)
+
+
+def test_resume_accepts_nan_tissue_fractions(tmp_path):
+    a, b = _noise(), _noise()
+    plan = gigapatch.grid([a, b], 64, mask=[None, np.ones((4, 4), bool)])
+    assert np.isnan(plan.tissue).any()
+    gigapatch.extract_to_zarr([a, b], plan, tmp_path / "t.zarr", shard_size=4)
+    (tmp_path / "t.zarr" / "done" / "c" / "1").unlink()  # shard 1 not done
+    seen = []
+    gigapatch.extract_to_zarr([a, b], plan, tmp_path / "t.zarr", shard_size=4, resume=True,
+                              progress=lambda done, total: seen.append(done))
+    store = PatchStore(tmp_path / "t.zarr")
+    assert store.complete and seen == [4, 8]  # shard 0 kept, shard 1 written again
+    assert np.array_equal(store.tissue, plan.tissue, equal_nan=True)
