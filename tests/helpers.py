@@ -1,4 +1,4 @@
-"""Reference readers the tests compare gigapatch with."""
+"""Shared test helpers: the references the tests compare gigapatch with, and small fixtures."""
 
 from __future__ import annotations
 
