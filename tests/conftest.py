@@ -6,8 +6,10 @@ source tests against real slides.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
+import shutil
 
 # Keras 3 runs on torch here (the test extra installs torch, not TensorFlow); set before any
 # test module imports keras
@@ -39,3 +41,13 @@ def real_slides() -> list[str]:
 def any_slide_path(request, slide_path, square_path):
     """Every slide the source tests run on: the synthetic ones, plus real ones if given."""
     return {"odd": slide_path, "square": square_path}.get(request.param, request.param)
+
+
+@pytest.fixture(scope="session")
+def kernel_core(tmp_path_factory):
+    """The CUDA kernels' core compiled for the host with g++ (tier 4), loaded with ctypes."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed: the host-compiled kernel core cannot be run")
+    from tests.kernels import native_harness
+
+    return ctypes.CDLL(str(native_harness.build(tmp_path_factory.mktemp("core"))))

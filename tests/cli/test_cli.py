@@ -195,20 +195,9 @@ def test_the_console_script_reports_errors_without_traceback(tmp_path):
 
 
 def test_verify_fails_on_an_incomplete_store(tmp_path, capsys):
-    from gigapatch.store import create_store
+    from tests.helpers import unfinished_store
 
-    create_store(
-        tmp_path / "x.zarr",
-        patch_shape=(2, 2, 1),
-        dtype=np.uint8,
-        coords=np.zeros((3, 2)),
-        slide=np.zeros(3),
-        label=np.zeros(3),
-        sources=[{"name": "a", "downsample": [1, 1], "shape": [9, 9]}],
-        plan={},
-        shard_size=2,
-    )
-    code, _, err = run(capsys, "verify", tmp_path / "x.zarr")
+    code, _, err = run(capsys, "verify", unfinished_store(tmp_path / "x.zarr"))
     assert code == 1 and "2 of 2 shards not done" in err
 
 
@@ -240,3 +229,58 @@ def test_info_and_resume_messages_for_a_random_store(tmp_path, capsys, small_sli
     code, text, _ = run(capsys, "info", out)
     assert code == 0 and "plan      random of 64x64, at level 0, seed 3" in text
     assert "(level 0, label -1)" in text
+
+
+def _noise(h=128, w=128):
+    return np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_verify_names_missing_and_damaged_shard_files(tmp_path, capsys):
+    import gigapatch
+
+    image = _noise()
+    out = tmp_path / "v.zarr"
+    gigapatch.extract_to_zarr(image, gigapatch.grid(image, 32), out, shard_size=4)
+    (out / "images" / "c" / "1" / "0" / "0" / "0").unlink()
+    code, _, err = run(capsys, "verify", out)
+    assert code == 1 and err.count("\n") == 1
+    assert "shard 1 is marked done but its file is missing; run with --resume" in err
+
+
+def test_info_on_a_zarr_image_and_on_damaged_stores(tmp_path, capsys):
+    import shutil
+
+    import gigapatch
+    from gigapatch import testing
+
+    testing.write_zarr(tmp_path / "img.zarr", _noise(), zarr_format=3, chunks=64)
+    code, out, _ = run(capsys, "info", tmp_path / "img.zarr")
+    assert code == 0 and "format    zarr-v3" in out
+    image = _noise()
+    gigapatch.extract_to_zarr(image, gigapatch.grid(image, 64), tmp_path / "s.zarr")
+    shutil.rmtree(tmp_path / "s.zarr" / "done")
+    for command in ("info", "verify"):
+        code, _, err = run(capsys, command, tmp_path / "s.zarr")
+        assert code == 1 and err.count("\n") == 1
+        assert "damaged gigapatch store: it lacks done" in err
+
+
+def test_zarr_folders_are_slides_on_the_command_line(tmp_path, capsys):
+    from gigapatch import testing
+
+    testing.write_ome_zarr(tmp_path / "data" / "a" / "x.zarr", _noise(), channels_first=False)
+    testing.write_zarr(tmp_path / "data" / "b" / "y.zarr", _noise(), chunks=64)
+    code, out, _ = run(capsys, "extract", tmp_path / "data" / "a" / "x.zarr", "-o",
+                       tmp_path / "o1.zarr", "--size", 32, "--quiet")
+    assert code == 0 and "wrote 16 patches" in out
+    code, out, _ = run(capsys, "extract", tmp_path / "data", "--labels-from-dirs", "-o",
+                       tmp_path / "o2.zarr", "--size", 32, "--quiet")
+    assert code == 0 and "from 2 slide(s) in 2 classes" in out
+
+
+def test_a_mask_file_that_is_not_an_image_is_one_line(tmp_path, capsys, square_path):
+    (tmp_path / "notimg.png").write_text("hello")
+    code, _, err = run(capsys, "extract", square_path, "-o", tmp_path / "o.zarr", "--size", 64,
+                       "--random", 5, "--weights", tmp_path / "notimg.png")
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot read mask" in err and "expected a .npy, TIFF or PNG image" in err

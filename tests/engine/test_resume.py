@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,47 +41,79 @@ def job(tmp_path_factory, square_path):
     return square_path, plan, reference, d
 
 
+@pytest.fixture(scope="module")
+def small_job(tmp_path_factory, square_path):
+    """A grid job of 16 shards of 4 patches (64² at level 1), for the kill tests."""
+    d = tmp_path_factory.mktemp("kill")
+    plan = gigapatch.grid(square_path, 64, level=1)
+    reference = d / "reference.zarr"
+    gigapatch.extract_to_zarr(square_path, plan, reference, shard_size=4, workers=1)
+    return square_path, plan, reference, d
+
+
+# The child SIGKILLs itself at the nth call of one function, so where the run dies is fixed:
+# - "read": shard n is being read; its file was never started (shards 0..n-2 are done)
+# - "fsync": shard n is written whole to its temporary file, not yet renamed into place
+# - "mark": shard n's file is in place, its done flag not yet set
+# One worker runs one shard at a time and the driver marks each before the next starts, so
+# shards 0..n-2 are done, whatever the timing.
 _CHILD = """
+import os
+import signal
 import sys
-import time
+
 import gigapatch
 from gigapatch.engine import run as engine
-real_write = engine.write_shard
-def slow_write(*args, **kwargs):  # ~4 s in all, so the kill lands mid-run
-    time.sleep(0.025)
-    real_write(*args, **kwargs)
-engine.write_shard = slow_write
-slide, out = sys.argv[1], sys.argv[2]
-plan = gigapatch.grid(slide, 128, 40)
-gigapatch.extract_to_zarr(slide, plan, out, shard_size=16, workers=1)
+
+slide, out, where, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+calls = 0
+
+def killing(real):
+    def call(*args, **kwargs):
+        global calls
+        calls += 1
+        if calls == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return call
+
+if where == "read":
+    engine.read_patches = killing(engine.read_patches)
+elif where == "fsync":
+    os.fsync = killing(os.fsync)
+else:
+    engine.mark_done = killing(engine.mark_done)
+plan = gigapatch.grid(slide, 64, level=1)
+gigapatch.extract_to_zarr(slide, plan, out, shard_size=4, workers=1)
 """
+KILL_POINTS = [("read", 1), ("fsync", 4), ("mark", 11)]
 
 
-def test_sigkill_at_a_random_moment_then_resume_gives_the_same_bytes(job):
-    slide, plan, reference, d = job
-    out = d / "killed.zarr"
-    rng = np.random.default_rng(int(time.time()))
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(slide), str(out)], cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the run is under way
-            if (out / "done" / "c").exists() and len(list((out / "done" / "c").iterdir())) >= 2:
-                break
-            time.sleep(0.02)
-        time.sleep(float(rng.uniform(0.0, 0.5)))
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    killed = PatchStore(out)
-    done_before = killed.shards_done
-    assert 0 < done_before < killed.n_shards, "the kill did not land mid-run"
-    assert killed.verify()[0].endswith("the extraction did not finish")
-    seen = []
-    gigapatch.extract_to_zarr(slide, plan, out, shard_size=16, resume=True,
-                              progress=lambda done, total: seen.append(done))
-    assert seen[0] == done_before * 16  # the finished shards were kept, not redone
-    _same_store(out, reference)
+def test_sigkill_at_fixed_points_then_resume_gives_the_same_bytes(small_job):
+    slide, plan, reference, d = small_job
+    outs = {point: d / f"killed-{point[0]}-{point[1]}.zarr" for point in KILL_POINTS}
+    children = {  # run side by side: each dies at its own fixed point
+        point: subprocess.Popen([sys.executable, "-c", _CHILD, str(slide), str(out), point[0],
+                                 str(point[1])], cwd=ROOT)
+        for point, out in outs.items()
+    }
+    for (where, nth), proc in children.items():
+        assert proc.wait(timeout=120) == -signal.SIGKILL, (where, nth)
+    for (where, nth), out in outs.items():
+        killed = PatchStore(out)
+        assert killed.n_shards == 16 and killed.shards_done == nth - 1, (where, nth)
+        files = [f.name for f in (out / "images").rglob("*") if f.name != "zarr.json"
+                 and f.is_file()]
+        temporary = [name for name in files if name.endswith(".tmp")]
+        assert len(temporary) == (where == "fsync"), (where, nth)  # the half-written shard
+        assert len(files) - len(temporary) == nth - (where != "mark"), (where, nth)
+        assert killed.verify()[0].endswith("the extraction did not finish")
+        seen: list[int] = []
+        gigapatch.extract_to_zarr(slide, plan, out, shard_size=4, resume=True,
+                                  progress=lambda done, total, seen=seen: seen.append(done))
+        kept = (nth - 1) * 4  # the finished shards are kept, the others written once each
+        assert seen == ([kept] if kept else []) + list(range(kept + 4, 65, 4)), (where, nth)
+        _same_store(out, reference)
 
 
 def test_resume_of_a_complete_store_does_nothing_and_changes_nothing(job):
@@ -179,3 +210,61 @@ def test_cli_resume_of_a_random_plan_reuses_the_recorded_seed(job, tmp_path, cap
                  "--shard-size", "8", "--resume"]) == 0
     assert PatchStore(out).complete and PatchStore(out).plan["seed"] == seed
     capsys.readouterr()
+
+
+def _noise(h=128, w=128):
+    return np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_a_creation_killed_half_way_leaves_no_store_at_the_output(tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt  # as if killed while the arrays are being made
+
+    image = _noise()
+    plan = gigapatch.grid(image, 32)
+    monkeypatch.setattr(zarr.Group, "create_array", boom)
+    with pytest.raises(KeyboardInterrupt):
+        gigapatch.extract_to_zarr(image, plan, tmp_path / "o.zarr")
+    monkeypatch.undo()
+    assert not (tmp_path / "o.zarr").exists()
+    gigapatch.extract_to_zarr(image, plan, tmp_path / "o.zarr", resume=True)
+    assert PatchStore(tmp_path / "o.zarr").complete
+    assert [p.name for p in tmp_path.iterdir()] == ["o.zarr"]  # the half-made folder is gone
+
+
+def test_resume_into_an_empty_folder_is_a_fresh_run(tmp_path):
+    (tmp_path / "o.zarr").mkdir()
+    image = _noise()
+    gigapatch.extract_to_zarr(image, gigapatch.grid(image, 32), tmp_path / "o.zarr", resume=True)
+    assert PatchStore(tmp_path / "o.zarr").complete
+
+
+def test_verify_and_resume_catch_missing_or_damaged_shard_files(tmp_path):
+    image = _noise()
+    plan = gigapatch.grid(image, 32)
+    out = tmp_path / "v.zarr"
+    gigapatch.extract_to_zarr(image, plan, out, shard_size=4)
+    reference = PatchStore(out)[:]
+    (out / "images" / "c" / "1" / "0" / "0" / "0").unlink()
+    with open(out / "images" / "c" / "2" / "0" / "0" / "0", "r+b") as fh:
+        fh.truncate(100)
+    assert PatchStore(out).verify() == [
+        "shard 1 is marked done but its file is missing; run with --resume",
+        "shard 2 is marked done but its index is damaged (checksum mismatch); run with --resume",
+    ]
+    gigapatch.extract_to_zarr(image, plan, out, shard_size=4, resume=True)
+    assert PatchStore(out).verify() == [] and np.array_equal(PatchStore(out)[:], reference)
+
+
+def test_resume_accepts_nan_tissue_fractions(tmp_path):
+    a, b = _noise(), _noise()
+    plan = gigapatch.grid([a, b], 64, mask=[None, np.ones((4, 4), bool)])
+    assert np.isnan(plan.tissue).any()
+    gigapatch.extract_to_zarr([a, b], plan, tmp_path / "t.zarr", shard_size=4)
+    (tmp_path / "t.zarr" / "done" / "c" / "1").unlink()  # shard 1 not done
+    seen = []
+    gigapatch.extract_to_zarr([a, b], plan, tmp_path / "t.zarr", shard_size=4, resume=True,
+                              progress=lambda done, total: seen.append(done))
+    store = PatchStore(tmp_path / "t.zarr")
+    assert store.complete and seen == [4, 8]  # shard 0 kept, shard 1 written again
+    assert np.array_equal(store.tissue, plan.tissue, equal_nan=True)

@@ -5,7 +5,7 @@ import tifffile
 import gigapatch
 from gigapatch.engine import reading
 from gigapatch.engine import run as engine
-from gigapatch.errors import InvalidArgumentError, SlideError
+from gigapatch.errors import ClusterError, InvalidArgumentError, SlideError
 from gigapatch.store import PatchStore
 from tests.helpers import openslide_region
 
@@ -156,3 +156,34 @@ def test_unsynced_shards_have_the_same_bytes(slide_path, tmp_path, monkeypatch):
     b = gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "b.zarr", shard_size=8, sync=False)
     assert n_synced == a.n_shards and len(synced) == n_synced  # one fsync per shard, then none
     assert np.array_equal(a[:], b[:])
+
+
+def test_big_endian_sources_give_native_stores(tmp_path):
+    image = np.arange(64 * 64 * 3).reshape(64, 64, 3).astype(">u2")
+    plan = gigapatch.grid(image, 32)
+    store = gigapatch.extract_to_zarr(image, plan, tmp_path / "be.zarr")
+    patches = gigapatch.extract(image, plan)
+    assert store.complete and patches.dtype == np.dtype("=u2") == store.images.dtype
+    assert np.array_equal(store[:], patches) and np.array_equal(patches[0], image[:32, :32])
+
+
+def test_an_unreachable_scheduler_is_one_line_and_creates_nothing(tmp_path):
+    import dask
+
+    pytest.importorskip("distributed")
+    image = np.zeros((128, 128, 3), np.uint8)
+    with (
+        pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at 'tcp://127\.0"),
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+    ):
+        gigapatch.extract_to_zarr(image, gigapatch.grid(image, 32), tmp_path / "d.zarr",
+                                  scheduler="tcp://127.0.0.1:9")
+    assert not (tmp_path / "d.zarr").exists()
+
+
+def test_a_plan_made_for_other_sources_is_refused_before_any_output(tmp_path):
+    plan = gigapatch.grid(np.zeros((1024, 1024, 3), np.uint8), 128)
+    with pytest.raises(InvalidArgumentError, match=r"plan patch 2 at y=0, x=256 does not fit in "
+                                                   r"'array' at level 0 \(300x300 pixels\)"):
+        gigapatch.extract_to_zarr(np.zeros((300, 300, 3), np.uint8), plan, tmp_path / "o.zarr")
+    assert not (tmp_path / "o.zarr").exists()

@@ -11,17 +11,19 @@ build is run that way, in a subprocess with ``libasan`` preloaded.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from gigapatch.kernels import fused, launch
+from gigapatch.kernels import backend, fused, launch
 
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE / "native" / "core_harness.cpp"
@@ -34,27 +36,35 @@ _SIGNATURE = re.compile(r"template\s*<([^>]*)>\s*__global__\s+void\s+(\w+)\s*\((
 _NAME = re.compile(r"^(\w+)<(.*)>$")
 
 
-def kernel_signatures(body: str | None = None) -> dict[str, tuple[list[str], list[str]]]:
-    """``{kernel: (template parameters, parameter C types)}`` parsed from ``patches.cu``."""
+def kernel_signatures(
+    body: str | None = None,
+) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """``{kernel: (template parameters, parameter C types, parameter names)}`` of ``patches.cu``."""
     body = (launch.SOURCE_DIR / "patches.cu").read_text() if body is None else body
     found = {}
     for tparams, name, params in _SIGNATURE.findall(body):
         names = [p.split()[-1] for p in tparams.split(",")]
         types = [" ".join(p.split()[:-1]).replace(" *", "*") for p in params.split(",")]
-        found[name] = (names, types)
+        found[name] = (names, types, [p.split()[-1] for p in params.split(",")])
     return found
 
 
 def parameter_types(name_expression: str) -> list[str]:
     """C types of the parameters of one instantiation, e.g. ``gp_gather_raw<float>``."""
     base, targs = _NAME.match(name_expression).groups()
-    tnames, types = kernel_signatures()[base]
+    tnames, types, _ = kernel_signatures()[base]
     subst = dict(zip(tnames, (a.strip() for a in targs.split(",")), strict=True))
     out = []
     for ctype in types:
         words = re.findall(r"[A-Za-z_]\w*|\*", ctype)
         out.append(" ".join(subst.get(word, word) for word in words).replace(" *", "*"))
     return out
+
+
+def named_args(name_expression: str, args: tuple) -> dict:
+    """``{parameter name: argument}`` of one launch, names as in the kernel's signature."""
+    names = kernel_signatures()[_NAME.match(name_expression).group(1)][2]
+    return dict(zip(names, args, strict=True))
 
 
 def arg_mismatches(name_expression: str, args: tuple) -> list[str]:
@@ -120,20 +130,38 @@ class HostKernel:
         func(*cargs)
 
 
-FAKE_CUPY = SimpleNamespace(asarray=np.asarray, ascontiguousarray=np.ascontiguousarray,
-                            empty=np.empty)
+@contextlib.contextmanager
+def cuda_on_host(lib, calls: list, copies: list | None = None) -> Iterator[SimpleNamespace]:
+    """Drive the CUDA path without a GPU: CuPy stands as NumPy, kernels run on ``lib``.
+
+    Inside, ``device="gpu"`` resolves (the backend sees a CuPy), every block
+    takes the CUDA path of :func:`fused_gather`, and each launch is recorded in
+    ``calls`` by a :class:`HostKernel` that checks the argument C types and runs
+    the host-compiled core (``lib``; None records only, leaving ``out`` unset).
+    ``copies`` records the (dtype, shape) of every host→device ``asarray``.
+    """
+    def asarray(a, *args, **kwargs):
+        host = np.asarray(a, *args, **kwargs)
+        if copies is not None:
+            copies.append((host.dtype, host.shape))
+        return host
+
+    cupy = SimpleNamespace(asarray=asarray, ascontiguousarray=np.ascontiguousarray,
+                           empty=np.empty)
+    saved = backend._cupy, fused._cuda_namespace, launch.get_kernel
+    backend._cupy = lambda: cupy
+    fused._cuda_namespace = lambda block: cupy
+    launch.get_kernel = lambda _, name: HostKernel(lib, name, calls)
+    try:
+        yield cupy
+    finally:
+        backend._cupy, fused._cuda_namespace, launch.get_kernel = saved
 
 
 def host_fused(lib, calls: list | None = None, **kwargs):
     """:func:`fused_gather` through the CUDA launcher, run by the host harness ``lib``."""
-    calls = [] if calls is None else calls
-    saved = fused._cuda_namespace, launch.get_kernel
-    fused._cuda_namespace = lambda block: FAKE_CUPY
-    launch.get_kernel = lambda cupy, name: HostKernel(lib, name, calls)
-    try:
+    with cuda_on_host(lib, [] if calls is None else calls):
         return fused.fused_gather(**kwargs)
-    finally:
-        fused._cuda_namespace, launch.get_kernel = saved
 
 
 def random_case(rng: np.random.Generator) -> dict:

@@ -6,41 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gigapatch.errors import InvalidArgumentError, RegionError
-from gigapatch.kernels import PRESETS, Normalization, augment, fused_gather
-from gigapatch.kernels.transforms import apply_dihedral
-
-
-def _cut(block, ys, xs, size, dilation=(1, 1), fill=0):
-    """Plain definition: pad by fill, then one strided slice per patch."""
-    (h, w), (ry, rx), pad = size, dilation, 80
-    big = np.full((block.shape[0] + 2 * pad, block.shape[1] + 2 * pad, block.shape[2]), fill,
-                  block.dtype)
-    big[pad:-pad, pad:-pad] = block
-    return np.stack([
-        big[y + pad : y + pad + (h - 1) * ry + 1 : ry, x + pad : x + pad + (w - 1) * rx + 1 : rx]
-        for y, x in zip(ys, xs, strict=True)
-    ])
+from gigapatch.kernels import Normalization, augment, fused_gather
+from tests.helpers import padded_patches, plain_augment
 
 
 def _reference(block, ys, xs, size, *, dilation=(1, 1), fill=0, dihedral=None, jitter=None,
                normalize=None, dtype="float32", layout="hwc"):
-    """Slicing, np.rot90/fliplr, then float32 arithmetic written out in the documented order."""
-    p = _cut(block, ys, xs, size, dilation, fill)
-    if dihedral is not None:
-        p = apply_dihedral(p, dihedral)
-    if normalize is not None:
-        c = block.shape[2]
-        norm = PRESETS[normalize] if isinstance(normalize, str) else normalize
-        divisor, offset = norm.arrays(c)
-        x = p.astype(np.float32)
-        if jitter is not None:
-            j = np.asarray(jitter, np.float32)
-            info = np.iinfo(block.dtype) if block.dtype.kind in "ui" else None
-            x = x * j[:, 0, None, None, None] + j[:, 1, None, None, None]
-            if info is not None:
-                x = np.clip(x, np.float32(info.min), np.float32(info.max))
-        p = (x / divisor + offset).astype(dtype)
-    return p.transpose(0, 3, 1, 2) if layout == "chw" else p
+    """Padded slicing, then np.rot90/fliplr and the float32 arithmetic in the documented order."""
+    patches = padded_patches(block, ys, xs, size, dilation, fill)
+    return plain_augment(patches, dihedral, jitter, normalize, dtype, layout)
 
 
 @settings(max_examples=120, deadline=None)
@@ -167,13 +141,15 @@ def test_empty_batches():
     assert augment(np.zeros((0, 2, 2, 3), np.uint8), normalize="unit").shape == (0, 2, 2, 3)
 
 
-def test_augment_equals_fused_on_the_cut_patches():
+def test_augment_and_fused_equal_the_plain_definition():
     rng = np.random.default_rng(6)
     block = rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)
     ys, xs, ops = rng.integers(0, 22, 5), rng.integers(0, 22, 5), rng.integers(0, 8, 5)
     kw = {"dihedral": ops, "normalize": "imagenet", "layout": "chw", "dtype": "float16"}
     patches = fused_gather(block, ys, xs, 8)
-    assert np.array_equal(augment(patches, **kw), fused_gather(block, ys, xs, 8, **kw))
+    want = _reference(block, ys, xs, (8, 8), **kw)
+    assert np.array_equal(augment(patches, **kw), want)
+    assert np.array_equal(fused_gather(block, ys, xs, 8, **kw), want)
     with pytest.raises(InvalidArgumentError, match=r"augment takes dihedral, dtype.*got fill"):
         augment(patches, fill=0)
 
@@ -188,11 +164,11 @@ def test_fused_runs_on_a_strict_non_host_device():
     jitter = [[1.2, -5.0], [0.8, 10.0], [1.0, 0.0]]
     for kw in ({"dihedral": ops},
                {"dihedral": ops, "normalize": "imagenet", "layout": "chw", "jitter": jitter},
-               {"normalize": "xception", "dilation": 2}):
+               {"normalize": "xception", "dilation": (2, 2)}):
         out = fused_gather(block, ys, xs, 3, fill=9, **kw)
         assert out.device == device
         back = np.asarray(xps.asarray(out, device=xps.Device("CPU_DEVICE")))
-        want = fused_gather(host, ys, xs, 3, fill=9, **kw)
+        want = _reference(host, ys, xs, (3, 3), fill=9, **kw)
         assert back.dtype == want.dtype and np.array_equal(back, want)
     with pytest.raises(InvalidArgumentError, match="dtype float16 is not available for "):
         fused_gather(block, ys, xs, 3, normalize="unit", dtype="float16")

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from gigapatch.errors import DeviceError, InvalidArgumentError, RegionError
 from gigapatch.kernels import array_module, gather, resolve_device, to_host
-from tests.helpers import gpu_cupy
+from tests.helpers import gpu_cupy, padded_patches
 
 
 def _reference(block, ys, xs, size):
@@ -46,20 +46,6 @@ def test_gather_bounds_checks_before_copying(ys, xs):
     assert (out == 7).all()  # nothing was copied
 
 
-def _padded_reference(block, ys, xs, size, dilation, fill):
-    """Pad the block by enough fill on every side, then slice: the plain definition."""
-    h, w = size
-    ry, rx = dilation
-    pad = 64
-    big = np.full((block.shape[0] + 2 * pad, block.shape[1] + 2 * pad, block.shape[2]), fill,
-                  block.dtype)
-    big[pad:-pad, pad:-pad] = block
-    return np.stack([
-        big[y + pad : y + pad + (h - 1) * ry + 1 : ry, x + pad : x + pad + (w - 1) * rx + 1 : rx]
-        for y, x in zip(ys, xs, strict=True)
-    ])
-
-
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_gather_with_dilation_and_fill_equals_padded_slicing(data):
@@ -72,7 +58,7 @@ def test_gather_with_dilation_and_fill_equals_padded_slicing(data):
     xs = data.draw(st.lists(st.integers(-30, bw + 5), min_size=n, max_size=n))
     fill = data.draw(st.sampled_from([0, -1, 255]))
     out = gather(block, ys, xs, (h, w), dilation=(ry, rx), fill=fill)
-    assert np.array_equal(out, _padded_reference(block, ys, xs, (h, w), (ry, rx), fill))
+    assert np.array_equal(out, padded_patches(block, ys, xs, (h, w), (ry, rx), fill))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -113,13 +99,24 @@ def test_device_names_are_checked():
         resolve_device("tpu")
 
 
-def test_to_host_passes_numpy_through():
+def test_to_host_passes_numpy_through_and_copies_a_device_array_once():
     a = np.ones(3)
     assert to_host(a) is a
 
+    class DeviceArray:  # what to_host needs of a CuPy array: .get(), one device→host copy
+        copies = 0
+
+        def get(self):
+            DeviceArray.copies += 1
+            return np.arange(4)
+
+    host = to_host(DeviceArray())
+    assert type(host) is np.ndarray and host.tolist() == [0, 1, 2, 3]
+    assert DeviceArray.copies == 1
+
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not gpu_cupy() is not None, reason="no CUDA device")
+@pytest.mark.skipif(gpu_cupy() is None, reason="no CUDA device")
 def test_gather_on_gpu_equals_numpy():
     import cupy
 

@@ -16,6 +16,7 @@ import pytest
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import launch
+from tests.helpers import PRESET_FORMULAS
 from tests.kernels import native_harness as kn
 from tests.kernels.test_cuda_compile import compile_cubin
 
@@ -42,27 +43,37 @@ def test_launch_arguments_match_the_kernel_signature(dtype, normalize, out_dtype
     kw = {"normalize": normalize, "dtype": out_dtype, "dihedral": [1, 2, 7]}
     if jitter and normalize:
         kw["jitter"] = [[1.0, 2.0]] * 3
-    call, out = _record(block=block, ys=[0, 5, -3], xs=[1, 2, 28], size=9, **kw)
+    call, out = _record(block=block, ys=[0, 5, -3], xs=[1, 2, 28], size=9, fill=4, **kw)
     assert call.name == name
     assert kn.arg_mismatches(name, call.args) == []  # HostKernel checked it too
-    assert call.block == (launch.THREADS,)
-    assert call.grid == (-(-81 // launch.THREADS), 3)  # pixel blocks of one patch, patches
-    assert out.size == 3 * 81 * 3
+    assert call.block == (256,)
+    assert call.grid == (1, 3)  # 81 pixels fit one block of 256 threads; one row per patch
+    args = kn.named_args(name, call.args)
+    assert args["block"] is block and args["out"] is out and out.shape == (3, 9, 9, 3)
+    assert [int(args[k]) for k in ("bh", "bw", "c", "n", "h", "w", "ry", "rx")] == [
+        40, 30, 3, 3, 9, 9, 1, 1]
+    assert args["ys"].tolist() == [0, 5, -3] and args["xs"].tolist() == [1, 2, 28]
+    assert args["ops"].tolist() == [1, 2, 7] and int(args["channel_first"]) == 0
+    assert args["fill"] == 4
     if normalize:
-        args = dict(zip(["jitter", "use_jitter"], call.args[7:9], strict=True))
         assert int(args["use_jitter"]) == int(bool(jitter))
-        assert args["jitter"].shape == ((3, 2) if jitter else (1, 2))
+        assert args["jitter"].tolist() == ([[1.0, 2.0]] * 3 if jitter else [[0.0, 0.0]])
+        big = float(np.finfo(np.float32).max)  # float sources are not clipped
+        clip = {np.uint8: (0.0, 255.0), np.uint16: (0.0, 65535.0), np.float32: (-big, big)}
+        assert (float(args["lo"]), float(args["hi"])) == clip[dtype]
+        divisor, offset = (np.broadcast_to(np.float32(v), 3) for v in PRESET_FORMULAS[normalize])
+        assert np.array_equal(args["divisor"], divisor) and np.array_equal(args["offset"], offset)
 
 
 def test_grid_is_capped_and_the_kernel_strides():
     call, _ = _record(block=np.zeros((600, 600, 3), np.uint8), ys=[0] * 300, xs=[0] * 300,
                       size=299)
-    assert call.grid == (-(-299 * 299 // launch.THREADS), 300)
+    assert call.grid == (350, 300)  # 299² = 89401 pixels = 349.2 blocks of 256
     many = np.zeros(70_000, np.int64)
     call, _ = _record(block=np.zeros((2, 2, 1), np.uint8), ys=many, xs=many, size=1)
-    assert call.grid == (1, launch.MAX_BLOCKS)
+    assert call.grid == (1, 65535)  # CUDA's limit on gridDim.y; the kernel loops over the rest
     call, _ = _record(block=np.zeros((4200, 4200, 1), np.uint8), ys=[0], xs=[0], size=4100)
-    assert call.grid == (launch.MAX_BLOCKS, 1)
+    assert call.grid == (65535, 1)  # 4100² / 256 = 65664 blocks, capped: the kernel strides
     body = (launch.SOURCE_DIR / "patches.cu").read_text()
     signatures = len(kn.kernel_signatures())
     assert body.count("p += stride") == body.count("k += gridDim.y") == signatures
@@ -125,8 +136,22 @@ def test_module_is_built_lazily_once_per_device_with_the_exact_options(monkeypat
     cp.device = 1
     assert launch.get_kernel(cp, name) == ("kernel", name, 1)
     assert len(cp.built) == 2
-    assert cp.built[0] == {"code": launch.kernel_source(), "options": launch.COMPILE_OPTIONS,
-                           "name_expressions": launch.name_expressions()}
+    body = (launch.SOURCE_DIR / "patches.cu").read_text()
+    header = (launch.SOURCE_DIR / "gigapatch_core.cuh").read_text()
+    assert body.count('#include "gigapatch_core.cuh"') == 1
+    assert cp.built[0] == {
+        "code": body.replace('#include "gigapatch_core.cuh"', header),  # one translation unit
+        "options": ("--std=c++17", "--fmad=false"),  # no fused multiply-add: NumPy's roundings
+        "name_expressions": tuple(EVERY_INSTANTIATION),
+    }
+
+
+EVERY_INSTANTIATION = [
+    "gp_gather_raw<unsigned char>", "gp_gather_raw<unsigned short>", "gp_gather_raw<float>",
+    "gp_gather_norm<unsigned char, float>", "gp_gather_norm<unsigned char, gp_half>",
+    "gp_gather_norm<unsigned short, float>", "gp_gather_norm<unsigned short, gp_half>",
+    "gp_gather_norm<float, float>", "gp_gather_norm<float, gp_half>",
+]
 
 
 def test_importing_the_kernels_imports_no_cuda_library():

@@ -34,8 +34,8 @@ def gxx():
 
 
 @pytest.fixture(scope="module")
-def core(gxx, tmp_path_factory):
-    return ctypes.CDLL(str(kn.build(tmp_path_factory.mktemp("core"))))
+def core(kernel_core):
+    return kernel_core
 
 
 def test_core_equals_numpy_on_random_cases(core):

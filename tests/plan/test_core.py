@@ -1,7 +1,5 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, parse_pair
@@ -9,30 +7,6 @@ from gigapatch.errors import InvalidArgumentError, parse_pair
 
 def _blank(h, w):
     return gigapatch.open(np.zeros((h, w, 1), np.uint8))
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    h=st.integers(1, 300),
-    w=st.integers(1, 300),
-    size=st.tuples(st.integers(1, 64), st.integers(1, 64)),
-    stride=st.tuples(st.integers(1, 64), st.integers(1, 64)),
-)
-def test_valid_grid_matches_the_closed_form(h, w, size, stride):
-    if size[0] > h or size[1] > w:
-        with pytest.raises(InvalidArgumentError, match="does not fit"):
-            gigapatch.grid(_blank(h, w), size, stride)
-        return
-    plan = gigapatch.grid(_blank(h, w), size, stride)
-    ny, nx = (h - size[0]) // stride[0] + 1, (w - size[1]) // stride[1] + 1
-    assert len(plan) == ny * nx
-    expected_y = np.repeat(np.arange(ny) * stride[0], nx)
-    expected_x = np.tile(np.arange(nx) * stride[1], ny)
-    assert np.array_equal(plan.y, expected_y) and np.array_equal(plan.x, expected_x)
-    assert plan.y.dtype == np.int64 and plan.slide.dtype == np.int32
-    # every patch lies fully inside, and the next one along would not
-    assert (plan.y + size[0] <= h).all() and (plan.x + size[1] <= w).all()
-    assert plan.y.max() + stride[0] + size[0] > h and plan.x.max() + stride[1] + size[1] > w
 
 
 def test_stride_defaults_to_size_and_plan_records_parameters():

@@ -49,16 +49,20 @@ def _tf_out(n, span, stride, padding):
     return math.ceil(n / stride) if padding == "same" else math.ceil((n - span + 1) / stride)
 
 
+def _grid_cases(side, kernel, step, rate, min_side=1):
+    """(h, w, size, stride, rate, padding) of a grid, each pair drawn per axis."""
+    def pair(most):
+        return st.tuples(st.integers(1, most), st.integers(1, most))
+
+    sides = st.integers(min_side, side)
+    return st.tuples(sides, sides, pair(kernel), pair(step), pair(rate),
+                     st.sampled_from(["valid", "same"]))
+
+
 @settings(max_examples=300, deadline=None)
-@given(
-    h=st.integers(1, 70),
-    w=st.integers(1, 70),
-    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
-    stride=st.tuples(st.integers(1, 8), st.integers(1, 8)),
-    rate=st.tuples(st.integers(1, 4), st.integers(1, 4)),
-    padding=st.sampled_from(["valid", "same"]),
-)
-def test_counts_and_positions_are_tf_closed_form(h, w, size, stride, rate, padding):
+@given(case=_grid_cases(side=300, kernel=64, step=64, rate=4))
+def test_counts_and_positions_are_tf_closed_form(case):
+    h, w, size, stride, rate, padding = case
     img = gigapatch.open(np.zeros((h, w, 1), np.uint8))
     span = [(k - 1) * r + 1 for k, r in zip(size, rate, strict=True)]
     if padding == "valid" and (span[0] > h or span[1] > w):
@@ -72,21 +76,18 @@ def test_counts_and_positions_are_tf_closed_form(h, w, size, stride, rate, paddi
     pad_x = max((ow - 1) * stride[1] + span[1] - w, 0) // 2 if padding == "same" else 0
     assert np.array_equal(plan.y, np.repeat(np.arange(oh) * stride[0] - pad_y, ow))
     assert np.array_equal(plan.x, np.tile(np.arange(ow) * stride[1] - pad_x, oh))
+    assert plan.y.dtype == np.int64 and plan.slide.dtype == np.int32
     if padding == "valid":
+        # every patch lies fully inside, and the next one along would not
         assert (plan.y + span[0] <= h).all() and (plan.x + span[1] <= w).all()
+        assert plan.y.max() + stride[0] + span[0] > h and plan.x.max() + stride[1] + span[1] > w
 
 
 @settings(max_examples=120, deadline=None)
-@given(
-    h=st.integers(3, 40),
-    w=st.integers(3, 40),
-    size=st.tuples(st.integers(1, 6), st.integers(1, 6)),
-    stride=st.tuples(st.integers(1, 5), st.integers(1, 5)),
-    rate=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-    padding=st.sampled_from(["valid", "same"]),
-    fill=st.sampled_from([0, 7, 255]),
-)
-def test_gathered_patches_equal_the_numpy_reference(h, w, size, stride, rate, padding, fill):
+@given(case=_grid_cases(side=40, kernel=6, step=5, rate=3, min_side=3),
+       fill=st.sampled_from([0, 7, 255]))
+def test_gathered_patches_equal_the_numpy_reference(case, fill):
+    h, w, size, stride, rate, padding = case
     image = _image(h, w)
     span = [(k - 1) * r + 1 for k, r in zip(size, rate, strict=True)]
     if padding == "valid" and (span[0] > h or span[1] > w):

@@ -171,3 +171,9 @@ def test_random_errors_name_the_argument(kwargs, match):
     args = {"size": 10, "n": 5, "seed": 0, **kwargs}
     with pytest.raises(InvalidArgumentError, match=match):
         gigapatch.random(_image(100, 100), **args)
+
+
+def test_balance_needs_a_class_for_every_slide():
+    images = [_image(128, 128)] * 3
+    with pytest.raises(InvalidArgumentError, match=r"got \[0, 0, -1\]"):
+        gigapatch.random(images, 16, 9, seed=0, labels=[0, 0, -1], balance=True)

@@ -210,3 +210,12 @@ def test_a_corrupt_tile_is_named_when_read_and_opening_still_works(tmp_path):
     assert slide.read(0, 0, 256, 256).shape == (256, 256, 3)  # other tiles still read
     with pytest.raises(SlideError, match=r"c.tif': cannot decode level 0 tile \(row 1, column 1\)"):
         slide.read(300, 300, 10, 10)
+
+
+def test_zarr_arrays_with_x_before_y(tmp_path):
+    b = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    z = zarr.create_array(tmp_path / "xy.zarr", shape=b.shape, dtype="u1", chunks=(2, 3))
+    z[:] = b
+    slide = gigapatch.open(z, axes="xy")
+    assert slide.shape == (3, 2)
+    assert np.array_equal(slide.read(0, 0, 3, 2)[..., 0], b.T)

@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import numpy as np
@@ -170,11 +171,22 @@ def test_open_rejects_other_types():
 
 
 def test_reader_is_independent_of_the_tifffile_handle(slide_path):
+    # the TIFF is parsed with tifffile, whose handle is closed at once: pixels come through
+    # the reader's own descriptor, opened on the first read and again after each close
+    reference = tifffile.imread(slide_path)
     reader = TiffReader(str(slide_path))
-    out = np.empty((8, 8, 3), np.uint8)
-    reader.read_level(0, 0, 0, out)
-    reader.close()
-    reader.close()  # idempotent
+    assert reader._fd is None
+    for y, x in [(0, 0), (300, 2580), (1790, 10)]:
+        out = np.zeros((10, 20, 3), np.uint8)
+        reader.read_level(0, y, x, out)
+        assert np.array_equal(out, reference[y : y + 10, x : x + 20])
+        fd = reader._fd
+        assert fd is not None and os.path.samestat(os.fstat(fd), os.stat(slide_path))
+        reader.close()
+        reader.close()  # idempotent
+        assert reader._fd is None
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed, not leaked
 
 
 @pytest.mark.parametrize(("y", "x", "h", "w"), [
