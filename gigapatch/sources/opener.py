@@ -31,7 +31,7 @@ def _is_zarr_array(obj: Any) -> bool:
 
 
 def open_slide(
-    source: str | os.PathLike | np.ndarray | Any, *, axes: str | None = None
+    source: str | os.PathLike[str] | np.ndarray | Any, *, axes: str | None = None
 ) -> Slide:
     """Open a whole-slide image, a Zarr image or an array as a :class:`Slide`.
 

@@ -13,10 +13,12 @@ pickled, and handles must not cross processes).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, RegionError
 
@@ -51,11 +53,11 @@ class Reader(Protocol):
 
     format: str
     levels: tuple[Level, ...]
-    dtype: np.dtype
+    dtype: np.dtype[Any]
     channels: int
     mpp: float | None
 
-    def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
+    def read_level(self, level: int, y: int, x: int, out: npt.NDArray[Any]) -> None:
         """Fill ``out`` (h, w, C) with the level pixels whose top-left is (y, x).
 
         The region lies inside the level (the caller checked it).
@@ -63,6 +65,10 @@ class Reader(Protocol):
 
     def close(self) -> None:
         """Release file handles."""
+
+
+#: How a slide rebuilds itself in another process: ``(callable, args)``, both small.
+Reopen: TypeAlias = tuple[Callable[..., "Slide"], tuple[Any, ...]]
 
 
 class Slide:
@@ -87,7 +93,7 @@ class Slide:
         *,
         name: str,
         path: str | None = None,
-        reopen: tuple[Any, tuple],
+        reopen: Reopen,
     ) -> None:
         self._reader = reader
         self.name = name
@@ -111,7 +117,7 @@ class Slide:
         return self._reader.levels[0].shape
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         """Pixel data type."""
         return self._reader.dtype
 
@@ -156,16 +162,9 @@ class Slide:
 
     # ---- pixels ---------------------------------------------------------------------
     def read(
-        self,
-        y: int,
-        x: int,
-        height: int,
-        width: int,
-        level: int = 0,
-        *,
-        fill: float | None = None,
-        out: np.ndarray | None = None,
-    ) -> np.ndarray:
+        self, y: int, x: int, height: int, width: int, level: int = 0, *,
+        fill: float | None = None, out: npt.NDArray[Any] | None = None,
+    ) -> npt.NDArray[Any]:
         """Read a region, decoding only the tiles it touches.
 
         Parameters
@@ -194,11 +193,7 @@ class Slide:
         RegionError
             The region leaves the level and ``fill`` is ``None``.
         """
-        level = self.check_level(level)
-        for arg, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
-        height, width = int(height), int(width)
+        level, height, width = self._check_region(level, height, width)
         ly, lx = self.to_level(int(y), int(x), level)
         lh, lw = self.levels[level].shape
         inside = ly >= 0 and lx >= 0 and ly + height <= lh and lx + width <= lw
@@ -207,13 +202,7 @@ class Slide:
                 f"region y={y}, x={x}, height={height}, width={width} at level {level} lies "
                 f"outside {self.name!r} (level {level} is {lh}x{lw} pixels); pass fill= to pad"
             )
-        shape = (height, width, self.channels)
-        if out is None:
-            out = np.empty(shape, self.dtype)
-        elif out.shape != shape or out.dtype != self.dtype:
-            raise InvalidArgumentError(
-                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
-            )
+        out = self._output(out, (height, width, self.channels))
         if inside:
             self._reader.read_level(level, ly, lx, out)
             return out
@@ -227,16 +216,9 @@ class Slide:
         return out
 
     def read_regions(
-        self,
-        ys: np.ndarray,
-        xs: np.ndarray,
-        height: int,
-        width: int,
-        level: int = 0,
-        *,
-        fill: float | None = None,
-        out: np.ndarray | None = None,
-    ) -> np.ndarray:
+        self, ys: npt.ArrayLike, xs: npt.ArrayLike, height: int, width: int, level: int = 0, *,
+        fill: float | None = None, out: npt.NDArray[Any] | None = None,
+    ) -> npt.NDArray[Any]:
         """Read many regions of one size at once, decoding each touched tile once in all.
 
         The batch form of :meth:`read`, for patches: ``ys``, ``xs`` are level-0
@@ -255,23 +237,13 @@ class Slide:
             Optional (N, height, width, channels) array to fill (reused buffers
             avoid the cost of touching fresh memory).
         """
-        level = self.check_level(level)
-        for arg, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
-        height, width = int(height), int(width)
+        level, height, width = self._check_region(level, height, width)
         ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
         if ys.shape != xs.shape or ys.ndim != 1:
             raise InvalidArgumentError(
                 f"ys and xs must be 1-d of equal length; got shapes {ys.shape} and {xs.shape}"
             )
-        shape = (len(ys), height, width, self.channels)
-        if out is None:
-            out = np.empty(shape, self.dtype)
-        elif out.shape != shape or out.dtype != self.dtype:
-            raise InvalidArgumentError(
-                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
-            )
+        out = self._output(out, (len(ys), height, width, self.channels))
         dy, dx = self.levels[level].downsample
         ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
         lh, lw = self.levels[level].shape
@@ -293,6 +265,24 @@ class Slide:
         else:
             for k in np.flatnonzero(inside).tolist():
                 self._reader.read_level(level, int(ly[k]), int(lx[k]), out[k])
+        return out
+
+    def _check_region(self, level: int, height: int, width: int) -> tuple[int, int, int]:
+        """``(level, height, width)`` as ints: an existing level and a positive size."""
+        level = self.check_level(level)
+        for arg, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        return level, int(height), int(width)
+
+    def _output(self, out: npt.NDArray[Any] | None, shape: tuple[int, ...]) -> npt.NDArray[Any]:
+        """``out`` after checking its shape and dtype, or a new array of the slide's dtype."""
+        if out is None:
+            return np.empty(shape, self.dtype)
+        if out.shape != shape or out.dtype != self.dtype:
+            raise InvalidArgumentError(
+                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
+            )
         return out
 
     def level_for_mpp(self, mpp: float, *, tolerance: float = 0.1) -> int:
@@ -339,11 +329,11 @@ class Slide:
         self.close()
 
     # ---- pickling: path and options, never handles ----------------------------------
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> Reopen:
         return self._reopen
 
 
-def describe_file(path: str | os.PathLike) -> dict:
+def describe_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return ``{"path", "size", "mtime"}`` of a file or folder (a Zarr store), as stores record.
 
     ``size`` is the total bytes of the files under a folder.

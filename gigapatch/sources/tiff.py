@@ -28,6 +28,7 @@ from typing import Any
 
 import imagecodecs
 import numpy as np
+import numpy.typing as npt
 import tifffile
 
 from gigapatch.errors import SlideError
@@ -37,7 +38,7 @@ from gigapatch.sources.units import to_micrometres
 __all__ = ["TiffReader", "open_tiff"]
 
 _SVS_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
-_RESUNIT_TO_UM = {
+_RESUNIT_TO_UM: dict[int, float] = {  # keyed by RESUNIT (an IntEnum), looked up by value
     tifffile.RESUNIT.CENTIMETER: 1e4, tifffile.RESUNIT.INCH: 25400.0,
     tifffile.RESUNIT.MILLIMETER: 1e3, tifffile.RESUNIT.MICROMETER: 1.0,
 }
@@ -143,7 +144,7 @@ class TiffReader:
             h, w = key.imagelength, key.imagewidth
             tile = (key.tilelength, key.tilewidth) if key.is_tiled else (
                 min(key.rowsperstrip, h), w)
-            levels.append((h, w, tile, key.compression.name.lower()))
+            levels.append((h, w, tile, tifffile.COMPRESSION(key.compression).name.lower()))
             data.append(_LevelData(
                 offsets=[np.asarray(p.dataoffsets, np.int64) for p in pages],
                 counts=[np.asarray(p.databytecounts, np.int64) for p in pages],
@@ -161,7 +162,9 @@ class TiffReader:
         self.mpp = _mpp_of(tif, key0)
         self._data = data
 
-    def _check_layout(self, lvl: Any, pages: list, key: tifffile.TiffPage) -> None:
+    def _check_layout(
+        self, lvl: Any, pages: list[tifffile.TiffPage | tifffile.TiffFrame], key: tifffile.TiffPage
+    ) -> None:
         axes = lvl.axes
         if not (axes.endswith("YX") or axes.endswith("YXS")):
             raise SlideError(f"{self.path!r}: image axes {axes!r} are not supported "
@@ -290,7 +293,7 @@ class TiffReader:
         th, tw = self.levels[level].tile
         nbytes = int(data.counts[plane][index])
         if nbytes == 0:  # a sparse file: never-written tiles read as zeros
-            segment = np.zeros((th, tw, data.samples), self.dtype)
+            segment: npt.NDArray[Any] = np.zeros((th, tw, data.samples), self.dtype)
             if out is not None:
                 out[...] = segment
             return segment
@@ -318,7 +321,7 @@ class TiffReader:
         return segment
 
 
-def open_tiff(path: str | os.PathLike) -> Slide:
+def open_tiff(path: str | os.PathLike[str]) -> Slide:
     """Open a TIFF file as a :class:`~gigapatch.sources.slide.Slide`."""
     path = os.fspath(path)
     reader = TiffReader(path)
