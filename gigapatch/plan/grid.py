@@ -6,26 +6,29 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, parse_pair
+from gigapatch.errors import InvalidArgumentError, Pair, parse_pair
 from gigapatch.plan.core import (
+    PADDINGS,
+    Padding,
     PatchPlan,
+    PlanRows,
     as_slides,
     check_fill,
     check_fraction,
-    common_level,
     resolve_labels,
     resolve_levels,
     to_level0,
 )
-from gigapatch.plan.masks import footprint_fraction, resolve_mask, spread
+from gigapatch.plan.masks import MaskSpec, footprint_fraction, resolve_mask, spread
 
-__all__ = ["PADDINGS", "axis_positions", "describe", "grid", "join_fractions"]
-
-PADDINGS = ("valid", "same")
+__all__ = ["PADDINGS", "axis_positions", "describe", "grid"]
 
 
-def axis_positions(n: int, size: int, stride: int, dilation: int, padding: str) -> np.ndarray:
+def axis_positions(
+    n: int, size: int, stride: int, dilation: int, padding: Padding
+) -> npt.NDArray[np.int64]:
     """Top-left positions along one axis of ``n`` pixels, as ``tf.image.extract_patches``.
 
     A patch of ``size`` samples at rate ``dilation`` spans
@@ -46,15 +49,15 @@ def axis_positions(n: int, size: int, stride: int, dilation: int, padding: str) 
 
 def grid(
     sources: Any,
-    size: int | Sequence[int],
-    stride: int | Sequence[int] | None = None,
+    size: Pair,
+    stride: Pair | None = None,
     *,
-    padding: str = "valid",
-    dilation: int | Sequence[int] = 1,
+    padding: Padding = "valid",
+    dilation: Pair = 1,
     level: int | None = None,
     mpp: float | None = None,
     fill: float = 0,
-    mask: Any = None,
+    mask: MaskSpec | Sequence[MaskSpec] = None,
     min_tissue: float = 0.0,
     labels: Sequence[int] | None = None,
 ) -> PatchPlan:
@@ -113,7 +116,7 @@ def grid(
     shared = mask is None or isinstance(mask, str) or callable(mask)
     masks = spread("mask", mask, len(slides), shared)
     span = [(k - 1) * r + 1 for k, r in zip(size, dilation, strict=True)]
-    index, ys, xs, fractions = [], [], [], []
+    rows = PlanRows()
     for k, (slide, lvl) in enumerate(zip(slides, levels, strict=True)):
         lh, lw = slide.levels[lvl].shape
         if padding == "valid" and (span[0] > lh or span[1] > lw):
@@ -132,40 +135,12 @@ def grid(
             frac = footprint_fraction(m, slide.shape, y, x, (span[0] * dy, span[1] * dx))
             keep = frac >= min_tissue
             y, x, frac = y[keep], x[keep], frac[keep]
-        fractions.append(frac)
-        ys.append(y)
-        xs.append(x)
-        index.append(np.full(len(y), k, np.int32))
-    level, levels = common_level(levels)
+        rows.add(k, y, x, frac)
     extra = {"mpp": mpp, "min_tissue": min_tissue, "mask": describe(mask)}
     return PatchPlan(
-        np.concatenate(index),
-        np.concatenate(ys),
-        np.concatenate(xs),
-        level=level,
-        size=size,
-        stride=stride,
-        kind="grid",
-        padding=padding,
-        dilation=dilation,
-        fill=fill,
-        extra=extra,
-        levels=levels,
-        slide_labels=slide_labels,
-        classes=classes,
-        tissue=join_fractions(fractions, ys),
+        **rows.arrays(levels), size=size, stride=stride, kind="grid", padding=padding,
+        dilation=dilation, fill=fill, extra=extra, slide_labels=slide_labels, classes=classes,
     )
-
-
-def join_fractions(fractions: list, ys: list) -> np.ndarray | None:
-    """Per-patch tissue fractions of all slides (NaN for slides without a mask), or None."""
-    if all(f is None for f in fractions):
-        return None
-    parts = [
-        np.full(len(y), np.nan, np.float32) if f is None else f
-        for f, y in zip(fractions, ys, strict=True)
-    ]
-    return np.concatenate(parts)
 
 
 def describe(spec: Any) -> str | None:

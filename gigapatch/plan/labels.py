@@ -6,6 +6,7 @@ import glob
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import overload
 
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.sources.opener import is_zarr
@@ -37,7 +38,13 @@ class SlideSet(Sequence[str]):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
         return self.paths[index]
 
     def __iter__(self) -> Iterator[str]:
@@ -60,7 +67,8 @@ def _slides_in(folder: Path) -> list[str]:
 
 
 def find_slides(
-    sources: str | os.PathLike | Sequence[str | os.PathLike], *, labels_from_dirs: bool = False
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+    labels_from_dirs: bool = False,
 ) -> SlideSet:
     """Expand paths, globs and folders into a sorted, labelled :class:`SlideSet`.
 

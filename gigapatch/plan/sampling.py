@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, check_int, check_seed, parse_pair
+from gigapatch.errors import InvalidArgumentError, Pair, check_int, check_seed, parse_pair
 from gigapatch.plan.core import (
     PatchPlan,
+    PlanRows,
     as_slides,
     check_fraction,
-    common_level,
     locality_order,
     resolve_labels,
     resolve_levels,
     slide_rng,
     to_level0,
 )
-from gigapatch.plan.grid import describe, join_fractions
+from gigapatch.plan.grid import describe
 from gigapatch.plan.masks import (
+    MaskSpec,
     check_map,
     footprint_fraction,
     map_data,
@@ -37,7 +39,11 @@ __all__ = ["allocate", "random"]
 MAX_ROUNDS = 64
 #: Give up after this many draws in a row yield nothing new (the constraint is unreachable).
 MAX_DRY = 1 << 18
-Draw = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+Coords: TypeAlias = npt.NDArray[np.int64]
+#: ``(rng, m) -> (ly, lx)``: ``m`` top-left corners in level pixels.
+Draw: TypeAlias = Callable[[np.random.Generator, int], tuple[Coords, Coords]]
+#: ``(ly, lx) -> fractions``: the tissue fraction of each patch's footprint.
+Fraction: TypeAlias = Callable[[Coords, Coords], npt.NDArray[np.float32]]
 
 
 def _split(n: int, k: int) -> list[int]:
@@ -45,7 +51,9 @@ def _split(n: int, k: int) -> list[int]:
     return [n // k + (i < n % k) for i in range(k)]
 
 
-def allocate(n: int, n_slides: int, labels: Sequence[int], per_slide: bool, balance: bool):
+def allocate(
+    n: int, n_slides: int, labels: Sequence[int], per_slide: bool, balance: bool
+) -> list[int]:
     """How many patches each slide gets.
 
     ``per_slide``: ``n`` each. Otherwise ``n`` in total, split evenly over the
@@ -70,7 +78,7 @@ def allocate(n: int, n_slides: int, labels: Sequence[int], per_slide: bool, bala
 
 
 def _uniform(lh: int, lw: int, span: tuple[int, int]) -> Draw:
-    def draw(rng, m):
+    def draw(rng: np.random.Generator, m: int) -> tuple[Coords, Coords]:
         return rng.integers(0, lh - span[0] + 1, m), rng.integers(0, lw - span[1] + 1, m)
 
     return draw
@@ -83,7 +91,7 @@ def _weighted(w: np.ndarray, lh: int, lw: int, span: tuple[int, int]) -> Draw:
     cells = np.flatnonzero(w.ravel() > 0)
     cdf = np.cumsum(w.ravel()[cells])
 
-    def draw(rng, m):
+    def draw(rng: np.random.Generator, m: int) -> tuple[Coords, Coords]:
         pick = np.searchsorted(cdf, rng.random(m) * cdf[-1], side="right")
         ci, cj = np.divmod(cells[np.minimum(pick, len(cells) - 1)], mw)
         py = (ci + rng.random(m)) * (lh / mh)
@@ -119,9 +127,15 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
     return w
 
 
-def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
+def _sample(
+    rng: np.random.Generator, n: int, draw: Draw, fraction: Fraction | None, min_tissue: float,
+    replace: bool, lw: int, name: str,
+) -> tuple[Coords, Coords, npt.NDArray[np.float32] | None]:
     """Draw until ``n`` patches pass ``min_tissue`` (and are distinct without ``replace``)."""
-    ys, xs, fs, seen = [], [], [], np.empty(0, np.int64)
+    ys: list[Coords] = []
+    xs: list[Coords] = []
+    fs: list[npt.NDArray[np.float32]] = []
+    seen = np.empty(0, np.int64)
     have, rate, best, dry = 0, 1.0, 0.0, 0
     exact = replace and (fraction is None or min_tissue == 0)  # every draw is kept
     for _ in range(MAX_ROUNDS):
@@ -143,7 +157,8 @@ def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
         idx = np.flatnonzero(keep)[:need]
         ys.append(ly[idx])
         xs.append(lx[idx])
-        fs.append(None if f is None else f[idx])
+        if f is not None:
+            fs.append(f[idx])
         if not replace:
             seen = np.concatenate([seen, (ly * (lw + 1) + lx)[idx]])
         have += len(idx)
@@ -163,7 +178,7 @@ def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
 
 def random(
     sources: Any,
-    size: int | Sequence[int],
+    size: Pair,
     n: int,
     seed: int | None = None,
     *,
@@ -171,7 +186,7 @@ def random(
     mpp: float | None = None,
     weights: Any = None,
     replace: bool = True,
-    mask: Any = None,
+    mask: MaskSpec | Sequence[MaskSpec] = None,
     min_tissue: float = 0.0,
     labels: Sequence[int] | None = None,
     per_slide: bool = False,
@@ -231,7 +246,7 @@ def random(
         mask = "tissue"
     shared = mask is None or isinstance(mask, str) or callable(mask)
     specs = _specs(mask, weights, len(slides), shared)
-    index, ys, xs, fractions = [], [], [], []
+    rows = PlanRows()
     for k, (slide, lvl) in enumerate(zip(slides, levels, strict=True)):
         lh, lw = slide.levels[lvl].shape
         if size[0] > lh or size[1] > lw:
@@ -242,14 +257,18 @@ def random(
         mask_spec, weight_spec = specs[k]
         wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
         tissue = tissue_mask(slide) if wants_tissue else None
-        m = tissue.astype(np.float64) if _is_tissue(mask_spec) else resolve_mask(mask_spec, slide)
+        m = (tissue.astype(np.float64) if tissue is not None and _is_tissue(mask_spec)
+             else resolve_mask(mask_spec, slide))
         w = _weights_map(weight_spec, slide, tissue)
         draw = _uniform(lh, lw, size) if w is None else _weighted(w, lh, lw, size)
         dy, dx = slide.levels[lvl].downsample
-        fraction = None
+        fraction: Fraction | None = None
         if m is not None:
 
-            def fraction(ly, lx, m=m, slide=slide, lvl=lvl, dy=dy, dx=dx):
+            def fraction(
+                ly: Coords, lx: Coords, m: npt.NDArray[np.float64] = m, slide: Slide = slide,
+                lvl: int = lvl, dy: float = dy, dx: float = dx,
+            ) -> npt.NDArray[np.float32]:
                 y0, x0 = to_level0(ly, lx, slide, lvl)
                 return footprint_fraction(m, slide.shape, y0, x0, (size[0] * dy, size[1] * dx))
 
@@ -265,11 +284,7 @@ def random(
         )
         order = locality_order(ly, lx, slide.levels[lvl].tile[0])
         y, x = to_level0(ly[order], lx[order], slide, lvl)
-        ys.append(y)
-        xs.append(x)
-        fractions.append(None if f is None else f[order])
-        index.append(np.full(len(y), k, np.int32))
-    level, levels = common_level(levels)
+        rows.add(k, y, x, None if f is None else f[order])
     extra = {
         "mpp": mpp,
         "min_tissue": min_tissue,
@@ -281,19 +296,9 @@ def random(
         "balance": bool(balance),
     }
     return PatchPlan(
-        np.concatenate(index),
-        np.concatenate(ys),
-        np.concatenate(xs),
-        level=level,
-        size=size,
-        stride=size,
-        kind="random" if weights is None else "weighted",
-        seed=seed,
-        extra=extra,
-        levels=levels,
-        slide_labels=slide_labels,
-        classes=classes,
-        tissue=join_fractions(fractions, ys),
+        **rows.arrays(levels), size=size, stride=size,
+        kind="random" if weights is None else "weighted", seed=seed, extra=extra,
+        slide_labels=slide_labels, classes=classes,
     )
 
 
