@@ -47,7 +47,7 @@ class DemoResult:
 
 
 def run_demo(
-    out: str | os.PathLike = "gigapatch-demo",
+    out: str | os.PathLike[str] = "gigapatch-demo",
     *,
     size: int = 8192,
     patch: int = 299,

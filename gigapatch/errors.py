@@ -12,11 +12,14 @@ in one line: the command line prints them as they are.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 
 __all__ = [
+    "Pair",
     "check_int",
     "check_seed",
     "parse_pair",
@@ -76,22 +79,24 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
-def parse_pair(name: str, value: int | Sequence[int], minimum: int = 1) -> tuple[int, int]:
+#: A size-like argument: one int for both axes, or (height, width).
+Pair: TypeAlias = int | Sequence[int]
+
+
+def parse_pair(name: str, value: Pair, minimum: int = 1) -> tuple[int, int]:
     """Return ``value`` (an int or a pair of ints) as an (h, w) pair, each ≥ ``minimum``."""
-    items = [value, value] if isinstance(value, int | np.integer) else value
     try:
-        pair = tuple(items)
+        pair = (value, value) if isinstance(value, int | np.integer) else tuple(value)
     except TypeError:
         pair = ()
-    if len(pair) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, int | np.integer) for v in pair
-    ):
+    ints = [int(v) for v in pair if isinstance(v, int | np.integer) and not isinstance(v, bool)]
+    if len(pair) != 2 or len(ints) != 2:
         raise InvalidArgumentError(
             f"{name} must be an integer or a pair of integers (height, width); got {value!r}"
         )
-    if min(pair) < minimum:
+    if min(ints) < minimum:
         raise InvalidArgumentError(f"{name} must be at least {minimum}; got {value!r}")
-    return int(pair[0]), int(pair[1])
+    return ints[0], ints[1]
 
 
 def check_seed(seed: object, *, allow_none: bool = False) -> int:
@@ -102,7 +107,7 @@ def check_seed(seed: object, *, allow_none: bool = False) -> int:
     integer.
     """
     if seed is None and allow_none:
-        return int(np.random.SeedSequence().entropy)
+        return secrets.randbits(128)  # what SeedSequence() draws as its fresh entropy
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         also = " or None" if allow_none else ""
         raise InvalidArgumentError(f"seed must be a non-negative integer{also}; got {seed!r}")

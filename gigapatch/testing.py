@@ -31,8 +31,10 @@ import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import tifffile
 import zarr
 from PIL import Image
@@ -52,12 +54,14 @@ __all__ = [
 ]
 
 
-def sample_rgb(height: int, width: int, seed: int = 0) -> np.ndarray:
+def sample_rgb(height: int, width: int, seed: int = 0) -> npt.NDArray[np.uint8]:
     """An (h, w, 3) uint8 H&E-like image (the synthetic slide's renderer)."""
     return render(height, width, seed=seed)
 
 
-def sample_fluorescence(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+def sample_fluorescence(
+    height: int, width: int, channels: int = 3, seed: int = 0
+) -> npt.NDArray[np.uint16]:
     """A (C, h, w) uint16 fluorescence-like image: dark background, bright nuclei per channel."""
     rgb = render(height, width, seed=seed).astype(np.float32)
     signal = 255.0 - rgb  # stained = bright
@@ -85,7 +89,7 @@ def pyramid(image: np.ndarray, levels: int, *, channels_first: bool = False) -> 
 
 
 def write_ome_tiff(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     image: np.ndarray,
     *,
     levels: int = 3,
@@ -98,13 +102,14 @@ def write_ome_tiff(
     axes = "CYX" if channels_first else ("YXS" if image.ndim == 3 else "YX")
     rgb = image.ndim == 3 and not channels_first and image.shape[2] == 3
     photometric = "rgb" if rgb else "minisblack"
-    meta: dict = {"axes": axes}
+    meta: dict[str, Any] = {"axes": axes}
     if mpp is not None:
         meta.update(PhysicalSizeX=mpp, PhysicalSizeY=mpp, PhysicalSizeXUnit="µm",
                     PhysicalSizeYUnit="µm")
     levels_ = pyramid(image, levels, channels_first=channels_first)
     with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tw:
-        opts = dict(tile=(tile, tile), compression=compression, photometric=photometric)
+        opts: dict[str, Any] = dict(tile=(tile, tile), compression=compression,
+                                    photometric=photometric)
         tw.write(levels_[0], subifds=levels - 1, metadata=meta, **opts)
         for lvl in levels_[1:]:
             tw.write(lvl, subfiletype=1, **opts)
@@ -210,7 +215,7 @@ def write_hamamatsu_vmu(
 
 
 def write_tiff(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     image: np.ndarray,
     *,
     tile: int | None = 256,
@@ -222,8 +227,8 @@ def write_tiff(
 ) -> Path:
     """Generic TIFF, tiled or stripped (``tile=None``); pyramid pages in the main IFD chain."""
     rgb = image.ndim == 3 and image.shape[2] == 3
-    res = {} if mpp is None else {"resolution": (1e4 / mpp, 1e4 / mpp),
-                                  "resolutionunit": "CENTIMETER"}
+    res: dict[str, Any] = {} if mpp is None else {"resolution": (1e4 / mpp, 1e4 / mpp),
+                                                  "resolutionunit": "CENTIMETER"}
     with tifffile.TiffWriter(path, bigtiff=bigtiff) as tw:
         for k, lvl in enumerate(pyramid(image, levels)):
             tw.write(
@@ -235,7 +240,8 @@ def write_tiff(
 
 
 def write_zarr(
-    path: str | os.PathLike, image: np.ndarray, *, zarr_format: int = 3, chunks: int = 256
+    path: str | os.PathLike[str], image: np.ndarray, *, zarr_format: Literal[2, 3] = 3,
+    chunks: int = 256,
 ) -> Path:
     """A bare Zarr array of ``image``'s shape, chunked ``chunks`` along y and x."""
     shape_chunks = (chunks, chunks, *image.shape[2:])
@@ -246,10 +252,10 @@ def write_zarr(
 
 
 def write_ome_zarr(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     image: np.ndarray,
     *,
-    version: str = "0.5",
+    version: Literal["0.4", "0.5"] = "0.5",
     levels: int = 3,
     chunks: int = 256,
     channels_first: bool = True,
@@ -258,16 +264,16 @@ def write_ome_zarr(
     """OME-Zarr multiscales: 0.5 on Zarr v3 or 0.4 on Zarr v2, axes ``cyx`` (or ``yx``)."""
     if version not in ("0.4", "0.5"):
         raise ValueError(f"version must be '0.4' or '0.5'; got {version!r}")
-    zarr_format = 3 if version == "0.5" else 2
+    zarr_format: Literal[2, 3] = 3 if version == "0.5" else 2
     if image.ndim == 3 and not channels_first:
         image = np.moveaxis(image, 2, 0)
     has_c = image.ndim == 3
-    axes = ([{"name": "c", "type": "channel"}] if has_c else []) + [
+    axes: list[dict[str, str]] = ([{"name": "c", "type": "channel"}] if has_c else []) + [
         {"name": "y", "type": "space", "unit": "micrometer"},
         {"name": "x", "type": "space", "unit": "micrometer"},
     ]
     group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
-    datasets = []
+    datasets: list[dict[str, Any]] = []
     for k, lvl in enumerate(pyramid(image, levels, channels_first=has_c)):
         chunk = ((lvl.shape[0],) if has_c else ()) + (chunks, chunks)
         group.create_array(str(k), shape=lvl.shape, dtype=lvl.dtype, chunks=chunk)[...] = lvl
@@ -277,7 +283,9 @@ def write_ome_zarr(
     if mpp is None:
         for ax in axes:
             ax.pop("unit", None)
-    multiscales = [{"name": Path(path).name, "axes": axes, "datasets": datasets}]
+    multiscales: list[dict[str, Any]] = [
+        {"name": Path(path).name, "axes": axes, "datasets": datasets}
+    ]
     if version == "0.5":
         group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
     else:

@@ -15,28 +15,40 @@ The code is generic over the array namespace (NumPy, CuPy, array-api-strict).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, parse_pair
-from gigapatch.kernels.backend import astype, namespace_of
-from gigapatch.kernels.fused import Normalize, check_namespace_dtype, host_dtype, to_device
-from gigapatch.kernels.gather import _empty_like_block
-from gigapatch.kernels.normalize import parse_layout, parse_normalize, parse_output_dtype
+from gigapatch.errors import InvalidArgumentError, Pair, parse_pair
+from gigapatch.kernels.backend import Array, astype, namespace_of
+from gigapatch.kernels.fused import check_namespace_dtype, host_dtype, to_device
+from gigapatch.kernels.gather import Positions, _empty_like_block
+from gigapatch.kernels.normalize import (
+    Layout,
+    Normalize,
+    OutputDtype,
+    parse_layout,
+    parse_normalize,
+    parse_output_dtype,
+)
 
 __all__ = ["affine_gather", "affine_matrices"]
 
 _CHUNK_PIXELS = 1 << 20  # output pixels resampled at once: bounds the float64 temporaries
+#: One value for every patch, or one per patch.
+PerPatch: TypeAlias = float | Sequence[float] | npt.NDArray[np.floating[Any]]
 
 
 def affine_matrices(
     n: int,
     *,
-    rotation: float | Sequence[float] | np.ndarray = 0.0,
-    shear: float | Sequence[float] | np.ndarray = 0.0,
-    zoom: float | Sequence[float] | np.ndarray = 1.0,
-    shift: float | Sequence[float] | np.ndarray = 0.0,
-) -> np.ndarray:
+    rotation: PerPatch = 0.0,
+    shear: PerPatch = 0.0,
+    zoom: PerPatch = 1.0,
+    shift: PerPatch = 0.0,
+) -> npt.NDArray[np.float64]:
     """(n, 2, 3) matrices ``[A | t]`` from per-patch parameters (scalars apply to all).
 
     Parameters
@@ -71,7 +83,7 @@ def affine_matrices(
     return np.concatenate([a, t[:, :, None]], axis=2)
 
 
-def _per_patch(name: str, value, n: int, pair: bool = False) -> np.ndarray:
+def _per_patch(name: str, value: PerPatch, n: int, pair: bool = False) -> npt.NDArray[np.float64]:
     arr = np.asarray(value, dtype=np.float64)
     want = (n, 2) if pair else (n,)
     try:
@@ -88,17 +100,17 @@ def _per_patch(name: str, value, n: int, pair: bool = False) -> np.ndarray:
 
 
 def affine_gather(
-    block,
-    ys: Sequence[int] | np.ndarray,
-    xs: Sequence[int] | np.ndarray,
-    size: int | tuple[int, int],
-    matrices: np.ndarray,
+    block: Array,
+    ys: Positions,
+    xs: Positions,
+    size: Pair,
+    matrices: npt.ArrayLike,
     *,
     fill: float = 0,
     normalize: Normalize = None,
-    dtype: str | None = None,
-    layout: str = "hwc",
-):
+    dtype: OutputDtype | None = None,
+    layout: Layout = "hwc",
+) -> Array:
     """Resample each patch of ``block`` through its affine matrix; float output.
 
     Parameters
@@ -156,7 +168,11 @@ def affine_gather(
     return out
 
 
-def _resample(xp, flat, shape, ys, xs, size, mats, fill, block):
+def _resample(
+    xp: ModuleType, flat: Array, shape: tuple[int, int], ys: npt.NDArray[np.integer[Any]],
+    xs: npt.NDArray[np.integer[Any]], size: tuple[int, int], mats: npt.NDArray[np.float64],
+    fill: float, block: Array,
+) -> Array:
     """Bilinear samples (m, h, w, C) in float64 for m patches."""
     (bh, bw), (h, w), m = shape, size, len(ys)
     grid = np.stack(np.meshgrid(np.arange(h) - (h - 1) / 2, np.arange(w) - (w - 1) / 2,

@@ -7,15 +7,27 @@ from __future__ import annotations
 
 import functools
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal, TypeAlias, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import DeviceError, InvalidArgumentError
 
-__all__ = ["DEVICES", "array_module", "astype", "namespace_of", "resolve_device", "to_host"]
+__all__ = [
+    "DEVICES", "Array", "Device", "ResolvedDevice", "array_module", "astype", "namespace_of",
+    "resolve_device", "to_host",
+]
 
-DEVICES = ("auto", "cpu", "gpu")
+#: Where pixel math runs: ``"auto"`` picks the GPU when one is usable.
+Device: TypeAlias = Literal["auto", "cpu", "gpu"]
+#: A device after :func:`resolve_device`.
+ResolvedDevice: TypeAlias = Literal["cpu", "gpu"]
+DEVICES: tuple[Device, ...] = get_args(Device)
+#: An image block or patch stack of any namespace the kernels take: NumPy, CuPy or an
+#: array-API array. CuPy ships no annotations and the array API standard no static type, so
+#: this is ``Any`` under a name that says what is meant.
+Array: TypeAlias = Any
 
 
 @functools.cache
@@ -31,7 +43,7 @@ def _cupy() -> ModuleType | None:
         return None
 
 
-def resolve_device(device: str = "auto") -> str:
+def resolve_device(device: Device = "auto") -> ResolvedDevice:
     """Resolve ``"auto" | "cpu" | "gpu"`` to ``"cpu"`` or ``"gpu"``.
 
     ``auto`` picks the GPU only when CuPy imports *and* a CUDA device is
@@ -43,11 +55,15 @@ def resolve_device(device: str = "auto") -> str:
         return "cpu"
     available = _cupy() is not None
     if device == "gpu" and not available:
-        raise DeviceError(
-            "device 'gpu' needs CuPy and a CUDA device: install the extra with "
-            "`pip install 'gigapatch[gpu]'` on a machine with an NVIDIA GPU, or use device='cpu'"
-        )
+        raise _no_gpu()
     return "gpu" if available else "cpu"
+
+
+def _no_gpu() -> DeviceError:
+    return DeviceError(
+        "device 'gpu' needs CuPy and a CUDA device: install the extra with "
+        "`pip install 'gigapatch[gpu]'` on a machine with an NVIDIA GPU, or use device='cpu'"
+    )
 
 
 def array_module(device: str) -> ModuleType:
@@ -55,29 +71,30 @@ def array_module(device: str) -> ModuleType:
     if device == "gpu":
         cupy = _cupy()
         if cupy is None:
-            resolve_device("gpu")  # raises the explanatory error
+            raise _no_gpu()
         return cupy
     return np
 
 
-def namespace_of(array: Any) -> ModuleType:
+def namespace_of(array: Array) -> ModuleType:
     """The namespace of ``array``: NumPy, CuPy's main namespace, or ``__array_namespace__()``."""
     if isinstance(array, np.ndarray):
         return np
     if type(array).__module__.split(".")[0] == "cupy":
         return array_module("gpu")
-    return array.__array_namespace__()
+    namespace: ModuleType = array.__array_namespace__()
+    return namespace
 
 
-def astype(xp: ModuleType, array: Any, dtype: Any) -> Any:
+def astype(xp: ModuleType, array: Array, dtype: Any) -> Array:
     """``array`` cast to ``dtype``: the array's own method where it has one (NumPy, CuPy)."""
     method = getattr(array, "astype", None)
     return method(dtype) if method is not None else xp.astype(array, dtype)
 
 
-def to_host(array: Any) -> np.ndarray:
+def to_host(array: Array) -> npt.NDArray[Any]:
     """Return ``array`` as a NumPy array (one device→host copy for CuPy arrays)."""
     if isinstance(array, np.ndarray):
         return array
     get = getattr(array, "get", None)
-    return get() if get is not None else np.asarray(array)
+    return np.asarray(get() if get is not None else array)

@@ -7,43 +7,42 @@ written once into the output.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, parse_pair
+from gigapatch.errors import InvalidArgumentError, Pair, parse_pair
 from gigapatch.kernels import launch as _launch
-from gigapatch.kernels.backend import astype, namespace_of
-from gigapatch.kernels.gather import _empty_like_block, gather, outside_mask
+from gigapatch.kernels.backend import Array, astype, namespace_of
+from gigapatch.kernels.gather import Positions, _empty_like_block, gather, outside_mask
 from gigapatch.kernels.host import HostNormalizer
 from gigapatch.kernels.normalize import (
+    Layout,
     Normalization,
+    Normalize,
+    OutputDtype,
     parse_layout,
     parse_normalize,
     parse_output_dtype,
 )
 from gigapatch.kernels.transforms import clip_range, dihedral_view, parse_dihedral, parse_jitter
 
-__all__ = ["augment", "fused_gather"]
-
-Normalize = str | Normalization | Mapping[str, Sequence[float]] | None
+__all__ = ["Normalize", "augment", "fused_gather"]
 
 
 def fused_gather(
-    block,
-    ys: Sequence[int] | np.ndarray,
-    xs: Sequence[int] | np.ndarray,
-    size: int | tuple[int, int],
-    *,
-    dilation: int | tuple[int, int] = 1,
+    block: Array, ys: Positions, xs: Positions, size: Pair, *, dilation: Pair = 1,
     fill: float | None = 0,
-    dihedral: Sequence[int] | np.ndarray | None = None,
-    jitter: Sequence[Sequence[float]] | np.ndarray | None = None,
+    dihedral: Sequence[int] | npt.NDArray[np.integer[Any]] | None = None,
+    jitter: Sequence[Sequence[float]] | npt.NDArray[np.floating[Any]] | None = None,
     normalize: Normalize = None,
-    dtype: str | np.dtype | None = None,
-    layout: str = "hwc",
-    out=None,
-):
+    dtype: OutputDtype | npt.DTypeLike | None = None,
+    layout: Layout = "hwc",
+    out: Array | None = None,
+) -> Array:
     """Cut, transform and normalize the patches of ``block`` at (ys, xs).
 
     Patch ``k`` is :func:`~gigapatch.kernels.gather` 's patch, turned by
@@ -117,7 +116,7 @@ def fused_gather(
         return gather(block, ys, xs, size, dilation=dil, fill=fill_value, out=out)
     xp = namespace_of(block)
     lo, hi = clip_range(src_dtype)
-    normalize_patch = None
+    normalize_patch = divisor = offset = None
     if norm is not None and xp is np:
         normalize_patch = HostNormalizer(norm, (h, w, c), src_dtype, out, layout, (lo, hi))
     elif norm is not None:
@@ -143,7 +142,7 @@ def fused_gather(
     return out
 
 
-def augment(patches, **options):
+def augment(patches: Array, **options: Any) -> Array:
     """:func:`fused_gather` on a stack of patches (N, h, w, C) already cut, e.g. at training.
 
     Takes ``dihedral``, ``jitter``, ``normalize``, ``dtype``, ``layout``, ``out``.
@@ -163,7 +162,7 @@ def augment(patches, **options):
     return fused_gather(block, np.arange(n) * h, np.zeros(n, np.int64), (h, w), **options)
 
 
-def check_namespace_dtype(block, dtype: np.dtype) -> None:
+def check_namespace_dtype(block: Array, dtype: np.dtype[Any]) -> None:
     """Refuse an output dtype that ``block``'s namespace lacks (the standard has no float16)."""
     if not hasattr(namespace_of(block), dtype.name):
         raise InvalidArgumentError(
@@ -172,15 +171,16 @@ def check_namespace_dtype(block, dtype: np.dtype) -> None:
         )
 
 
-def host_dtype(dtype) -> np.dtype:
+def host_dtype(dtype: Any) -> np.dtype[Any]:
     """The NumPy dtype of any namespace's dtype (array-api-strict's print as ``ns.name``)."""
     try:
-        return np.dtype(dtype)
+        found: np.dtype[Any] = np.dtype(dtype)
     except TypeError:
-        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+        found = np.dtype(str(dtype).rsplit(".", 1)[-1])
+    return found
 
 
-def _parse_fill(fill: float | None, dtype) -> float:
+def _parse_fill(fill: float | None, dtype: np.dtype[Any]) -> float:
     """``fill`` as a value of ``dtype`` (0 when None: never used, the bounds were checked)."""
     if fill is None:
         return 0
@@ -193,10 +193,12 @@ def _parse_fill(fill: float | None, dtype) -> float:
         raise InvalidArgumentError(
             f"fill must be None or a number representable as {dtype}; got {fill!r}"
         )
-    return np.asarray(fill, dtype=dtype).item()
+    value: float = np.asarray(fill, dtype=dtype).item()  # an int for integer dtypes
+    return value
 
 
-def _check_out(out, block, shape: tuple[int, ...], dtype: np.dtype):
+def _check_out(out: Array | None, block: Array, shape: tuple[int, ...],
+               dtype: np.dtype[Any]) -> Array:
     if out is None:
         return _empty_like_block(block, shape, dtype)
     if tuple(out.shape) != shape or host_dtype(out.dtype) != dtype:
@@ -207,7 +209,7 @@ def _check_out(out, block, shape: tuple[int, ...], dtype: np.dtype):
     return out
 
 
-def _cuda_namespace(block):
+def _cuda_namespace(block: Array) -> ModuleType | None:
     """CuPy when ``block`` is a CuPy array (the fused kernel runs), else None.
 
     The launcher tests replace this to drive the CUDA path with NumPy arrays
@@ -220,14 +222,16 @@ def _cuda_namespace(block):
     return array_module("gpu")
 
 
-def _device_vectors(norm: Normalization, c: int, layout: str, xp, block):
+def _device_vectors(
+    norm: Normalization, c: int, layout: Layout, xp: ModuleType, block: Array
+) -> tuple[Array, ...]:
     """Per-channel divisor and offset, shaped to broadcast against one patch, on its device."""
     shape = (c,) if layout == "hwc" else (c, 1, 1)
     arrays = [np.reshape(v, shape) for v in norm.arrays(c)]
     return tuple(to_device(xp, v, block) for v in arrays)
 
 
-def to_device(xp, host: np.ndarray, block):
+def to_device(xp: ModuleType, host: npt.NDArray[Any], block: Array) -> Array:
     """``host`` as an array of ``xp`` on ``block``'s device (CuPy's asarray takes no device)."""
     if xp is np:
         return host
@@ -237,7 +241,10 @@ def to_device(xp, host: np.ndarray, block):
         return xp.asarray(host)
 
 
-def _normalize_into(xp, out, k: int, src, divisor, offset, jitter, clip) -> None:
+def _normalize_into(
+    xp: ModuleType, out: Array, k: int, src: Array, divisor: Array, offset: Array,
+    jitter: tuple[float, float] | None, clip: tuple[float, float],
+) -> None:
     """``out[k] = (clip(src * c + b) if jitter) / divisor + offset``, float32 ops in order."""
     x = astype(xp, src, xp.float32)
     if jitter is not None:
@@ -245,7 +252,13 @@ def _normalize_into(xp, out, k: int, src, divisor, offset, jitter, clip) -> None
     out[k, ...] = astype(xp, x / divisor + offset, out.dtype)
 
 
-def _run_cuda(cp, block, ys, xs, ops, jitter, norm, out, size, dilation, fill, layout) -> None:
+def _run_cuda(
+    cp: ModuleType, block: Array, ys: npt.NDArray[np.integer[Any]],
+    xs: npt.NDArray[np.integer[Any]], ops: npt.NDArray[np.int32] | None,
+    jitter: npt.NDArray[np.float32] | None,
+    norm: Normalization | None, out: Array, size: tuple[int, int], dilation: tuple[int, int],
+    fill: float, layout: Layout,
+) -> None:
     """One launch of the fused kernel on ``block``'s device."""
     if not out.flags.c_contiguous:
         raise InvalidArgumentError("out must be C-contiguous on the GPU; got a strided array")
@@ -253,7 +266,7 @@ def _run_cuda(cp, block, ys, xs, ops, jitter, norm, out, size, dilation, fill, l
     block = cp.ascontiguousarray(block)
     ys_d, xs_d = cp.asarray(ys), cp.asarray(xs)
     ops_d = cp.asarray(np.zeros(n, np.int32) if ops is None else ops)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if norm is not None:
         divisor, offset = norm.arrays(block.shape[2])
         kwargs = {

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, RegionError, parse_pair
-from gigapatch.kernels.backend import namespace_of
+from gigapatch.errors import InvalidArgumentError, Pair, RegionError, parse_pair
+from gigapatch.kernels.backend import Array, namespace_of
 
-__all__ = ["gather", "outside_mask"]
+__all__ = ["Positions", "gather", "outside_mask"]
+
+#: (N,) integer pixel coordinates of patch corners, on the host.
+Positions: TypeAlias = Sequence[int] | npt.NDArray[np.integer[Any]]
 
 
 def outside_mask(
-    ys: np.ndarray, xs: np.ndarray, span: tuple[int, int], shape: tuple[int, int], strict: bool
-) -> np.ndarray:
+    ys: npt.NDArray[np.integer[Any]], xs: npt.NDArray[np.integer[Any]], span: tuple[int, int],
+    shape: tuple[int, int], strict: bool,
+) -> npt.NDArray[np.bool_]:
     """Which patches reach outside the block; with ``strict``, any such patch is a RegionError."""
     (span_h, span_w), (bh, bw) = span, shape
     outside = (ys < 0) | (xs < 0) | (ys + span_h > bh) | (xs + span_w > bw)
@@ -35,15 +41,9 @@ def _valid_range(start: int, step: int, count: int, length: int) -> tuple[int, i
 
 
 def gather(
-    block,
-    ys: Sequence[int] | np.ndarray,
-    xs: Sequence[int] | np.ndarray,
-    size: int | tuple[int, int],
-    *,
-    dilation: int | tuple[int, int] = 1,
-    fill: float | None = 0,
-    out=None,
-):
+    block: Array, ys: Positions, xs: Positions, size: Pair, *, dilation: Pair = 1,
+    fill: float | None = 0, out: Array | None = None,
+) -> Array:
     """Return the (N, h, w, C) patches of ``block`` whose top-left corners are (ys, xs).
 
     Patch ``k`` holds ``block[ys[k] + i * ry, xs[k] + j * rx]`` for ``i < h``,
@@ -106,7 +106,9 @@ def gather(
     return out
 
 
-def _empty_like_block(block, shape: tuple[int, ...], dtype=None):
+def _empty_like_block(
+    block: Array, shape: tuple[int, ...], dtype: npt.DTypeLike | None = None
+) -> Array:
     """A new array of ``block``'s namespace and device, of ``dtype`` (default: the block's)."""
     if isinstance(block, np.ndarray):
         return np.empty(shape, dtype=block.dtype if dtype is None else dtype)

@@ -9,9 +9,12 @@ one patch stays in cache.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from gigapatch.kernels.normalize import Normalization
+import numpy as np
+import numpy.typing as npt
+
+from gigapatch.kernels.normalize import Layout, Normalization
 
 __all__ = ["HostNormalizer"]
 
@@ -35,8 +38,9 @@ class HostNormalizer:
         (lo, hi) range that jittered values are clipped to.
     """
 
-    def __init__(self, norm: Normalization, shape: tuple[int, int, int], dtype: np.dtype,
-                 out: np.ndarray, layout: str, clip: tuple[float, float]) -> None:
+    def __init__(self, norm: Normalization, shape: tuple[int, int, int], dtype: np.dtype[Any],
+                 out: npt.NDArray[np.floating[Any]], layout: Layout,
+                 clip: tuple[float, float]) -> None:
         h, w, c = shape
         divisor, offset = norm.arrays(c)
         self.shape, self.out, self.layout = shape, out, layout
@@ -45,7 +49,9 @@ class HostNormalizer:
         self.staging = np.empty(shape, dtype)  # for views whose rows are not contiguous
         self.tmp = np.empty((h, w * c), np.float32)
 
-    def __call__(self, k: int, src: np.ndarray, jitter: tuple[float, float] | None) -> None:
+    def __call__(
+        self, k: int, src: npt.NDArray[Any], jitter: tuple[float, float] | None
+    ) -> None:
         h, w, c = self.shape
         if src.strides[2] == src.itemsize and src.strides[1] == c * src.itemsize:
             rows = src.reshape(h, w * c)  # a view: each row is w * C contiguous values

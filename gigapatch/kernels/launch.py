@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
+from gigapatch.kernels.normalize import Layout
 
 __all__ = [
     "COMPILE_OPTIONS",
@@ -45,9 +47,13 @@ THREADS = 256
 MAX_BLOCKS = 65535
 
 # C type of each supported source dtype, and of each normalized output dtype.
-IN_TYPES = {np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsigned short",
-            np.dtype(np.float32): "float"}
-OUT_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float16): "gp_half"}
+IN_TYPES: dict[np.dtype[Any], str] = {
+    np.dtype(np.uint8): "unsigned char", np.dtype(np.uint16): "unsigned short",
+    np.dtype(np.float32): "float",
+}
+OUT_TYPES: dict[np.dtype[Any], str] = {
+    np.dtype(np.float32): "float", np.dtype(np.float16): "gp_half",
+}
 
 
 def kernel_source(header: str | None = None, body: str | None = None) -> str:
@@ -63,16 +69,16 @@ def kernel_source(header: str | None = None, body: str | None = None) -> str:
     return body.replace(include, header)
 
 
-def kernel_name(in_dtype: np.dtype, out_dtype: np.dtype, normalized: bool) -> str:
+def kernel_name(in_dtype: npt.DTypeLike, out_dtype: npt.DTypeLike, normalized: bool) -> str:
     """The template instantiation that handles ``in_dtype`` → ``out_dtype``."""
-    in_dtype, out_dtype = np.dtype(in_dtype), np.dtype(out_dtype)
-    if in_dtype not in IN_TYPES:
+    src, dst = np.dtype(in_dtype), np.dtype(out_dtype)
+    if src not in IN_TYPES:
         raise InvalidArgumentError(
-            f"the GPU kernels take blocks of {', '.join(map(str, IN_TYPES))}; got {in_dtype}"
+            f"the GPU kernels take blocks of {', '.join(map(str, IN_TYPES))}; got {src}"
         )
     if not normalized:
-        return f"gp_gather_raw<{IN_TYPES[in_dtype]}>"
-    return f"gp_gather_norm<{IN_TYPES[in_dtype]}, {OUT_TYPES[out_dtype]}>"
+        return f"gp_gather_raw<{IN_TYPES[src]}>"
+    return f"gp_gather_norm<{IN_TYPES[src]}, {OUT_TYPES[dst]}>"
 
 
 def name_expressions() -> tuple[str, ...]:
@@ -94,7 +100,7 @@ class Launch:
 
 def plan_launch(
     block: Any, ys: Any, xs: Any, ops: Any, out: Any, *, size: tuple[int, int],
-    dilation: tuple[int, int], fill: float, layout: str, jitter: Any = None,
+    dilation: tuple[int, int], fill: float, layout: Layout, jitter: Any = None,
     use_jitter: bool = False, divisor: Any = None, offset: Any = None,
     clip: tuple[float, float] = (0.0, 0.0),
 ) -> Launch:
@@ -116,6 +122,7 @@ def plan_launch(
     tail = (np.int64(n), np.int32(h), np.int32(w), np.int32(dilation[0]),
             np.int32(dilation[1]))
     first = np.int32(layout == "chw")
+    args: tuple[Any, ...]
     if not normalized:
         fill_native = np.asarray(fill, dtype=block.dtype)[()]
         args = (*head, out, *tail, fill_native, first)

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
 
-__all__ = ["LAYOUTS", "OUTPUT_DTYPES", "PRESETS", "Normalization", "parse_normalize"]
+__all__ = [
+    "LAYOUTS", "OUTPUT_DTYPES", "PRESETS", "Layout", "Normalization", "Normalize", "OutputDtype",
+    "Preset", "parse_normalize",
+]
 
-LAYOUTS = ("hwc", "chw")
-OUTPUT_DTYPES = ("float32", "float16")
+#: Axis order of output patches: ``"hwc"`` (N, h, w, C) or ``"chw"`` (N, C, h, w).
+Layout: TypeAlias = Literal["hwc", "chw"]
+#: Float dtype of normalized output.
+OutputDtype: TypeAlias = Literal["float32", "float16"]
+#: Names of the shipped normalizations (:data:`PRESETS`).
+Preset: TypeAlias = Literal["xception", "imagenet", "unit"]
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+OUTPUT_DTYPES: tuple[OutputDtype, ...] = get_args(OutputDtype)
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,9 +68,11 @@ class Normalization:
             )
         return cls(tuple(std_a.tolist()), tuple((-mean_a / std_a).tolist()), name)
 
-    def arrays(self, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(
+        self, channels: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """``(divisor, offset)`` as float32 arrays of length ``channels``."""
-        out = []
+        out: list[npt.NDArray[np.float32]] = []
         for label, values in (("divisor", self.divisor), ("offset", self.offset)):
             if len(values) not in (1, channels):
                 raise InvalidArgumentError(
@@ -70,7 +83,7 @@ class Normalization:
         return out[0], out[1]
 
 
-PRESETS: dict[str, Normalization] = {
+PRESETS: dict[Preset, Normalization] = {
     # keras.applications.xception.preprocess_input ("tf" mode): x / 127.5 - 1
     "xception": Normalization((127.5,), (-1.0,), "xception"),
     # torchvision / keras "torch" mode: (x / 255 - mean) / std
@@ -80,10 +93,11 @@ PRESETS: dict[str, Normalization] = {
     "unit": Normalization((255.0,), (0.0,), "unit"),
 }
 
+#: What the ``normalize`` argument of the kernels takes (see :func:`parse_normalize`).
+Normalize: TypeAlias = Preset | Normalization | Mapping[str, Sequence[float]] | None
 
-def parse_normalize(
-    normalize: str | Normalization | Mapping[str, Sequence[float]] | None,
-) -> Normalization | None:
+
+def parse_normalize(normalize: Normalize | str) -> Normalization | None:
     """Resolve the ``normalize`` argument of the kernels.
 
     Parameters
@@ -119,7 +133,9 @@ def parse_normalize(
     )
 
 
-def parse_output_dtype(dtype: object, normalization: Normalization | None, source) -> np.dtype:
+def parse_output_dtype(
+    dtype: npt.DTypeLike | None, normalization: Normalization | None, source: npt.DTypeLike
+) -> np.dtype[Any]:
     """The output dtype: the source's without normalization, else float32 (default) or float16."""
     if normalization is None:
         if dtype is not None and np.dtype(dtype) != np.dtype(source):
@@ -129,14 +145,14 @@ def parse_output_dtype(dtype: object, normalization: Normalization | None, sourc
             )
         return np.dtype(source)
     name = "float32" if dtype is None else str(np.dtype(dtype)) if _is_dtype(dtype) else dtype
-    if name not in OUTPUT_DTYPES:
+    if not isinstance(name, str) or name not in OUTPUT_DTYPES:
         raise InvalidArgumentError(
             f"dtype must be one of {', '.join(OUTPUT_DTYPES)} with a normalization; got {dtype!r}"
         )
     return np.dtype(name)
 
 
-def _is_dtype(value: object) -> bool:
+def _is_dtype(value: npt.DTypeLike) -> bool:
     try:
         np.dtype(value)
     except TypeError:
@@ -144,8 +160,8 @@ def _is_dtype(value: object) -> bool:
     return True
 
 
-def parse_layout(layout: object) -> str:
+def parse_layout(layout: object) -> Layout:
     """``"hwc"`` (channel-last) or ``"chw"`` (channel-first)."""
-    if layout not in LAYOUTS:
-        raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
-    return str(layout)
+    if layout == "hwc" or layout == "chw":
+        return layout
+    raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")

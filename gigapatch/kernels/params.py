@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels.affine import affine_matrices
@@ -30,9 +31,9 @@ class AugmentParams:
         (N, 2, 3) float64 matrices for ``affine_gather``.
     """
 
-    dihedral: np.ndarray | None
-    jitter: np.ndarray | None
-    affine: np.ndarray | None
+    dihedral: npt.NDArray[np.int32] | None
+    jitter: npt.NDArray[np.float32] | None
+    affine: npt.NDArray[np.float64] | None
 
 
 def draw_params(

@@ -18,10 +18,14 @@ an integer source dtype (no clipping for floats).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
+from gigapatch.kernels.backend import Array
 
 __all__ = ["DIHEDRAL", "apply_dihedral", "dihedral_view", "parse_dihedral", "parse_jitter"]
 
@@ -29,8 +33,8 @@ DIHEDRAL = tuple(range(8))
 
 
 def parse_dihedral(
-    ops: Sequence[int] | np.ndarray | None, n: int, size: tuple[int, int]
-) -> np.ndarray | None:
+    ops: Sequence[int] | npt.NDArray[np.integer[Any]] | None, n: int, size: tuple[int, int]
+) -> npt.NDArray[np.int32] | None:
     """Check ``ops`` (N dihedral codes) and return them as int32, or None for identity."""
     if ops is None:
         return None
@@ -52,8 +56,8 @@ def parse_dihedral(
 
 
 def parse_jitter(
-    jitter: Sequence[Sequence[float]] | np.ndarray | None, n: int
-) -> np.ndarray | None:
+    jitter: Sequence[Sequence[float]] | npt.NDArray[np.floating[Any]] | None, n: int
+) -> npt.NDArray[np.float32] | None:
     """Check ``jitter`` ((N, 2) contrast, brightness) and return it as float32, or None."""
     if jitter is None:
         return None
@@ -66,7 +70,7 @@ def parse_jitter(
     return arr
 
 
-def clip_range(dtype: np.dtype) -> tuple[float, float]:
+def clip_range(dtype: npt.DTypeLike) -> tuple[float, float]:
     """``[lo, hi]`` that jittered values are clipped to: an integer dtype's range."""
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -75,7 +79,7 @@ def clip_range(dtype: np.dtype) -> tuple[float, float]:
     return -big, big
 
 
-def dihedral_view(patch, op: int, xp=np):
+def dihedral_view(patch: Array, op: int, xp: ModuleType = np) -> Array:
     """``patch`` (h, w, C) under dihedral code ``op``: a view where the namespace allows."""
     permute = getattr(xp, "permute_dims", None) or xp.transpose  # NumPy < 2 has no permute_dims
     rotated = patch
@@ -84,7 +88,7 @@ def dihedral_view(patch, op: int, xp=np):
     return xp.flip(rotated, axis=1) if op >= 4 else rotated
 
 
-def apply_dihedral(patches: np.ndarray, ops: Sequence[int]) -> np.ndarray:
+def apply_dihedral(patches: npt.NDArray[Any], ops: Sequence[int]) -> npt.NDArray[Any]:
     """Reference: ``np.rot90`` then ``np.fliplr`` per patch, for tests and the host path."""
     out = [np.rot90(p, op % 4) for p, op in zip(patches, ops, strict=True)]
     return np.stack([p[:, ::-1] if op >= 4 else p for p, op in zip(out, ops, strict=True)])

@@ -13,15 +13,25 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeAlias, TypedDict, get_args
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.sources import Slide, open_slide
 from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, read_size
 
-__all__ = ["PatchPlan", "as_slides", "resolve_labels", "resolve_resolutions", "slide_rng"]
+__all__ = [
+    "PADDINGS", "Padding", "PatchPlan", "PlanKind", "PlanRows", "as_slides", "resolve_labels",
+    "resolve_resolutions", "slide_rng",
+]
+
+#: ``"valid"``: only patches wholly inside; ``"same"``: ``ceil(n / stride)`` per axis, padded.
+Padding: TypeAlias = Literal["valid", "same"]
+PADDINGS: tuple[Padding, ...] = get_args(Padding)
+#: How a plan was made.
+PlanKind: TypeAlias = Literal["grid", "random", "weighted"]
 
 
 def as_slides(sources: Any) -> list[Slide]:
@@ -76,23 +86,23 @@ class PatchPlan:
         when no tissue mask was used.
     """
 
-    slide: np.ndarray
-    y: np.ndarray
-    x: np.ndarray
+    slide: npt.NDArray[np.int32]
+    y: npt.NDArray[np.int64]
+    x: npt.NDArray[np.int64]
     level: int
     size: tuple[int, int]
     stride: tuple[int, int]
-    kind: str = "grid"
-    padding: str = "valid"
+    kind: PlanKind = "grid"
+    padding: Padding = "valid"
     dilation: tuple[int, int] = (1, 1)
     fill: float = 0
     seed: int | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     levels: tuple[int, ...] = ()
     factors: tuple[float, ...] = ()
     slide_labels: tuple[int, ...] = ()
     classes: tuple[str, ...] = ()
-    tissue: np.ndarray | None = None
+    tissue: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.slide)
@@ -127,14 +137,16 @@ class PatchPlan:
     @property
     def span(self) -> tuple[int, int]:
         """(height, width) a patch covers in pixels of its level: ``(k - 1) * r + 1``."""
-        return tuple((k - 1) * r + 1 for k, r in zip(self.size, self.dilation, strict=True))
+        (h, w), (ry, rx) = self.size, self.dilation
+        return (h - 1) * ry + 1, (w - 1) * rx + 1
 
     @property
-    def label(self) -> np.ndarray:
+    def label(self) -> npt.NDArray[np.int32]:
         """(N,) int32 class label of every patch, -1 where the plan has no labels."""
         if not self.slide_labels:
             return np.full(len(self), -1, np.int32)
-        return np.asarray(self.slide_labels, np.int32)[self.slide]
+        labels: npt.NDArray[np.int32] = np.asarray(self.slide_labels, np.int32)[self.slide]
+        return labels
 
     def params(self) -> dict[str, Any]:
         """The plan's parameters as JSON-ready values (what the store records)."""
@@ -212,6 +224,53 @@ def resolution_params(
     }
 
 
+class PlanArrays(TypedDict):
+    """The fields of a :class:`PatchPlan` that :meth:`PlanRows.arrays` fills."""
+
+    slide: npt.NDArray[np.int32]
+    y: npt.NDArray[np.int64]
+    x: npt.NDArray[np.int64]
+    level: int
+    levels: tuple[int, ...]
+    factors: tuple[float, ...]
+    tissue: npt.NDArray[np.float32] | None
+
+
+class PlanRows:
+    """The patches a planner keeps, slide by slide, joined into a plan's arrays at the end."""
+
+    def __init__(self) -> None:
+        self._slide: list[npt.NDArray[np.int32]] = []
+        self._y: list[npt.NDArray[np.int64]] = []
+        self._x: list[npt.NDArray[np.int64]] = []
+        self._tissue: list[npt.NDArray[np.float32] | None] = []
+
+    def add(
+        self, index: int, y: npt.NDArray[np.int64], x: npt.NDArray[np.int64],
+        tissue: npt.NDArray[np.float32] | None,
+    ) -> None:
+        """Append the level-0 corners (and tissue fractions, if a mask was used) of slide
+        ``index``."""
+        self._slide.append(np.full(len(y), index, np.int32))
+        self._y.append(y)
+        self._x.append(x)
+        self._tissue.append(tissue)
+
+    def arrays(self, resolutions: Sequence[Resolution]) -> PlanArrays:
+        """The joined arrays, the slides' common ``level``, ``levels`` and ``factors``;
+        ``tissue`` is NaN for slides without a mask, ``None`` when no slide had one."""
+        level, per_slide, factors = common_level(resolutions)
+        tissue = None
+        if any(t is not None for t in self._tissue):
+            tissue = np.concatenate([
+                np.full(len(y), np.nan, np.float32) if t is None else t
+                for t, y in zip(self._tissue, self._y, strict=True)
+            ])
+        return PlanArrays(slide=np.concatenate(self._slide), y=np.concatenate(self._y),
+                          x=np.concatenate(self._x), level=level, levels=per_slide,
+                          factors=factors, tissue=tissue)
+
+
 def resolve_labels(
     sources: Any, slides: Sequence[Slide], labels: Sequence[int] | None
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
@@ -264,12 +323,16 @@ def slide_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
 
 
-def locality_order(ly: np.ndarray, lx: np.ndarray, band: int) -> np.ndarray:
+def locality_order(
+    ly: npt.NDArray[np.int64], lx: npt.NDArray[np.int64], band: int
+) -> npt.NDArray[np.intp]:
     """Indices that sort patches by band of ``band`` rows, then x, then y (read locality)."""
     return np.lexsort((ly, lx, ly // max(int(band), 1)))
 
 
-def to_level0(ly: np.ndarray, lx: np.ndarray, slide: Slide, level: int) -> tuple[np.ndarray, ...]:
+def to_level0(
+    ly: npt.NDArray[Any], lx: npt.NDArray[Any], slide: Slide, level: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Level pixel coordinates to level-0 pixels (int64, rounded as `Slide.to_level0`)."""
     dy, dx = slide.levels[level].downsample
     return np.rint(ly * dy).astype(np.int64), np.rint(lx * dx).astype(np.int64)

@@ -6,28 +6,31 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, parse_pair
+from gigapatch.errors import InvalidArgumentError, Pair, parse_pair
 from gigapatch.plan.core import (
+    PADDINGS,
+    Padding,
     PatchPlan,
+    PlanRows,
     as_slides,
     check_fill,
     check_fraction,
-    common_level,
     resolution_params,
     resolve_labels,
     resolve_resolutions,
     to_level0,
 )
-from gigapatch.plan.masks import footprint_fraction, resolve_mask, spread
+from gigapatch.plan.masks import MaskSpec, footprint_fraction, resolve_mask, spread
 from gigapatch.sources.resolution import MPP_TOLERANCE
 
-__all__ = ["PADDINGS", "axis_positions", "describe", "grid", "join_fractions"]
-
-PADDINGS = ("valid", "same")
+__all__ = ["PADDINGS", "axis_positions", "describe", "grid"]
 
 
-def axis_positions(n: int, size: int, stride: int, dilation: int, padding: str) -> np.ndarray:
+def axis_positions(
+    n: int, size: int, stride: int, dilation: int, padding: Padding
+) -> npt.NDArray[np.int64]:
     """Top-left positions along one axis of ``n`` pixels, as ``tf.image.extract_patches``.
 
     A patch of ``size`` samples at rate ``dilation`` spans
@@ -48,17 +51,17 @@ def axis_positions(n: int, size: int, stride: int, dilation: int, padding: str) 
 
 def grid(
     sources: Any,
-    size: int | Sequence[int],
-    stride: int | Sequence[int] | None = None,
+    size: Pair,
+    stride: Pair | None = None,
     *,
-    padding: str = "valid",
-    dilation: int | Sequence[int] = 1,
+    padding: Padding = "valid",
+    dilation: Pair = 1,
     level: int | None = None,
     mpp: float | None = None,
     magnification: float | None = None,
     mpp_tolerance: float = MPP_TOLERANCE,
     fill: float = 0,
-    mask: Any = None,
+    mask: MaskSpec | Sequence[MaskSpec] = None,
     min_tissue: float = 0.0,
     labels: Sequence[int] | None = None,
 ) -> PatchPlan:
@@ -130,7 +133,7 @@ def grid(
     shared = mask is None or isinstance(mask, str) or callable(mask)
     masks = spread("mask", mask, len(slides), shared)
     span = [(k - 1) * r + 1 for k, r in zip(size, dilation, strict=True)]
-    index, ys, xs, fractions = [], [], [], []
+    rows = PlanRows()
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
         lvl, f = res.level, res.factor
         lh, lw = slide.levels[lvl].shape
@@ -155,45 +158,16 @@ def grid(
             frac = footprint_fraction(m, slide.shape, y, x, (rh * dy, rw * dx))
             keep = frac >= min_tissue
             y, x, frac = y[keep], x[keep], frac[keep]
-        fractions.append(frac)
-        ys.append(y)
-        xs.append(x)
-        index.append(np.full(len(y), k, np.int32))
-    level, levels, factors = common_level(resolutions)
+        rows.add(k, y, x, frac)
     extra = {
         **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
         "min_tissue": min_tissue,
         "mask": describe(mask),
     }
     return PatchPlan(
-        np.concatenate(index),
-        np.concatenate(ys),
-        np.concatenate(xs),
-        level=level,
-        size=size,
-        stride=stride,
-        kind="grid",
-        padding=padding,
-        dilation=dilation,
-        fill=fill,
-        extra=extra,
-        levels=levels,
-        factors=factors,
-        slide_labels=slide_labels,
-        classes=classes,
-        tissue=join_fractions(fractions, ys),
+        **rows.arrays(resolutions), size=size, stride=stride, kind="grid", padding=padding,
+        dilation=dilation, fill=fill, extra=extra, slide_labels=slide_labels, classes=classes,
     )
-
-
-def join_fractions(fractions: list, ys: list) -> np.ndarray | None:
-    """Per-patch tissue fractions of all slides (NaN for slides without a mask), or None."""
-    if all(f is None for f in fractions):
-        return None
-    parts = [
-        np.full(len(y), np.nan, np.float32) if f is None else f
-        for f, y in zip(fractions, ys, strict=True)
-    ]
-    return np.concatenate(parts)
 
 
 def describe(spec: Any) -> str | None:

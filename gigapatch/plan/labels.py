@@ -6,7 +6,7 @@ import glob
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.sources import Slide
@@ -18,7 +18,7 @@ __all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides"]
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".scn", ".bif", ".btf")
 
 
-class SlideSet(Sequence[Any]):
+class SlideSet(Sequence["str | Slide"]):
     """Slide paths (or opened slides) with one class label each (or ``labels=None``) and the
     class names.
 
@@ -34,17 +34,23 @@ class SlideSet(Sequence[Any]):
             raise InvalidArgumentError(
                 f"labels must give one label per path ({len(paths)}); got {len(labels)}"
             )
-        self.paths = [p if isinstance(p, Slide) else str(p) for p in paths]
+        self.paths: list[str | Slide] = [p if isinstance(p, Slide) else str(p) for p in paths]
         self.labels = None if labels is None else [int(v) for v in labels]
         self.classes = list(classes)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index):
+    @overload
+    def __getitem__(self, index: int) -> str | Slide: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str | Slide]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Slide | list[str | Slide]:
         return self.paths[index]
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str | Slide]:
         return iter(self.paths)
 
     def __repr__(self) -> str:
@@ -70,7 +76,8 @@ def _slides_in(folder: Path) -> list[str]:
 
 
 def find_slides(
-    sources: str | os.PathLike | Sequence[str | os.PathLike], *, labels_from_dirs: bool = False
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+    labels_from_dirs: bool = False,
 ) -> SlideSet:
     """Expand paths, globs and folders into a sorted, labelled :class:`SlideSet`.
 

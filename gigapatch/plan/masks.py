@@ -16,9 +16,10 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.sources import Slide
@@ -26,6 +27,8 @@ from gigapatch.sources import Slide
 __all__ = [
     "cell_edges",
     "cell_of",
+    "MaskSpec",
+    "TissueMethod",
     "check_map",
     "footprint_fraction",
     "load_mask",
@@ -40,7 +43,14 @@ __all__ = [
 TARGET_SIDE = 1024
 #: Thresholds below these never count as tissue (near-white glass, scanner noise).
 _FLOOR = {"saturation": 0.05, "od": 0.05}
-MaskSpec = None | str | os.PathLike | np.ndarray | Callable[[Slide], np.ndarray]
+#: How :func:`tissue_mask` finds tissue: HSV saturation or mean optical density.
+TissueMethod: TypeAlias = Literal["saturation", "od"]
+#: A mask for one slide: none, ``"tissue"`` (computed), a mask file, a 2-d map, or a
+#: ``(slide) -> map`` callable.
+MaskSpec: TypeAlias = (
+    Literal["tissue"] | str | os.PathLike[str] | npt.NDArray[Any]
+    | Callable[[Slide], npt.ArrayLike] | None
+)
 
 
 def mask_level(slide: Slide, target: int = TARGET_SIDE) -> int:
@@ -50,7 +60,7 @@ def mask_level(slide: Slide, target: int = TARGET_SIDE) -> int:
     return 1 if k == 0 and len(slide.levels) > 1 else k
 
 
-def thumbnail(slide: Slide, level: int, max_side: int = 2 * TARGET_SIDE) -> np.ndarray:
+def thumbnail(slide: Slide, level: int, max_side: int = 2 * TARGET_SIDE) -> npt.NDArray[np.float32]:
     """Level ``level`` as float32, block-averaged by an integer factor to ≤ ``max_side``.
 
     Reads the level in strips of at most 16 M pixels, so a huge single-level
@@ -72,21 +82,24 @@ def thumbnail(slide: Slide, level: int, max_side: int = 2 * TARGET_SIDE) -> np.n
     return out
 
 
-def _feature(rgb: np.ndarray, method: str, top: float) -> np.ndarray:
+def _feature(
+    rgb: npt.NDArray[np.float32], method: TissueMethod, top: float
+) -> npt.NDArray[np.floating[Any]]:
     if method == "saturation":
         hi, lo = rgb.max(axis=2), rgb.min(axis=2)
         return np.where(hi > 0, (hi - lo) / np.maximum(hi, 1e-9), 0.0)
     od = -np.log10(np.clip(rgb, 1.0, None) / top)
-    return od.mean(axis=2)
+    mean: npt.NDArray[np.floating[Any]] = od.mean(axis=2)
+    return mean
 
 
 def tissue_mask(
     slide: Slide,
     *,
     level: int | None = None,
-    method: str | None = None,
+    method: TissueMethod | None = None,
     min_size: float = 5e-4,
-) -> np.ndarray:
+) -> npt.NDArray[np.bool_]:
     """A boolean tissue mask of ``slide`` computed from a low-resolution level.
 
     Parameters
@@ -127,10 +140,11 @@ def tissue_mask(
     mask = feature > max(threshold, _FLOOR[method])
     small = max(1, round(min_size * mask.size))
     mask = remove_small_objects(mask, max_size=small)
-    return remove_small_holes(mask, max_size=small)
+    filled: npt.NDArray[np.bool_] = remove_small_holes(mask, max_size=small)
+    return filled
 
 
-def load_mask(path: str | os.PathLike) -> np.ndarray:
+def load_mask(path: str | os.PathLike[str]) -> npt.NDArray[Any]:
     """Read a mask from ``.npy``, TIFF or PNG; a colour image counts where any channel > 0."""
     import imagecodecs
     import tifffile
@@ -182,7 +196,7 @@ def cell_of(pixel: np.ndarray | int, cells: int, pixels: int) -> np.ndarray:
     return out
 
 
-def check_map(name: str, data: Any, slide: Slide) -> np.ndarray:
+def check_map(name: str, data: Any, slide: Slide) -> npt.NDArray[np.float64]:
     """``data`` as a float64 2-d map over ``slide``: finite, ≥ 0, any aspect ratio.
 
     The map is stretched over the slide as :func:`cell_edges` says. More cells than
@@ -229,7 +243,7 @@ def map_data(spec: Any, slide: Slide) -> Any:
     return spec
 
 
-def resolve_mask(spec: MaskSpec, slide: Slide) -> np.ndarray | None:
+def resolve_mask(spec: MaskSpec, slide: Slide) -> npt.NDArray[np.float64] | None:
     """One slide's mask from ``None``, ``"tissue"``, an array, a file path or a callable."""
     if spec is None:
         return None
@@ -237,7 +251,7 @@ def resolve_mask(spec: MaskSpec, slide: Slide) -> np.ndarray | None:
         spec, slide)
     arr = check_map("mask", data, slide)
     if np.asarray(data).dtype.kind in "biu":
-        return (arr != 0).astype(np.float64)
+        return np.not_equal(arr, 0).astype(np.float64)
     if arr.max() > 1:
         raise InvalidArgumentError(
             f"mask for {slide.name!r} must be boolean, integer (non-zero = tissue) or float in "
@@ -271,12 +285,12 @@ def _axis_position(edges: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def footprint_fraction(
-    mask: np.ndarray,
+    mask: npt.NDArray[Any],
     shape0: tuple[int, int],
-    y: np.ndarray,
-    x: np.ndarray,
+    y: npt.NDArray[np.integer[Any]],
+    x: npt.NDArray[np.integer[Any]],
     extent: tuple[float, float],
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """Mean of ``mask`` over many level-0 rectangles, outside the slide counting as 0.
 
     The map is stretched over the slide as :func:`cell_edges` says (any aspect

@@ -11,8 +11,11 @@ Both read only low-resolution levels.
 from __future__ import annotations
 
 import os
+from types import ModuleType
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.plan.masks import mask_level, thumbnail, tissue_mask
@@ -24,7 +27,9 @@ __all__ = ["XceptionSaliency", "tissue_density"]
 XCEPTION_LAYER = "block14_sepconv2_act"
 
 
-def tissue_density(slide: Slide, *, mask: np.ndarray | None = None, radius: int = 2) -> np.ndarray:
+def tissue_density(
+    slide: Slide, *, mask: npt.NDArray[Any] | None = None, radius: int = 2
+) -> npt.NDArray[np.float32]:
     """Local tissue density in [0, 1]: the tissue mask averaged over a small window.
 
     Parameters
@@ -44,17 +49,17 @@ def tissue_density(slide: Slide, *, mask: np.ndarray | None = None, radius: int 
     from scipy.ndimage import uniform_filter
 
     mask = tissue_mask(slide) if mask is None else mask
-    density = np.asarray(mask, np.float32)
+    density: npt.NDArray[np.float32] = np.asarray(mask, np.float32)
     if radius > 0:
         density = uniform_filter(density, size=2 * radius + 1, mode="constant")
     return np.clip(density, 0.0, 1.0)
 
 
-def _to_numpy(keras, tensor) -> np.ndarray:
+def _to_numpy(keras: ModuleType, tensor: Any) -> npt.NDArray[Any]:
     """A backend tensor as NumPy (torch tensors directly: ``np.array`` on them warns)."""
     if hasattr(tensor, "detach"):
-        return tensor.detach().cpu().numpy()
-    return keras.ops.convert_to_numpy(tensor)
+        return np.asarray(tensor.detach().cpu().numpy())
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 
 class XceptionSaliency:
@@ -79,7 +84,7 @@ class XceptionSaliency:
     """
 
     def __init__(
-        self, weights: str | os.PathLike | None = None, *, level: int | None = None,
+        self, weights: str | os.PathLike[str] | None = None, *, level: int | None = None,
         max_side: int = 1024,
     ) -> None:
         try:
@@ -102,7 +107,7 @@ class XceptionSaliency:
         self.level = level
         self.max_side = max_side
 
-    def __call__(self, slide: Slide) -> np.ndarray:
+    def __call__(self, slide: Slide) -> npt.NDArray[np.float32]:
         from scipy.ndimage import zoom
 
         if slide.channels != 3:
@@ -120,4 +125,5 @@ class XceptionSaliency:
         act = _to_numpy(self._keras, self._model(x, training=False))[0]
         saliency = act.mean(axis=-1).astype(np.float32)
         factors = (img.shape[0] / saliency.shape[0], img.shape[1] / saliency.shape[1])
-        return np.clip(zoom(saliency, factors, order=1), 0.0, None)
+        upsampled: npt.NDArray[np.float32] = zoom(saliency, factors, order=1)
+        return np.clip(upsampled, 0.0, None)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, check_int, check_seed, parse_pair
+from gigapatch.errors import InvalidArgumentError, Pair, check_int, check_seed, parse_pair
 from gigapatch.plan.core import (
     PatchPlan,
+    PlanRows,
     as_slides,
     check_fraction,
-    common_level,
     locality_order,
     resolution_params,
     resolve_labels,
@@ -21,8 +22,9 @@ from gigapatch.plan.core import (
     slide_rng,
     to_level0,
 )
-from gigapatch.plan.grid import describe, join_fractions
+from gigapatch.plan.grid import describe
 from gigapatch.plan.masks import (
+    MaskSpec,
     cell_edges,
     check_map,
     footprint_fraction,
@@ -40,7 +42,11 @@ __all__ = ["allocate", "random"]
 MAX_ROUNDS = 64
 #: Give up after this many draws in a row yield nothing new (the constraint is unreachable).
 MAX_DRY = 1 << 18
-Draw = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+Coords: TypeAlias = npt.NDArray[np.int64]
+#: ``(rng, m) -> (ly, lx)``: ``m`` top-left corners in level pixels.
+Draw: TypeAlias = Callable[[np.random.Generator, int], tuple[Coords, Coords]]
+#: ``(ly, lx) -> fractions``: the tissue fraction of each patch's footprint.
+Fraction: TypeAlias = Callable[[Coords, Coords], npt.NDArray[np.float32]]
 
 
 def _split(n: int, k: int) -> list[int]:
@@ -48,7 +54,9 @@ def _split(n: int, k: int) -> list[int]:
     return [n // k + (i < n % k) for i in range(k)]
 
 
-def allocate(n: int, n_slides: int, labels: Sequence[int], per_slide: bool, balance: bool):
+def allocate(
+    n: int, n_slides: int, labels: Sequence[int], per_slide: bool, balance: bool
+) -> list[int]:
     """How many patches each slide gets.
 
     ``per_slide``: ``n`` each. Otherwise ``n`` in total, split evenly over the
@@ -73,7 +81,7 @@ def allocate(n: int, n_slides: int, labels: Sequence[int], per_slide: bool, bala
 
 
 def _uniform(lh: int, lw: int, span: tuple[int, int]) -> Draw:
-    def draw(rng, m):
+    def draw(rng: np.random.Generator, m: int) -> tuple[Coords, Coords]:
         return rng.integers(0, lh - span[0] + 1, m), rng.integers(0, lw - span[1] + 1, m)
 
     return draw
@@ -96,7 +104,7 @@ def _weighted(w: np.ndarray, slide: Slide, level: int, span: tuple[int, int]) ->
     cells = np.flatnonzero(flat > 0)
     cdf = np.cumsum(flat[cells])
 
-    def draw(rng: np.random.Generator, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(rng: np.random.Generator, m: int) -> tuple[Coords, Coords]:
         pick = np.searchsorted(cdf, rng.random(m) * cdf[-1], side="right")
         ci, cj = np.divmod(cells[np.minimum(pick, len(cells) - 1)], mw)
         ry = rng.integers(ey[ci], ey[ci + 1])  # level-0 centre pixel, uniform in the cell
@@ -134,9 +142,15 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
     return w
 
 
-def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
+def _sample(
+    rng: np.random.Generator, n: int, draw: Draw, fraction: Fraction | None, min_tissue: float,
+    replace: bool, lw: int, name: str,
+) -> tuple[Coords, Coords, npt.NDArray[np.float32] | None]:
     """Draw until ``n`` patches pass ``min_tissue`` (and are distinct without ``replace``)."""
-    ys, xs, fs, seen = [], [], [], np.empty(0, np.int64)
+    ys: list[Coords] = []
+    xs: list[Coords] = []
+    fs: list[npt.NDArray[np.float32]] = []
+    seen = np.empty(0, np.int64)
     have, rate, best, dry = 0, 1.0, 0.0, 0
     exact = replace and (fraction is None or min_tissue == 0)  # every draw is kept
     for _ in range(MAX_ROUNDS):
@@ -158,7 +172,8 @@ def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
         idx = np.flatnonzero(keep)[:need]
         ys.append(ly[idx])
         xs.append(lx[idx])
-        fs.append(None if f is None else f[idx])
+        if f is not None:
+            fs.append(f[idx])
         if not replace:
             seen = np.concatenate([seen, (ly * (lw + 1) + lx)[idx]])
         have += len(idx)
@@ -178,7 +193,7 @@ def _sample(rng, n, draw, fraction, min_tissue, replace, lw, name):
 
 def random(
     sources: Any,
-    size: int | Sequence[int],
+    size: Pair,
     n: int,
     seed: int | None = None,
     *,
@@ -188,7 +203,7 @@ def random(
     mpp_tolerance: float = MPP_TOLERANCE,
     weights: Any = None,
     replace: bool = True,
-    mask: Any = None,
+    mask: MaskSpec | Sequence[MaskSpec] = None,
     min_tissue: float = 0.0,
     labels: Sequence[int] | None = None,
     per_slide: bool = False,
@@ -262,7 +277,7 @@ def random(
         mask = "tissue"
     shared = mask is None or isinstance(mask, str) or callable(mask)
     specs = _specs(mask, weights, len(slides), shared)
-    index, ys, xs, fractions = [], [], [], []
+    rows = PlanRows()
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
         lvl = res.level
         lh, lw = slide.levels[lvl].shape
@@ -276,14 +291,19 @@ def random(
         mask_spec, weight_spec = specs[k]
         wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
         tissue = tissue_mask(slide) if wants_tissue else None
-        m = tissue.astype(np.float64) if _is_tissue(mask_spec) else resolve_mask(mask_spec, slide)
+        m = (tissue.astype(np.float64) if tissue is not None and _is_tissue(mask_spec)
+             else resolve_mask(mask_spec, slide))
         w = _weights_map(weight_spec, slide, tissue)
         draw = _uniform(lh, lw, rsize) if w is None else _weighted(w, slide, lvl, rsize)
         dy, dx = slide.levels[lvl].downsample
-        fraction = None
+        fraction: Fraction | None = None
         if m is not None:
 
-            def fraction(ly, lx, m=m, slide=slide, lvl=lvl, dy=dy, dx=dx, rsize=rsize):
+            def fraction(
+                ly: Coords, lx: Coords, m: npt.NDArray[np.float64] = m, slide: Slide = slide,
+                lvl: int = lvl, dy: float = dy, dx: float = dx,
+                rsize: tuple[int, int] = rsize,
+            ) -> npt.NDArray[np.float32]:
                 y0, x0 = to_level0(ly, lx, slide, lvl)
                 return footprint_fraction(m, slide.shape, y0, x0, (rsize[0] * dy, rsize[1] * dx))
 
@@ -299,11 +319,7 @@ def random(
         )
         order = locality_order(ly, lx, slide.levels[lvl].tile[0])
         y, x = to_level0(ly[order], lx[order], slide, lvl)
-        ys.append(y)
-        xs.append(x)
-        fractions.append(None if f is None else f[order])
-        index.append(np.full(len(y), k, np.int32))
-    level, levels, factors = common_level(resolutions)
+        rows.add(k, y, x, None if f is None else f[order])
     extra = {
         **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
         "min_tissue": min_tissue,
@@ -315,20 +331,9 @@ def random(
         "balance": bool(balance),
     }
     return PatchPlan(
-        np.concatenate(index),
-        np.concatenate(ys),
-        np.concatenate(xs),
-        level=level,
-        size=size,
-        stride=size,
-        kind="random" if weights is None else "weighted",
-        seed=seed,
-        extra=extra,
-        levels=levels,
-        factors=factors,
-        slide_labels=slide_labels,
-        classes=classes,
-        tissue=join_fractions(fractions, ys),
+        **rows.arrays(resolutions), size=size, stride=size,
+        kind="random" if weights is None else "weighted", seed=seed, extra=extra,
+        slide_labels=slide_labels, classes=classes,
     )
 
 

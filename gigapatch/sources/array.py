@@ -18,7 +18,9 @@ class ArrayReader:
     def __init__(self, image: np.ndarray, mpp: float | None) -> None:
         self.image = image
         h, w = image.shape[:2]
-        self.levels = (Level(shape=(h, w), downsample=(1.0, 1.0), tile=(h, w), compression="none"),)
+        self.levels: tuple[Level, ...] = (
+            Level(shape=(h, w), downsample=(1.0, 1.0), tile=(h, w), compression="none"),
+        )
         self.dtype = check_dtype(image.dtype, "array")
         self.channels = image.shape[2]
         self.mpp = mpp

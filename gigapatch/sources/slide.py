@@ -13,10 +13,12 @@ pickled, and handles must not cross processes).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, RegionError
 from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, resolve_resolution
@@ -53,11 +55,11 @@ class Reader(Protocol):
 
     format: str
     levels: tuple[Level, ...]
-    dtype: np.dtype
+    dtype: np.dtype[Any]
     channels: int
     mpp: float | None
 
-    def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
+    def read_level(self, level: int, y: int, x: int, out: npt.NDArray[Any]) -> None:
         """Fill ``out`` (h, w, C) with the level pixels whose top-left is (y, x).
 
         The region lies inside the level (the caller checked it).
@@ -65,6 +67,10 @@ class Reader(Protocol):
 
     def close(self) -> None:
         """Release file handles."""
+
+
+#: How a slide rebuilds itself in another process: ``(callable, args)``, both small.
+Reopen: TypeAlias = tuple[Callable[..., "Slide"], tuple[Any, ...]]
 
 
 class Slide:
@@ -89,7 +95,7 @@ class Slide:
         *,
         name: str,
         path: str | None = None,
-        reopen: tuple[Any, tuple],
+        reopen: Reopen,
     ) -> None:
         self._reader = reader
         self.name = name
@@ -113,7 +119,7 @@ class Slide:
         return self._reader.levels[0].shape
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         """Pixel data type."""
         return self._reader.dtype
 
@@ -198,18 +204,10 @@ class Slide:
 
     # ---- pixels ---------------------------------------------------------------------
     def read(
-        self,
-        y: int,
-        x: int,
-        height: int,
-        width: int,
-        level: int = 0,
-        *,
-        fill: float | None = None,
-        out: np.ndarray | None = None,
-        mpp: float | None = None,
-        magnification: float | None = None,
-    ) -> np.ndarray:
+        self, y: int, x: int, height: int, width: int, level: int = 0, *,
+        fill: float | None = None, out: npt.NDArray[Any] | None = None,
+        mpp: float | None = None, magnification: float | None = None,
+    ) -> npt.NDArray[Any]:
         """Read a region, decoding only the tiles it touches.
 
         Parameters
@@ -248,11 +246,7 @@ class Slide:
         """
         if mpp is not None or magnification is not None:
             return self._read_resampled(y, x, height, width, level, fill, out, mpp, magnification)
-        level = self.check_level(level)
-        for arg, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
-        height, width = int(height), int(width)
+        level, height, width = self._check_region(level, height, width)
         ly, lx = self.to_level(int(y), int(x), level)
         lh, lw = self.levels[level].shape
         inside = ly >= 0 and lx >= 0 and ly + height <= lh and lx + width <= lw
@@ -261,13 +255,7 @@ class Slide:
                 f"region y={y}, x={x}, height={height}, width={width} at level {level} lies "
                 f"outside {self.name!r} (level {level} is {lh}x{lw} pixels); pass fill= to pad"
             )
-        shape = (height, width, self.channels)
-        if out is None:
-            out = np.empty(shape, self.dtype)
-        elif out.shape != shape or out.dtype != self.dtype:
-            raise InvalidArgumentError(
-                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
-            )
+        out = self._output(out, (height, width, self.channels))
         if inside:
             self._reader.read_level(level, ly, lx, out)
             return out
@@ -282,44 +270,28 @@ class Slide:
 
     def _read_resampled(
         self, y: int, x: int, height: int, width: int, level: int, fill: float | None,
-        out: np.ndarray | None, mpp: float | None, magnification: float | None,
-    ) -> np.ndarray:
+        out: npt.NDArray[Any] | None, mpp: float | None, magnification: float | None,
+    ) -> npt.NDArray[Any]:
         if level != 0:
             raise InvalidArgumentError(
                 f"give level or mpp/magnification, not both; got level={level}"
             )
-        for arg, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        _, height, width = self._check_region(0, height, width)
         res = self.resolution(mpp=mpp, magnification=magnification)
         if res.factor == 1.0:
             return self.read(y, x, height, width, res.level, fill=fill, out=out)
         from gigapatch.kernels.resample import area_resample  # pixel math lives in kernels
 
-        rh, rw = res.read_size((int(height), int(width)))
+        out = self._output(out, (height, width, self.channels))
+        rh, rw = res.read_size((height, width))
         region = self.read(y, x, rh, rw, res.level, fill=fill)
-        shape = (int(height), int(width), self.channels)
-        if out is not None and (out.shape != shape or out.dtype != self.dtype):
-            raise InvalidArgumentError(
-                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
-            )
-        small = area_resample(region[None], (int(height), int(width)))[0]
-        if out is None:
-            return np.asarray(small)
-        out[...] = small
+        out[...] = area_resample(region[None], (height, width))[0]
         return out
 
     def read_regions(
-        self,
-        ys: np.ndarray,
-        xs: np.ndarray,
-        height: int,
-        width: int,
-        level: int = 0,
-        *,
-        fill: float | None = None,
-        out: np.ndarray | None = None,
-    ) -> np.ndarray:
+        self, ys: npt.ArrayLike, xs: npt.ArrayLike, height: int, width: int, level: int = 0, *,
+        fill: float | None = None, out: npt.NDArray[Any] | None = None,
+    ) -> npt.NDArray[Any]:
         """Read many regions of one size at once, decoding each touched tile once in all.
 
         The batch form of :meth:`read`, for patches: ``ys``, ``xs`` are level-0
@@ -338,23 +310,13 @@ class Slide:
             Optional (N, height, width, channels) array to fill (reused buffers
             avoid the cost of touching fresh memory).
         """
-        level = self.check_level(level)
-        for arg, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
-        height, width = int(height), int(width)
+        level, height, width = self._check_region(level, height, width)
         ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
         if ys.shape != xs.shape or ys.ndim != 1:
             raise InvalidArgumentError(
                 f"ys and xs must be 1-d of equal length; got shapes {ys.shape} and {xs.shape}"
             )
-        shape = (len(ys), height, width, self.channels)
-        if out is None:
-            out = np.empty(shape, self.dtype)
-        elif out.shape != shape or out.dtype != self.dtype:
-            raise InvalidArgumentError(
-                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
-            )
+        out = self._output(out, (len(ys), height, width, self.channels))
         dy, dx = self.levels[level].downsample
         ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
         lh, lw = self.levels[level].shape
@@ -376,6 +338,24 @@ class Slide:
         else:
             for k in np.flatnonzero(inside).tolist():
                 self._reader.read_level(level, int(ly[k]), int(lx[k]), out[k])
+        return out
+
+    def _check_region(self, level: int, height: int, width: int) -> tuple[int, int, int]:
+        """``(level, height, width)`` as ints: an existing level and a positive size."""
+        level = self.check_level(level)
+        for arg, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+                raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
+        return level, int(height), int(width)
+
+    def _output(self, out: npt.NDArray[Any] | None, shape: tuple[int, ...]) -> npt.NDArray[Any]:
+        """``out`` after checking its shape and dtype, or a new array of the slide's dtype."""
+        if out is None:
+            return np.empty(shape, self.dtype)
+        if out.shape != shape or out.dtype != self.dtype:
+            raise InvalidArgumentError(
+                f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
+            )
         return out
 
     def level_for_mpp(self, mpp: float, *, tolerance: float = 0.1) -> int:
@@ -422,7 +402,7 @@ class Slide:
         self.close()
 
     # ---- pickling: path and options, never handles ----------------------------------
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> Reopen:
         return self._reopen
 
 

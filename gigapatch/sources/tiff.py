@@ -32,6 +32,7 @@ from typing import Any
 
 import imagecodecs
 import numpy as np
+import numpy.typing as npt
 import tifffile
 
 from gigapatch.errors import GigapatchError, SlideError
@@ -43,7 +44,7 @@ __all__ = ["TiffReader", "UnsupportedTiffError", "open_tiff"]
 
 _SVS_MPP = re.compile(r"\|\s*MPP\s*=\s*([0-9.eE+-]+)")
 _SVS_MAG = re.compile(r"\|\s*AppMag\s*=\s*([0-9.eE+-]+)")
-_RESUNIT_TO_UM = {
+_RESUNIT_TO_UM: dict[int, float] = {  # keyed by RESUNIT (an IntEnum), looked up by value
     tifffile.RESUNIT.CENTIMETER: 1e4, tifffile.RESUNIT.INCH: 25400.0,
     tifffile.RESUNIT.MILLIMETER: 1e3, tifffile.RESUNIT.MICROMETER: 1.0,
 }
@@ -190,7 +191,7 @@ class TiffReader:
             h, w = key.imagelength, key.imagewidth
             tile = (key.tilelength, key.tilewidth) if key.is_tiled else (
                 min(key.rowsperstrip, h), w)
-            levels.append((h, w, tile, key.compression.name.lower()))
+            levels.append((h, w, tile, tifffile.COMPRESSION(key.compression).name.lower()))
             data.append(_LevelData(
                 offsets=[np.asarray(p.dataoffsets, np.int64) for p in pages],
                 counts=[np.asarray(p.databytecounts, np.int64) for p in pages],
@@ -209,7 +210,9 @@ class TiffReader:
         self.magnification = _magnification_of(tif, key0)
         self._data = data
 
-    def _check_layout(self, lvl: Any, pages: list, key: tifffile.TiffPage) -> None:
+    def _check_layout(
+        self, lvl: Any, pages: list[tifffile.TiffPage | tifffile.TiffFrame], key: tifffile.TiffPage
+    ) -> None:
         axes = lvl.axes
         if not (axes.endswith("YX") or axes.endswith("YXS")):
             raise UnsupportedTiffError(f"{self.path!r}: image axes {axes!r} are not supported "
@@ -339,7 +342,7 @@ class TiffReader:
         th, tw = self.levels[level].tile
         nbytes = int(data.counts[plane][index])
         if nbytes == 0:  # a sparse file: never-written tiles read as zeros
-            segment = np.zeros((th, tw, data.samples), self.dtype)
+            segment: npt.NDArray[Any] = np.zeros((th, tw, data.samples), self.dtype)
             if out is not None:
                 out[...] = segment
             return segment

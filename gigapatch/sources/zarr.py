@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import zarr
 
 from gigapatch.errors import SlideError
@@ -23,8 +24,13 @@ from gigapatch.sources.units import to_micrometres
 
 __all__ = ["ZarrReader", "open_zarr"]
 
-def _multiscales(group: zarr.Group) -> tuple[dict, str] | None:
-    attrs = group.attrs.asdict()
+#: Per-axis template of a read: ``"y"``, ``"x"``, ``slice(None)`` (channels) or ``0`` (a
+#: length-1 axis dropped); ``None`` only while a template is being filled.
+Index: TypeAlias = list[str | slice | int | None]
+
+
+def _multiscales(group: zarr.Group) -> tuple[dict[str, Any], str] | None:
+    attrs: dict[str, Any] = group.attrs.asdict()  # parsed JSON
     if "ome" in attrs and "multiscales" in attrs["ome"]:  # 0.5 (Zarr v3)
         return attrs["ome"]["multiscales"][0], str(attrs["ome"].get("version", "0.5"))
     if "multiscales" in attrs:  # 0.4 and earlier (Zarr v2)
@@ -36,7 +42,7 @@ def _multiscales(group: zarr.Group) -> tuple[dict, str] | None:
 class ZarrReader:
     """Reads the levels of a Zarr array or of an OME-Zarr multiscale image."""
 
-    def __init__(self, arrays: list[Any], index: list, order: tuple[int, ...], name: str,
+    def __init__(self, arrays: list[Any], index: Index, order: tuple[int, ...], name: str,
                  mpp: float | None, fmt: str) -> None:
         self.format = fmt
         self._arrays = arrays
@@ -57,7 +63,7 @@ class ZarrReader:
     def _yx(self, shape: tuple[int, ...]) -> tuple[int, int]:
         return shape[self._index.index("y")], shape[self._index.index("x")]
 
-    def read_level(self, level: int, y: int, x: int, out: np.ndarray) -> None:
+    def read_level(self, level: int, y: int, x: int, out: npt.NDArray[Any]) -> None:
         h, w = out.shape[:2]
         key = tuple(slice(y, y + h) if t == "y" else slice(x, x + w) if t == "x" else t
                     for t in self._index)
@@ -76,23 +82,29 @@ def _codec_name(array: Any) -> str:
     return ",".join(type(c).__name__.lower().replace("codec", "") for c in codecs) or "none"
 
 
-def _plain_array(array: Any, axes: str | None, name: str) -> tuple[list, tuple]:
+def _plain_array(array: Any, axes: str | None, name: str) -> tuple[Index, tuple[int, ...]]:
     iy, ix, ic = yxc_order(tuple(array.shape), axes, name)
-    index: list = [None] * array.ndim
+    index: Index = [None] * array.ndim
     index[iy], index[ix] = "y", "x"
     if ic is not None:
         index[ic] = slice(None)
     return index, ((iy, ix, ic) if ic is not None else (iy, ix))
 
 
-def _ome(group: zarr.Group, ms: dict, name: str) -> tuple[list, list, tuple, float | None]:
+def _ome(
+    group: zarr.Group, ms: dict[str, Any], name: str
+) -> tuple[list[Any], Index, tuple[int, ...], float | None]:
     axes = [a["name"].lower() if isinstance(a, dict) else str(a).lower() for a in ms["axes"]]
     datasets = ms["datasets"]
-    arrays = [group[d["path"]] for d in datasets]
+    nodes = [group[d["path"]] for d in datasets]
+    arrays = [a for a in nodes if isinstance(a, zarr.Array)]
+    if not arrays or len(arrays) != len(nodes):
+        paths = [d["path"] for d in datasets]
+        raise SlideError(f"{name}: OME-Zarr datasets must name one array each; got {paths}")
     shape = arrays[0].shape
     if "y" not in axes or "x" not in axes:
         raise SlideError(f"{name}: OME-Zarr axes {axes} lack y or x")
-    index: list = []
+    index: Index = []
     for ax, n in zip(axes, shape, strict=True):
         if ax in ("y", "x"):
             index.append(ax)
@@ -116,7 +128,7 @@ def _ome(group: zarr.Group, ms: dict, name: str) -> tuple[list, list, tuple, flo
     return arrays, index, order, mpp
 
 
-def open_zarr(source: str | os.PathLike | Any, *, axes: str | None = None) -> Slide:
+def open_zarr(source: str | os.PathLike[str] | Any, *, axes: str | None = None) -> Slide:
     """Open a Zarr array (v2 or v3), an OME-Zarr image, or a ``zarr.Array``, as a `Slide`."""
     if isinstance(source, zarr.Array):
         name = source.name or "zarr array"

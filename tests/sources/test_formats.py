@@ -191,6 +191,18 @@ def test_bad_zarr_inputs_are_named(tmp_path):
         gigapatch.open(tmp_path / "plain")
 
 
+def test_ome_zarr_datasets_that_are_not_arrays_are_named(tmp_path):
+    testing.write_ome_zarr(tmp_path / "o.zarr", testing.sample_rgb(64, 64), levels=2, chunks=32)
+    group = zarr.open_group(tmp_path / "o.zarr", mode="a")
+    group.create_group("sub")
+    ms = group.attrs["ome"]
+    ms["multiscales"][0]["datasets"][1]["path"] = "sub"
+    group.attrs["ome"] = ms
+    with pytest.raises(SlideError, match=r"o.zarr: OME-Zarr datasets must name one array each; "
+                                         r"got \['0', 'sub'\]"):
+        gigapatch.open(tmp_path / "o.zarr")
+
+
 def test_tiff_with_time_or_z_planes_is_refused(tmp_path):
     tifffile.imwrite(tmp_path / "tz.ome.tif", np.zeros((3, 2, 32, 32), np.uint8), ome=True,
                      metadata={"axes": "TZYX"})

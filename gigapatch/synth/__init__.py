@@ -1,0 +1,12 @@
+"""Synthetic whole-slide images: realistic enough to benchmark and test on.
+
+:func:`synthesize` writes an Aperio-SVS-style pyramidal TIFF
+(:mod:`gigapatch.synth.tiff`); :func:`render` gives the same picture in memory
+(:mod:`gigapatch.synth.texture`). The picture is a pure function of position
+and seed: the same seed always gives the same pixels and the same file bytes.
+"""
+
+from gigapatch.synth.texture import TISSUE_FRACTION, render
+from gigapatch.synth.tiff import pyramid_shapes, synthesize
+
+__all__ = ["TISSUE_FRACTION", "pyramid_shapes", "render", "synthesize"]

@@ -1,0 +1,242 @@
+"""Writing the synthetic slide: an Aperio-SVS-style pyramidal TIFF, in bounded memory.
+
+:func:`synthesize` writes a file that tifffile, tiffslide and OpenSlide all
+open and agree on:
+
+* page 0: level 0, tiled, JPEG (quality 85, RGB in, stored as YCbCr 4:2:0);
+* page 1: a small untiled thumbnail (as SVS files have);
+* pages 2…: tiled levels, each 4× smaller than the one before, until the
+  largest side is at most 1024 pixels;
+* every ImageDescription starts with ``Aperio Image Library``; page 0's
+  carries ``|AppMag = 40|MPP = 0.25`` (for the default 0.25 µm/px; the
+  magnification is 10 / mpp); resolution tags in pixels per cm.
+
+Level-0 tiles are rendered by :class:`~gigapatch.synth.texture.Painter` in
+threads. Lower levels are 4×4 box averages of the level above, kept on disk in
+a temporary memory-mapped file while level 0 is written, so memory stays
+bounded whatever the slide size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import tifffile
+
+from gigapatch.errors import InvalidArgumentError, check_int
+from gigapatch.synth.texture import Painter
+
+__all__ = ["pyramid_shapes", "synthesize"]
+
+_DOWNSAMPLE = 4
+_SMALLEST = 1024
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+U8: TypeAlias = npt.NDArray[np.uint8]
+
+
+def pyramid_shapes(height: int, width: int) -> list[tuple[int, int]]:
+    """Return the (height, width) of every pyramid level of a synthetic slide.
+
+    Each level is 4× smaller (floor) than the one above, until the largest side
+    is at most 1024 pixels.
+    """
+    shapes = [(height, width)]
+    while max(shapes[-1]) > _SMALLEST and min(shapes[-1]) >= 2 * _DOWNSAMPLE:
+        h, w = shapes[-1]
+        shapes.append((h // _DOWNSAMPLE, w // _DOWNSAMPLE))
+    return shapes
+
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _downsample(block: U8) -> U8:
+    """4×4 box average of an (h, w, 3) uint8 block whose sides are multiples of 4."""
+    h, w, c = block.shape
+    f = _DOWNSAMPLE
+    acc = block.reshape(h // f, f, w // f, f, c).sum(axis=(1, 3), dtype=np.uint32)
+    return np.asarray((acc + (f * f) // 2) // (f * f), np.uint8)
+
+
+def _bounded_map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> Iterator[_R]:
+    """Like ``executor.map`` in order, but with at most ``2 * workers`` results pending."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[_R]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def synthesize(
+    path: str | os.PathLike[str],
+    size: int | tuple[int, int] = 8192,
+    *,
+    tile: int = 256,
+    seed: int = 0,
+    mpp: float = 0.25,
+    quality: int = 85,
+    workers: int | None = None,
+) -> Path:
+    """Write a synthetic Aperio-style pyramidal whole-slide TIFF.
+
+    Parameters
+    ----------
+    path
+        Output file (``.tif`` or ``.svs``); replaced if it exists.
+    size
+        Level-0 side (square) or (height, width), in pixels; at least ``tile``.
+    tile
+        Tile side in pixels, a multiple of 16 (JPEG blocks), default 256.
+    seed
+        The picture is a pure function of ``seed``: the same seed gives the
+        same pixels and the same file bytes.
+    mpp
+        Microns per pixel recorded for level 0 (0.25: a 40× scan, 0.5: 20×).
+    quality
+        JPEG quality of every level.
+    workers
+        Threads rendering tiles (default: the number of CPUs).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    tile = check_int("tile", tile, 16)
+    if tile % 16:
+        raise InvalidArgumentError(f"tile must be a multiple of 16; got {tile}")
+    if isinstance(size, tuple | list):
+        height, width = (check_int("size", int(s), tile) for s in size)
+    else:
+        height = width = check_int("size", size, tile)
+    seed = check_int("seed", seed, 0)
+    if not mpp > 0:
+        raise InvalidArgumentError(f"mpp must be positive; got {mpp!r}")
+    workers = workers or os.cpu_count() or 1
+    path = Path(path)
+    shapes = pyramid_shapes(height, width)
+    painter = Painter(height, width, seed)
+    rows, cols = -(-height // tile), -(-width // tile)
+
+    with tempfile.TemporaryDirectory(prefix="gigapatch-synth-") as tmp:
+        h1, w1 = height // _DOWNSAMPLE, width // _DOWNSAMPLE
+        below = np.lib.format.open_memmap(
+            os.path.join(tmp, "level1.npy"), mode="w+", dtype=np.uint8, shape=(h1, w1, 3)
+        )
+
+        def level0_tile(index: int) -> np.ndarray:
+            ty, tx = divmod(index, cols)
+            pixels = painter.render(ty * tile, tx * tile, tile, tile)
+            # 4x4 average into the next level (tile is a multiple of 4: no tile overlaps)
+            small = _downsample(pixels)
+            s = tile // _DOWNSAMPLE
+            ya, xa = ty * s, tx * s
+            yb, xb = min(ya + s, h1), min(xa + s, w1)
+            if ya < yb and xa < xb:
+                below[ya:yb, xa:xb] = small[: yb - ya, : xb - xa]
+            return pixels
+
+        levels = [below]
+        for h, w in shapes[2:]:
+            levels.append(
+                np.lib.format.open_memmap(
+                    os.path.join(tmp, f"level{len(levels) + 1}.npy"),
+                    mode="w+",
+                    dtype=np.uint8,
+                    shape=(h, w, 3),
+                )
+            )
+
+        resolution = 1e4 / mpp  # pixels per cm
+        desc0 = (
+            f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {width}x{height}] "
+            f"({tile}x{tile}) JPEG/RGB Q={quality}|AppMag = {10 / mpp:g}|MPP = {mpp:g}"
+            f"|Generator = gigapatch.synth seed {seed}"
+        )
+        common: dict[str, Any] = dict(  # options of every page
+            photometric="rgb",
+            compression="jpeg",
+            compressionargs={"level": quality},
+            metadata=None,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = path.with_name(path.name + ".part")
+        with tifffile.TiffWriter(tmp_out, bigtiff=height * width * 3 > 2**31) as tw:
+            tw.write(
+                _bounded_map(level0_tile, list(range(rows * cols)), workers),
+                shape=(height, width, 3),
+                dtype=np.uint8,
+                tile=(tile, tile),
+                description=desc0,
+                resolution=(resolution, resolution),
+                resolutionunit="CENTIMETER",
+                **common,
+            )
+            below.flush()
+            for src, dst in itertools.pairwise(levels):
+                _downsample_into(src, dst)
+            thumb = levels[-1]
+            while max(thumb.shape[:2]) > 768:
+                h, w = (thumb.shape[0] // 2) * 2, (thumb.shape[1] // 2) * 2
+                t = thumb[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+                thumb = np.round(t).astype(np.uint8)
+            th, tw_ = thumb.shape[:2]
+            tw.write(
+                np.ascontiguousarray(thumb),
+                description=f"Aperio Image Library v12.0.15 \r\n{width}x{height} -> {tw_}x{th}",
+                **common,
+            )
+            for k, (h, w) in enumerate(shapes[1:], start=1):
+                level, ds = levels[k - 1], _DOWNSAMPLE**k
+                tw.write(
+                    _tiles_of(level, tile),
+                    shape=(h, w, 3),
+                    dtype=np.uint8,
+                    tile=(tile, tile),
+                    description=(
+                        f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {w}x{h}] "
+                        f"({tile}x{tile}) JPEG/RGB Q={quality}|MPP = {mpp * ds:g}"
+                    ),
+                    resolution=(resolution / ds, resolution / ds),
+                    resolutionunit="CENTIMETER",
+                    **common,
+                )
+        levels.clear()  # release the memory maps before the folder goes
+        os.replace(tmp_out, path)
+    return path
+
+
+def _downsample_into(src: U8, dst: U8, rows: int = 1024) -> None:
+    """Fill ``dst`` with the 4×4 box average of ``src``, a band of rows at a time."""
+    h, w = dst.shape[:2]
+    for y in range(0, h, rows):
+        yb = min(y + rows, h)
+        band = src[y * _DOWNSAMPLE : yb * _DOWNSAMPLE, : w * _DOWNSAMPLE]
+        dst[y:yb] = _downsample(np.ascontiguousarray(band))
+
+
+def _tiles_of(level: U8, tile: int) -> Iterator[U8]:
+    """Yield the tiles of an (h, w, 3) level in row-major order, zero-padded at the edges."""
+    h, w = level.shape[:2]
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            block = level[y : y + tile, x : x + tile]
+            if block.shape[:2] != (tile, tile):
+                padded = np.zeros((tile, tile, 3), np.uint8)
+                padded[: block.shape[0], : block.shape[1]] = block
+                block = padded
+            yield np.ascontiguousarray(block)
