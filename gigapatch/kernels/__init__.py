@@ -6,6 +6,7 @@ from gigapatch.kernels.fused import augment, fused_gather
 from gigapatch.kernels.gather import gather
 from gigapatch.kernels.normalize import PRESETS, Normalization
 from gigapatch.kernels.params import AugmentParams, draw_params
+from gigapatch.kernels.resample import area_resample, source_size
 
 __all__ = [
     "DEVICES",
@@ -14,11 +15,13 @@ __all__ = [
     "Normalization",
     "affine_gather",
     "affine_matrices",
+    "area_resample",
     "array_module",
     "augment",
     "draw_params",
     "fused_gather",
     "gather",
     "resolve_device",
+    "source_size",
     "to_host",
 ]
