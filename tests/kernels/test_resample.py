@@ -281,3 +281,13 @@ def test_integer_factors_differ_from_opencv_exactly_at_ties():
     ties = sums % 4 == 2
     assert np.array_equal(got[~ties], want[~ties])
     assert np.array_equal(got[ties], want[ties] - (want[ties] % 2))  # up to odd -> back to even
+
+
+def test_long_sides_keep_the_slivers_opencv_drops():
+    # 2001 -> 1000: output 0 covers [0, 2.001), a 1/1000-pixel sliver of pixel 2 that OpenCV
+    # leaves out (its weights below 1e-3 are dropped); the exact mean keeps it
+    block = random_block(np.random.default_rng(9), 1, 1, 2001, 1, np.uint16)
+    block[0, 0, :3, 0] = [0, 0, 65535]
+    got = area_resample(block, (1, 1000))
+    assert np.array_equal(got, reference(block, 1, 1000))
+    assert got[0, 0, 0, 0] == 33  # 65535 · 0.001 / 2.001 = 32.75 (OpenCV 5.1 gives 0)
