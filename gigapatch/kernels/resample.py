@@ -35,6 +35,7 @@ from gigapatch.kernels.resample_host import (
     block_mean,
     round_div,
     separable,
+    tap_weights,
 )
 
 __all__ = ["DTYPES", "area_resample", "area_taps", "source_size"]
@@ -107,13 +108,12 @@ def area_resample(block: Any, out_hw: tuple[int, int] | int, *, out: Any = None)
         )
     dtype = host_dtype(block.dtype)
     if dtype not in DTYPES:
-        raise InvalidArgumentError(
-            f"block must be uint8, uint16 or float32; got {dtype}"
-        )
+        raise InvalidArgumentError(f"block must be uint8, uint16 or float32; got {dtype}")
     cp = _cuda_namespace(block)
-    if out is None:
-        out = cp.empty((n, h, w, c), dtype=dtype) if cp is not None else (
-            _empty_like_block(block, (n, h, w, c)))
+    if out is None and cp is not None:
+        out = cp.empty((n, h, w, c), dtype=dtype)
+    elif out is None:
+        out = _empty_like_block(block, (n, h, w, c))
     elif tuple(out.shape) != (n, h, w, c) or host_dtype(out.dtype) != dtype:
         raise InvalidArgumentError(
             f"out must have shape {(n, h, w, c)} and dtype {dtype}; got {tuple(out.shape)} "
@@ -144,11 +144,11 @@ def _separable(xp: Any, block: Any, out: Any, taps_y: tuple[np.ndarray, np.ndarr
     integer = dtype.kind != "f"
     acc = accumulator(dtype, (int(np.iinfo(dtype).max) + 1) * dy * dx if integer else 0)
     # per tap: indices (1-d) and weights shaped to broadcast along axis 1 (rows) or 2 (columns)
-    rows = [(_device(xp, iy[:, t], block), _device(xp, _weights(wy[:, t], dy, acc, integer)
-                                                    .reshape(1, h, 1, 1), block))
+    rows = [(_device(xp, iy[:, t], block),
+             _device(xp, tap_weights(wy[:, t], dy, acc, integer).reshape(1, h, 1, 1), block))
             for t in range(iy.shape[1])]
-    cols = [(_device(xp, ix[:, t], block), _device(xp, _weights(wx[:, t], dx, acc, integer)
-                                                    .reshape(1, 1, w, 1), block))
+    cols = [(_device(xp, ix[:, t], block),
+             _device(xp, tap_weights(wx[:, t], dx, acc, integer).reshape(1, 1, w, 1), block))
             for t in range(ix.shape[1])]
     step = max(1, CHUNK_BYTES // max(1, h * ws * c * acc.itemsize))
     for k0 in range(0, n, step):
@@ -158,11 +158,6 @@ def _separable(xp: Any, block: Any, out: Any, taps_y: tuple[np.ndarray, np.ndarr
         if integer:
             num = round_div(num, dy * dx, xp)
         out[k0:k1, ...] = astype(xp, num, out.dtype)
-
-
-def _weights(weight: np.ndarray, den: int, acc: np.dtype, integer: bool) -> np.ndarray:
-    """Integer weights as the accumulator dtype, or normalized (``weight / den``) for floats."""
-    return weight.astype(acc) if integer else (weight / den).astype(acc)
 
 
 def _weighted_sum(xp: Any, x: Any, taps: list[tuple[Any, Any]], axis: int) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHUNK_BYTES", "accumulator", "block_mean", "round_div", "separable"]
+__all__ = ["CHUNK_BYTES", "accumulator", "block_mean", "round_div", "separable", "tap_weights"]
 
 CHUNK_BYTES = 2**21
 
@@ -153,8 +153,8 @@ def separable(block: np.ndarray, taps_y: Taps, taps_x: Taps, out: np.ndarray) ->
     integer = block.dtype.kind != "f"
     acc = accumulator(block.dtype, (int(np.iinfo(block.dtype).max) + 1) * dy * dx
                       if integer else 0)
-    row_w = [_tap_weights(wy[:, t], dy, acc, integer)[:, None] for t in range(iy.shape[1])]
-    col_w = [np.repeat(_tap_weights(wx[:, t], dx, acc, integer), c)
+    row_w = [tap_weights(wy[:, t], dy, acc, integer)[:, None] for t in range(iy.shape[1])]
+    col_w = [np.repeat(tap_weights(wx[:, t], dx, acc, integer), c)
              for t in range(ix.shape[1])]
     col_i = [(ix[:, t, None] * c + np.arange(c)).ravel() for t in range(ix.shape[1])]
     per_patch = (hs * ws + 2 * h * ws + 2 * h * w) * c * acc.itemsize
@@ -175,7 +175,7 @@ def separable(block: np.ndarray, taps_y: Taps, taps_x: Taps, out: np.ndarray) ->
     return out
 
 
-def _tap_weights(weight: np.ndarray, den: int, acc: np.dtype, integer: bool) -> np.ndarray:
+def tap_weights(weight: np.ndarray, den: int, acc: np.dtype, integer: bool) -> np.ndarray:
     """Integer weights as the accumulator dtype, or normalized (``weight / den``) for floats."""
     return weight.astype(acc) if integer else (weight / den).astype(acc)
 
