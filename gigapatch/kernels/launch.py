@@ -14,6 +14,7 @@ the kernel signature without a GPU.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,13 @@ __all__ = [
     "OUT_TYPES",
     "THREADS",
     "Launch",
+    "cached_module",
     "get_kernel",
     "kernel_name",
     "kernel_source",
     "name_expressions",
     "plan_launch",
+    "translation_unit",
 ]
 
 SOURCE_DIR = Path(__file__).resolve().parent / "src"
@@ -61,9 +64,20 @@ def kernel_source(header: str | None = None, body: str | None = None) -> str:
 
     ``header``/``body`` replace the shipped texts (the tests compile broken copies).
     """
-    header = (SOURCE_DIR / HEADER).read_text() if header is None else header
-    body = (SOURCE_DIR / SOURCES[0]).read_text() if body is None else body
-    include = f'#include "{HEADER}"'
+    return translation_unit(SOURCES[0], HEADER, header=header, body=body)
+
+
+def translation_unit(
+    body_file: str, header_file: str, *, header: str | None = None, body: str | None = None
+) -> str:
+    """``src/body_file`` with its ``#include "header_file"`` replaced by the header's text.
+
+    One translation unit per module, so CuPy's on-disk cache (keyed on the
+    source text) sees every change to the header.
+    """
+    header = (SOURCE_DIR / header_file).read_text() if header is None else header
+    body = (SOURCE_DIR / body_file).read_text() if body is None else body
+    include = f'#include "{header_file}"'
     if include not in body:
         raise InvalidArgumentError(f"kernel body must contain {include!r}")
     return body.replace(include, header)
@@ -132,19 +146,29 @@ def plan_launch(
     return Launch(kernel_name(block.dtype, out.dtype, normalized), grid, (THREADS,), args)
 
 
-_modules: dict[int, Any] = {}
+_modules: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()
 
 
 def _module(cupy: Any) -> Any:
     """The compiled module of the current device, built on first use (NVRTC), then cached."""
+    return cached_module(cupy, "patches", kernel_source, name_expressions)
+
+
+def cached_module(
+    cupy: Any, key: str, code: Callable[[], str], names: Callable[[], tuple[str, ...]]
+) -> Any:
+    """Module ``key`` of the current device: ``RawModule(code(), COMPILE_OPTIONS, names())``.
+
+    Built the first time a device asks for it, then cached per (key, device).
+    """
     device = cupy.cuda.Device().id
     with _lock:
-        if device not in _modules:
-            _modules[device] = cupy.RawModule(
-                code=kernel_source(), options=COMPILE_OPTIONS, name_expressions=name_expressions()
+        if (key, device) not in _modules:
+            _modules[key, device] = cupy.RawModule(
+                code=code(), options=COMPILE_OPTIONS, name_expressions=names()
             )
-        return _modules[device]
+        return _modules[key, device]
 
 
 def get_kernel(cupy: Any, name: str) -> Any:

@@ -49,10 +49,18 @@ def kernel_signatures(
     return found
 
 
+def all_kernel_signatures() -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """The signatures of every kernel of every ``src/*.cu`` (patch kernels, resampler)."""
+    found = {}
+    for path in sorted(launch.SOURCE_DIR.glob("*.cu")):
+        found.update(kernel_signatures(path.read_text()))
+    return found
+
+
 def parameter_types(name_expression: str) -> list[str]:
     """C types of the parameters of one instantiation, e.g. ``gp_gather_raw<float>``."""
     base, targs = _NAME.match(name_expression).groups()
-    tnames, types, _ = kernel_signatures()[base]
+    tnames, types, _ = all_kernel_signatures()[base]
     subst = dict(zip(tnames, (a.strip() for a in targs.split(",")), strict=True))
     out = []
     for ctype in types:
@@ -85,17 +93,22 @@ def arg_mismatches(name_expression: str, args: tuple) -> list[str]:
     return bad
 
 
-def build(out_dir: Path, *, header: str | None = None, asan: bool = False) -> Path:
-    """Compile the harness into a shared library under ``out_dir`` (a changed header if given)."""
+def build(out_dir: Path, *, header: str | None = None, asan: bool = False,
+          harness: Path = HARNESS, header_name: str = launch.HEADER) -> Path:
+    """Compile ``harness`` into a shared library under ``out_dir``.
+
+    ``header`` replaces the text of the core header ``header_name`` (the tests
+    build broken copies).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     include = launch.SOURCE_DIR
     if header is not None:
         include = out_dir / "include"
         include.mkdir(parents=True, exist_ok=True)
-        (include / launch.HEADER).write_text(header)
-    lib = out_dir / ("core_asan.so" if asan else "core.so")
+        (include / header_name).write_text(header)
+    lib = out_dir / f"{harness.stem}{'_asan' if asan else ''}.so"
     cmd = [shutil.which("g++") or "g++", "-std=c++17", "-O1", "-g", "-fPIC", "-shared",
-           "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", f"-I{include}", str(HARNESS),
+           "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", f"-I{include}", str(harness),
            "-o", str(lib)]
     if asan:
         cmd[4:4] = ["-fsanitize=address", "-fno-omit-frame-pointer"]
