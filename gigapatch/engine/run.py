@@ -103,9 +103,6 @@ def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[st
     lvl = slide.levels[level]
     base = slide.mpp
     level_mpp = None if base is None else base * lvl.downsample[1]
-    target = plan.extra.get("target_mpp")
-    if factor != 1.0 and level_mpp is not None:
-        target = level_mpp * factor
     record.update(
         name=slide.name,
         format=slide.format,
@@ -114,7 +111,8 @@ def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[st
         mpp=slide.mpp,
         magnification=slide.magnification,
         level_mpp=level_mpp,
-        target_mpp=target,
+        target_mpp=plan.extra.get("target_mpp"),
+        patch_mpp=None if level_mpp is None else level_mpp * factor,
         factor=factor,
         resampling="none" if factor == 1.0 else (
             "area-integer" if float(factor).is_integer() else "area"),

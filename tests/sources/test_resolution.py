@@ -71,6 +71,16 @@ def test_between_levels_the_coarsest_finer_level_is_downsampled(slide40):
     assert (r.level, r.factor, r.method) == (1, 3.0, "area-integer")
 
 
+def test_a_factor_near_an_integer_is_snapped_within_the_tolerance():
+    real = _pyramid(0.2527)  # Aperio's usual 40x pixel size
+    r = real.resolution(mpp=0.5)
+    assert (r.level, r.factor, r.method) == (0, 2.0, "area-integer")
+    assert r.patch_mpp == pytest.approx(0.5054) and r.read_size((299, 299)) == (598, 598)
+    r = real.resolution(mpp=0.5, tolerance=0.0)
+    assert r.method == "area" and r.factor == pytest.approx(0.5 / 0.2527)
+    assert r.read_size((299, 299)) == (592, 592)
+
+
 def test_magnification_uses_the_recorded_objective_power(slide40):
     assert slide40.resolution(magnification=20) == slide40.resolution(mpp=0.5)
     assert slide40.resolution(magnification=10).level == 1
@@ -127,7 +137,11 @@ def test_the_choice_is_the_coarsest_level_not_coarser_than_the_target(mpp0, rati
     if r.factor == 1.0:
         assert abs(have[r.level] - target) <= tolerance * target + 1e-12
     else:
-        assert have[r.level] < target and r.factor == pytest.approx(target / have[r.level])
+        exact = target / have[r.level]
+        assert have[r.level] < target
+        if r.factor != pytest.approx(exact):  # snapped to an integer within the tolerance
+            assert r.factor == round(exact) and abs(r.factor - exact) <= tolerance * exact
+        assert abs(r.patch_mpp - target) <= max(tolerance, 1e-6) * target * 1.0001
         # no coarser level would have done: each is either coarser than the target or is this one
         assert all(m >= target or m <= have[r.level] for m in have)
         assert not any(abs(m - target) <= tolerance * target for m in have)
