@@ -7,7 +7,6 @@ import os
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.feed.shardfile import ShardReader
 from gigapatch.store import PatchSelection, PatchStore
 
 __all__ = ["FeedSource", "Source", "batch_seed"]
@@ -55,7 +54,6 @@ class FeedSource:
         self.all_labels = store.label
         self.all_slides = store.slide
         self.shard_size = store.shard_size
-        self._reader: ShardReader | None = None
 
     def __getstate__(self) -> dict:
         return {"path": str(self.store.path), "indices": self.indices if self.selected else None}
@@ -78,9 +76,7 @@ class FeedSource:
 
     def read(self, store_indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The patches at ``store_indices`` (in that order), (n, h, w, C) on the host."""
-        if self._reader is None:
-            self._reader = ShardReader(self.store.images)
-        return self._reader.read(store_indices, out)
+        return self.store.reader.read(store_indices, out)
 
     def labels(self, store_indices: np.ndarray) -> np.ndarray:
         """Labels of ``store_indices`` as int64."""

@@ -4,7 +4,7 @@ import pytest
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.feed import iter_batches
-from gigapatch.store import create_store
+from gigapatch.store import StoreSpec, create_store
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +46,16 @@ def test_incomplete_store_and_bad_batch_size(store, tmp_path):
         next(iter_batches(store, 0))
     create_store(
         tmp_path / "x.zarr",
-        patch_shape=(2, 2, 1),
-        dtype=np.uint8,
-        coords=np.zeros((3, 2)),
-        slide=np.zeros(3),
-        label=np.zeros(3),
-        sources=[],
-        plan={},
-        shard_size=2,
+        StoreSpec(
+            patch_shape=(2, 2, 1),
+            dtype=np.uint8,
+            coords=np.zeros((3, 2)),
+            slide=np.zeros(3),
+            label=np.zeros(3),
+            sources=[],
+            plan={},
+            shard_size=2,
+        ),
     )
     with pytest.raises(StoreError, match=r"is incomplete \(0/2 shards done\)"):
         next(iter_batches(tmp_path / "x.zarr"))
