@@ -14,7 +14,7 @@ __all__ = ["iter_batches"]
 
 
 def iter_batches(
-    store: PatchStore | str | os.PathLike,
+    store: PatchStore | str | os.PathLike[str],
     batch_size: int = 64,
     *,
     shuffle: bool = False,

@@ -9,6 +9,7 @@ import zarr
 from gigapatch.cli import main
 from gigapatch.store import PatchStore
 from tests.helpers import openslide_region
+from tests.store.sample import make_unfinished_store
 
 
 def run(capsys, *argv):
@@ -209,21 +210,7 @@ def test_the_console_script_reports_errors_without_traceback(tmp_path):
 
 
 def test_verify_fails_on_an_incomplete_store(tmp_path, capsys):
-    from gigapatch.store import StoreSpec, create_store
-
-    create_store(
-        tmp_path / "x.zarr",
-        StoreSpec(
-            patch_shape=(2, 2, 1),
-            dtype=np.uint8,
-            coords=np.zeros((3, 2)),
-            slide=np.zeros(3),
-            label=np.zeros(3),
-            sources=[{"name": "a", "downsample": [1, 1], "shape": [9, 9]}],
-            plan={},
-            shard_size=2,
-        ),
-    )
+    make_unfinished_store(tmp_path / "x.zarr")
     code, _, err = run(capsys, "verify", tmp_path / "x.zarr")
     assert code == 1 and "2 of 2 shards not done" in err
 

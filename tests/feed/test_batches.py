@@ -4,7 +4,7 @@ import pytest
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.feed import iter_batches
-from gigapatch.store import StoreSpec, create_store
+from tests.store.sample import make_unfinished_store
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +44,6 @@ def test_drop_last(store):
 def test_incomplete_store_and_bad_batch_size(store, tmp_path):
     with pytest.raises(InvalidArgumentError, match="batch_size must be a positive integer; got 0"):
         next(iter_batches(store, 0))
-    create_store(
-        tmp_path / "x.zarr",
-        StoreSpec(
-            patch_shape=(2, 2, 1),
-            dtype=np.uint8,
-            coords=np.zeros((3, 2)),
-            slide=np.zeros(3),
-            label=np.zeros(3),
-            sources=[],
-            plan={},
-            shard_size=2,
-        ),
-    )
+    make_unfinished_store(tmp_path / "x.zarr")
     with pytest.raises(StoreError, match=r"is incomplete \(0/2 shards done\)"):
         next(iter_batches(tmp_path / "x.zarr"))

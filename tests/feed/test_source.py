@@ -7,8 +7,8 @@ import pytest
 
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.feed.source import FeedSource
-from gigapatch.store import PatchSelection, StoreSpec, create_store
-from tests.store.sample import make_store
+from gigapatch.store import PatchSelection
+from tests.store.sample import make_store, make_unfinished_store
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +58,7 @@ def test_store_selection_and_source_pickle_as_paths(made):
 
 
 def test_feed_source_refuses_incomplete_stores_and_other_objects(tmp_path):
-    create_store(tmp_path / "x.zarr", StoreSpec(
-        patch_shape=(2, 2, 1), dtype=np.uint8, coords=np.zeros((3, 2)),
-        slide=np.zeros(3), label=np.zeros(3), sources=[], plan={}, shard_size=2,
-    ))
+    make_unfinished_store(tmp_path / "x.zarr")
     with pytest.raises(StoreError, match=r"is incomplete \(0/2 shards done\)"):
         FeedSource(tmp_path / "x.zarr")
     with pytest.raises(InvalidArgumentError, match="source must be a PatchStore, a Patch"):

@@ -30,3 +30,13 @@ def make_store(path, n=75, shard_size=16, size=(6, 5), codec="lz4", seed=0, tiss
         write_shard(group["images"], k, images[k * shard_size : (k + 1) * shard_size])
     mark_done(group, range(n_shards))
     return PatchStore(path), images
+
+
+def make_unfinished_store(path):
+    """A store of 3 patches of 2x2x1 in 2 shards, none written: an interrupted extraction."""
+    create_store(path, StoreSpec(
+        patch_shape=(2, 2, 1), dtype=np.uint8, coords=np.zeros((3, 2)), slide=np.zeros(3),
+        label=np.zeros(3), sources=[{"name": "a", "downsample": [1, 1], "shape": [9, 9]}],
+        plan={}, shard_size=2,
+    ))
+    return path
