@@ -20,7 +20,8 @@ patches straight from the shard files.
 """
 
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, Codec
-from gigapatch.store.reader import PatchSelection, PatchStore, read_done
+from gigapatch.store.reader import PatchStore, read_done
+from gigapatch.store.selection import PatchSelection
 from gigapatch.store.shardreader import ShardReader
 from gigapatch.store.shards import ShardLayout
 from gigapatch.store.spec import StoreSpec
