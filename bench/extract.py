@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 import gigapatch
-from gigapatch.store import CODECS, create_store
+from gigapatch.store import CODECS, ShardLayout, StoreSpec, create_store
 from gigapatch.synth import synthesize
 
 HERE = Path(__file__).resolve().parent
@@ -95,9 +95,6 @@ def job_limit(path: Path, plan, codec: str, workers: int):
     """Decode every tile of a tile-aligned grid and encode each as a patch, on ``workers``."""
     import imagecodecs
     import tifffile
-    from zarr.codecs import BloscCodec, ZstdCodec
-
-    from gigapatch.store.shards import _compressor
 
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
@@ -106,11 +103,12 @@ def job_limit(path: Path, plan, codec: str, workers: int):
     fd = os.open(path, os.O_RDONLY)
     ty, tx = plan.y // 256, plan.x // 256
     tiles = (ty * across + tx).tolist()
-    zarr_codec = CODECS[codec]()
-    if isinstance(zarr_codec, BloscCodec):
-        zarr_codec = BloscCodec(cname=zarr_codec.cname, clevel=zarr_codec.clevel,
-                                shuffle=zarr_codec.shuffle, typesize=1)
-    compress = _compressor(zarr_codec) if isinstance(zarr_codec, BloscCodec | ZstdCodec) else bytes
+    with tempfile.TemporaryDirectory() as tmp:  # a one-patch store: its layout encodes patches
+        spec = StoreSpec(patch_shape=(256, 256, 3), dtype=np.uint8, coords=np.zeros((1, 2)),
+                         slide=[0], label=[-1], sources=[], plan={}, codec=codec)
+        layout = ShardLayout.of(create_store(Path(tmp) / "one.zarr", spec)["images"])
+    assert layout is not None
+    compress = layout.encode
 
     def work(part: list[int]) -> None:
         buf = np.empty((256, 256, 3), np.uint8)
@@ -128,13 +126,13 @@ def loop_to_store(library: str, path: Path, plan, out: Path, shards: int, worker
     import zarr
 
     n = min(len(plan), shards * 256)
-    spec = dict(patch_shape=(256, 256, 3), dtype=np.uint8,
-                coords=np.stack([plan.y[:n], plan.x[:n]], 1), slide=np.zeros(n, np.int32),
-                label=np.full(n, -1, np.int32), sources=[], plan={}, shard_size=256,
-                codec=codec)
+    spec = StoreSpec(patch_shape=(256, 256, 3), dtype=np.uint8,
+                     coords=np.stack([plan.y[:n], plan.x[:n]], 1), slide=np.zeros(n, np.int32),
+                     label=np.full(n, -1, np.int32), sources=[], plan={}, shard_size=256,
+                     codec=codec)
 
     def run() -> None:
-        create_store(out, overwrite=True, **spec)
+        create_store(out, spec, overwrite=True)
         images = zarr.open_array(out / "images", mode="r+")
 
         def work(shard_ids: list[int]) -> None:
@@ -315,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--random", type=int, default=5000, help="random 299² patches")
     ap.add_argument("--loop-shards", type=int, default=6, help="shards for read_region loops")
-    ap.add_argument("--codec", default="lz4")
+    ap.add_argument("--codec", default="lz4", choices=list(CODECS))
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "extract.json")
     ap.add_argument("--mpp", type=float, default=None,

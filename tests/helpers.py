@@ -74,14 +74,3 @@ def plain_augment(patches, dihedral=None, jitter=None, normalize=None, dtype="fl
             p = (x / divisor + offset).astype(dtype)
         out.append(p.transpose(2, 0, 1) if layout == "chw" else p)
     return np.stack(out)
-
-
-def unfinished_store(path):
-    """A store of 3 (2, 2, 1) patches in 2 shards, none of them written or marked done."""
-    from gigapatch.store import create_store
-
-    create_store(path, patch_shape=(2, 2, 1), dtype=np.uint8, coords=np.zeros((3, 2)),
-                 slide=np.zeros(3), label=np.zeros(3),
-                 sources=[{"name": "a", "downsample": [1, 1], "shape": [9, 9]}], plan={},
-                 shard_size=2)
-    return path

@@ -6,6 +6,7 @@ shard, each reading the tiles its patches need and writing its shard whole);
 processes, or on a ``distributed`` cluster, and reports each finished task.
 """
 
-from gigapatch.engine.run import Progress, extract, extract_to_zarr, read_patches
+from gigapatch.engine.reading import read_patches
+from gigapatch.engine.run import Progress, extract, extract_to_zarr
 
 __all__ = ["Progress", "extract", "extract_to_zarr", "read_patches"]

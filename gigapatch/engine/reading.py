@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ def _groups(ly: npt.NDArray[np.int64], lx: npt.NDArray[np.int64],
 
 
 def read_patches(
-    slides: list[Slide], plan: PatchPlan, device: str = "cpu",
+    slides: Sequence[Slide], plan: PatchPlan, device: str = "cpu",
     out: npt.NDArray[Any] | None = None,
 ) -> npt.NDArray[Any]:
     """Read every patch of ``plan`` (a few shards' worth) into a host (N, h, w, C) array.

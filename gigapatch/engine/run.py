@@ -14,37 +14,49 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import dask
 import numpy as np
+import numpy.typing as npt
+import zarr
+from dask.delayed import delayed
 
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import resolve_device
+from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
 from gigapatch.sources import Slide, describe_file
 from gigapatch.store import (
+    Codec,
     PatchStore,
+    ShardLayout,
+    StoreSpec,
     create_store,
     mark_done,
     open_for_resume,
     read_done,
     write_shard,
 )
-from gigapatch.store.shards import shard_problem
+from gigapatch.store.reader import array_node
 
 __all__ = ["extract", "extract_to_zarr"]
 
 Progress = Callable[[int, int], None]
 
 
-def _shard_task(slides, plan: PatchPlan, images, index: int, device: str, sync: bool) -> int:
-    buf = shard_buffer((images.shards[0], *images.shape[1:]), images.dtype)[: len(plan)]
+def _shard_task(
+    slides: Sequence[Slide], plan: PatchPlan, images: zarr.Array[Any], index: int, device: str,
+    sync: bool,
+) -> int:
+    per_shard = (images.shards or images.chunks)[0]
+    buf = shard_buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))[: len(plan)]
     write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
     return index
 
 
-def _block_task(slides, plan: PatchPlan, device: str, out=None) -> np.ndarray | None:
+def _block_task(
+    slides: Sequence[Slide], plan: PatchPlan, device: str, out: npt.NDArray[Any] | None = None
+) -> npt.NDArray[Any] | None:
     if out is not None:  # threads share the result array: fill its slice, return nothing
         read_patches(slides, plan, device, out=out)
         return None
@@ -91,7 +103,7 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
             )
 
 
-def _empty_dir(path: str | os.PathLike) -> bool:
+def _empty_dir(path: str | os.PathLike[str]) -> bool:
     return os.path.isdir(path) and not os.listdir(path)
 
 
@@ -128,12 +140,12 @@ def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[st
 def extract_to_zarr(
     sources: Any,
     plan: PatchPlan,
-    out: str | os.PathLike,
+    out: str | os.PathLike[str],
     *,
     labels: Sequence[int] | None = None,
     shard_size: int = 256,
-    codec: str = "lz4",
-    device: str = "auto",
+    codec: Codec = "lz4",
+    device: Device = "auto",
     workers: int | None = None,
     scheduler: Any = "threads",
     resume: bool = False,
@@ -202,7 +214,7 @@ def extract_to_zarr(
     if resume and overwrite:
         raise InvalidArgumentError("resume and overwrite exclude each other; choose one")
     h, w = plan.size
-    spec = dict(
+    spec = StoreSpec(
         patch_shape=(h, w, slides[0].channels),
         dtype=slides[0].dtype,
         coords=np.stack([plan.y, plan.x], axis=1),
@@ -219,30 +231,36 @@ def extract_to_zarr(
     )
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
-        return _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device,
-                          sync, scheduler, workers, progress)
+        return _run_store(slides, plan, out, spec, resume=resume, overwrite=overwrite,
+                          device=device, sync=sync, scheduler=scheduler, workers=workers,
+                          progress=progress)
     finally:
         disconnect()
 
 
-def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, sync, scheduler,
-               workers, progress) -> PatchStore:
+def _run_store(
+    slides: Sequence[Slide], plan: PatchPlan, out: str | os.PathLike[str], spec: StoreSpec, *,
+    resume: bool, overwrite: bool, device: str, sync: bool, scheduler: Any, workers: int,
+    progress: Progress | None,
+) -> PatchStore:
     """Create or reopen the store, then run the shards not yet done."""
+    shard_size = spec.shard_size
     if resume and os.path.exists(out) and not _empty_dir(out):
-        group = open_for_resume(out, **spec)
-        done, images = read_done(group), group["images"]
+        group = open_for_resume(out, spec)
+        done, layout = read_done(group), ShardLayout.of(array_node(group, "images"))
         # a shard marked done whose file is missing or damaged is written again
-        todo = [i for i in range(len(done)) if not done[i] or shard_problem(images, i) is not None]
+        todo = [i for i in range(len(done))
+                if not done[i] or (layout is not None and layout.problem(i) is not None)]
     else:
-        group = create_store(out, overwrite=overwrite or resume, **spec)
+        group = create_store(out, spec, overwrite=overwrite or resume)
         todo = list(range(-(-len(plan) // shard_size)))
-    images = group["images"]
+    images = array_node(group, "images")
     n = len(plan)
     tasks = []
     for i in todo:
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
-            dask.delayed(_shard_task, pure=False)(
+            delayed(_shard_task, pure=False)(
                 slides, rows, images, i, device, sync, dask_key_name=("gigapatch-shard", i)
             )
         )
@@ -250,7 +268,7 @@ def _run_store(slides, plan, out, spec, resume, overwrite, shard_size, device, s
     if progress is not None and written:
         progress(written, n)
 
-    def on_done(key, result) -> None:
+    def on_done(key: Any, result: Any) -> None:
         nonlocal written
         if isinstance(key, tuple) and key[0] == "gigapatch-shard":
             mark_done(group, [result])
@@ -266,7 +284,7 @@ def extract(
     sources: Any,
     plan: PatchPlan,
     *,
-    device: str = "auto",
+    device: Device = "auto",
     workers: int | None = None,
     scheduler: Any = "threads",
     block_size: int = 256,
@@ -290,21 +308,21 @@ def extract(
     shared = scheduler in ("threads", "synchronous")  # tasks can fill one result array
     result = np.empty((n, h, w, slides[0].channels), slides[0].dtype) if shared else None
     tasks = [
-        dask.delayed(_block_task, pure=False)(
+        delayed(_block_task, pure=False)(
             slides, plan.rows(a, min(a + block_size, n)), device,
-            result[a : a + block_size] if shared else None,
+            None if result is None else result[a : a + block_size],
             dask_key_name=("gigapatch-block", k),
         )
         for k, a in enumerate(starts)
     ]
     found: dict[int, np.ndarray] = {}
 
-    def on_done(key, block) -> None:
+    def on_done(key: Any, block: Any) -> None:
         if isinstance(key, tuple) and key[0] == "gigapatch-block" and block is not None:
             found[key[1]] = block
 
     run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
-    if shared:
+    if result is not None:
         return result
     if not found:
         return np.empty((0, h, w, slides[0].channels), slides[0].dtype)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import dask
+from dask.base import compute
 from dask.callbacks import Callback
 
 from gigapatch.errors import ClusterError, InvalidArgumentError
@@ -22,15 +22,13 @@ LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 _ADDRESS_PREFIXES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
 
 
-class _Tracker(Callback):
-    """Runs in the driver after each task of a local scheduler."""
+def _tracker(on_done: Callable[[Any, Any], None]) -> Callback:
+    """A callback that runs ``on_done(key, result)`` in the driver after each local task."""
 
-    def __init__(self, on_done: Callable[[Any, Any], None]) -> None:
-        super().__init__()
-        self._on_done = on_done
+    def posttask(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        on_done(key, result)
 
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        self._on_done(key, result)
+    return Callback(posttask=posttask)
 
 
 def _is_client(obj: Any) -> bool:
@@ -94,8 +92,8 @@ def run_tasks(
     if not tasks:
         return
     if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
-        with _Tracker(on_done):
-            dask.compute(*tasks, scheduler=scheduler, num_workers=workers)
+        with _tracker(on_done):
+            compute(*tasks, scheduler=scheduler, num_workers=workers)
         return
     from distributed import Client, as_completed
 

@@ -8,7 +8,7 @@
 from gigapatch.feed.batches import iter_batches
 from gigapatch.feed.preprocess import Preprocess
 from gigapatch.feed.sampling import epoch_groups, epoch_order, split_groups
-from gigapatch.feed.shardfile import ShardReader
+from gigapatch.store import ShardReader  # re-exported: documented here, lives with the store
 
 __all__ = [
     "Preprocess",

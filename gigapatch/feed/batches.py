@@ -8,14 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.feed.shardfile import ShardReader
 from gigapatch.store import PatchStore
 
 __all__ = ["iter_batches"]
 
 
 def iter_batches(
-    store: PatchStore | str | os.PathLike,
+    store: PatchStore | str | os.PathLike[str],
     batch_size: int = 64,
     *,
     shuffle: bool = False,
@@ -24,7 +23,8 @@ def iter_batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(images, labels, indices)`` batches covering every patch once.
 
-    Whole shards are read (one file each, decoded by :class:`ShardReader`)
+    Whole shards are read (one file each, decoded by the store's
+    :class:`~gigapatch.store.ShardReader`)
     rather than patch by patch through zarr. With
     ``shuffle``, the shard order and the order within each shard are drawn
     from ``seed``: the same seed gives the same order.
@@ -51,7 +51,7 @@ def iter_batches(
         )
     rng = np.random.default_rng(seed)
     labels = store.label
-    reader = ShardReader(store.images)
+    reader = store.reader
     order = rng.permutation(store.n_shards) if shuffle else np.arange(store.n_shards)
     pending_images: list[np.ndarray] = []
     pending_index: list[np.ndarray] = []

@@ -6,6 +6,8 @@ before importing keras (or gigapatch.feed.keras).
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, check_int, check_seed
@@ -22,11 +24,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without keras
         f"and set KERAS_BACKEND=torch ({exc})"
     ) from exc
 
-__all__ = ["XCEPTION", "PatchSequence"]
+__all__ = ["XCEPTION", "Labels", "PatchSequence"]
 
 #: Xception's preprocessing: float32 in [-1, 1] (``keras.applications.xception.preprocess_input``).
 XCEPTION = Preprocess(normalize="xception")
-_LABELS = ("onehot", "int")
+#: How labels are given to the model: one-hot float32 rows or int32 class indices.
+Labels = Literal["onehot", "int"]
 
 
 class PatchSequence(keras.utils.PyDataset):
@@ -65,7 +68,7 @@ class PatchSequence(keras.utils.PyDataset):
         source: Source,
         batch_size: int = 32,
         *,
-        labels: str = "onehot",
+        labels: Labels = "onehot",
         num_classes: int | None = None,
         preprocess: Preprocess | None = XCEPTION,
         shuffle: bool = True,
@@ -81,8 +84,10 @@ class PatchSequence(keras.utils.PyDataset):
         )
         self.source = FeedSource(source)
         self.batch_size = check_int("batch_size", batch_size)
-        if labels not in _LABELS:
-            raise InvalidArgumentError(f"labels must be one of onehot, int; got {labels!r}")
+        if labels not in get_args(Labels):
+            raise InvalidArgumentError(
+                f"labels must be one of {', '.join(get_args(Labels))}; got {labels!r}"
+            )
         self.labels = labels
         self.num_classes = self.source.num_classes
         if num_classes is not None:

@@ -13,8 +13,10 @@ from a seeded generator (:func:`gigapatch.kernels.draw_params`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import (
@@ -24,14 +26,15 @@ from gigapatch.kernels import (
     fused_gather,
     resolve_device,
 )
-from gigapatch.kernels.backend import astype, namespace_of
+from gigapatch.kernels.backend import Device, astype, namespace_of
 from gigapatch.kernels.fused import host_dtype
-from gigapatch.kernels.normalize import Normalization
+from gigapatch.kernels.normalize import Layout, Normalize
+from gigapatch.kernels.normalize import OutputDtype as OutputDType
 
-__all__ = ["Preprocess"]
+__all__ = ["Device", "Layout", "OutputDType", "Preprocess"]
 
 
-def _to_device(batch: np.ndarray, device: str):
+def _to_device(batch: npt.NDArray[Any], device: str) -> Any:
     """``batch`` on ``device``: the host array itself, or one host→device copy (CuPy)."""
     if device == "cpu":
         return batch
@@ -66,9 +69,9 @@ class Preprocess:
         the first call in each process.
     """
 
-    normalize: str | Normalization | None = None
-    dtype: str = "float32"
-    layout: str = "hwc"
+    normalize: Normalize = None
+    dtype: OutputDType = "float32"
+    layout: Layout = "hwc"
     dihedral: bool = False
     brightness: float = 0.0
     contrast: float = 0.0
@@ -77,7 +80,7 @@ class Preprocess:
     zoom: tuple[float, float] = (1.0, 1.0)
     shift: float = 0.0
     fill: float = 0
-    device: str = "cpu"
+    device: Device = "cpu"
 
     def __post_init__(self) -> None:
         if (self.brightness or self.contrast) and self.normalize is None:
@@ -91,22 +94,25 @@ class Preprocess:
         # draws nothing; checks the ranges once, here, rather than in a worker
         draw_params(0, 0, **self._ranges())
 
-    def _ranges(self) -> dict:
+    def _ranges(self) -> dict[str, Any]:
         return {
             "dihedral": self.dihedral, "rotation": self.rotation, "shear": self.shear,
             "zoom": tuple(self.zoom), "shift": self.shift, "brightness": self.brightness,
             "contrast": self.contrast,
         }
 
-    def output_spec(self, shape: tuple[int, ...], dtype) -> tuple[tuple[int, ...], np.dtype]:
+    def output_spec(
+        self, shape: tuple[int, ...], dtype: npt.DTypeLike
+    ) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """Shape and dtype of the output for a batch of ``shape`` and ``dtype``."""
         n, h, w, c = shape
         out_dtype = np.dtype(dtype) if self.normalize is None else np.dtype(self.dtype)
         return ((n, h, w, c) if self.layout == "hwc" else (n, c, h, w)), out_dtype
 
     def __call__(
-        self, batch: np.ndarray, seed: int | np.random.Generator | None = None, *, out=None
-    ):
+        self, batch: npt.NDArray[Any], seed: int | np.random.Generator | None = None, *,
+        out: npt.NDArray[Any] | None = None,
+    ) -> Any:
         """Preprocess a (n, h, w, C) host batch; returns a NumPy or (on the GPU) CuPy array.
 
         ``seed`` draws this batch's augmentation parameters (same seed, same result).
@@ -135,7 +141,7 @@ class Preprocess:
             out=out if isinstance(x, np.ndarray) else None,
         )
 
-    def _affine(self, x, matrices: np.ndarray, size: tuple[int, int]):
+    def _affine(self, x: Any, matrices: npt.NDArray[np.float64], size: tuple[int, int]) -> Any:
         """Resample each patch through its matrix, back to the batch's dtype (rounded)."""
         xp = namespace_of(x)
         dtype = host_dtype(x.dtype)

@@ -16,22 +16,36 @@ overlap and together hold every patch exactly once. A group touches at most
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, check_int, check_seed
 
-__all__ = ["epoch_groups", "epoch_order", "split_groups"]
+__all__ = ["EpochOptions", "epoch_groups", "epoch_order", "split_groups"]
+
+Indices = npt.NDArray[np.int64]
+
+
+class EpochOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`epoch_groups` (also taken by :func:`epoch_order`)."""
+
+    shuffle: bool
+    seed: int
+    epoch: int
+    buffer_shards: int
 
 
 def epoch_groups(
-    indices: np.ndarray,
+    indices: npt.ArrayLike,
     shard_size: int,
     *,
     shuffle: bool = True,
     seed: int = 0,
     epoch: int = 0,
     buffer_shards: int = 2,
-) -> list[np.ndarray]:
+) -> list[Indices]:
     """The groups of store indices of one epoch, each spanning at most ``buffer_shards`` shards.
 
     Parameters
@@ -52,12 +66,12 @@ def epoch_groups(
     check_int("buffer_shards", buffer_shards)
     check_int("epoch", epoch, minimum=0)
     seed = check_seed(seed)
-    indices = np.asarray(indices, dtype=np.int64)
-    if not len(indices):
+    wanted = np.asarray(indices, dtype=np.int64)
+    if not len(wanted):
         return []
-    shards = indices // shard_size
+    shards = wanted // shard_size
     cuts = np.flatnonzero(np.diff(shards)) + 1
-    per_shard = np.split(indices, cuts)
+    per_shard = np.split(wanted, cuts)
     rng = np.random.default_rng([seed, epoch])
     if shuffle:
         per_shard = [per_shard[k] for k in rng.permutation(len(per_shard))]
@@ -69,13 +83,13 @@ def epoch_groups(
 
 
 def split_groups(
-    groups: list[np.ndarray],
+    groups: list[Indices],
     *,
     rank: int = 0,
     world_size: int = 1,
     worker: int = 0,
     num_workers: int = 1,
-) -> list[np.ndarray]:
+) -> list[Indices]:
     """The part of an epoch's ``groups`` that one worker of one rank reads.
 
     Ranks get contiguous, equal (±1) runs of the order, cut inside a group if
@@ -103,19 +117,19 @@ def split_groups(
 
 
 def epoch_order(
-    indices: np.ndarray,
+    indices: npt.ArrayLike,
     shard_size: int,
     *,
-    shuffle: bool = True,
-    seed: int = 0,
-    epoch: int = 0,
-    buffer_shards: int = 2,
     rank: int = 0,
     world_size: int = 1,
-) -> np.ndarray:
-    """One rank's order of store indices for an epoch (all its groups, concatenated)."""
-    groups = epoch_groups(
-        indices, shard_size, shuffle=shuffle, seed=seed, epoch=epoch, buffer_shards=buffer_shards
-    )
+    **options: Unpack[EpochOptions],
+) -> Indices:
+    """One rank's order of store indices for an epoch (all its groups, concatenated).
+
+    Takes the arguments of :func:`epoch_groups` (``shuffle``, ``seed``,
+    ``epoch``, ``buffer_shards``) and the ``rank`` and ``world_size`` of
+    :func:`split_groups`.
+    """
+    groups = epoch_groups(indices, shard_size, **options)
     mine = split_groups(groups, rank=rank, world_size=world_size)
     return np.concatenate(mine) if mine else np.zeros(0, np.int64)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.feed.shardfile import ShardReader
 from gigapatch.store import PatchSelection, PatchStore
 
 __all__ = ["FeedSource", "Source", "batch_seed"]
 
-Source = PatchStore | PatchSelection | str | os.PathLike
+Source = PatchStore | PatchSelection | str | os.PathLike[str]
+Indices = npt.NDArray[np.int64]
 
 
 class FeedSource:
@@ -48,19 +50,18 @@ class FeedSource:
             )
         self._open(store, indices)
 
-    def _open(self, store: PatchStore, indices: np.ndarray | None) -> None:
+    def _open(self, store: PatchStore, indices: npt.ArrayLike | None) -> None:
         self.store = store
         self.selected = indices is not None
         self.indices = np.arange(len(store)) if indices is None else np.asarray(indices, np.int64)
         self.all_labels = store.label
         self.all_slides = store.slide
         self.shard_size = store.shard_size
-        self._reader: ShardReader | None = None
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {"path": str(self.store.path), "indices": self.indices if self.selected else None}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self._open(PatchStore(state["path"]), state["indices"])
 
     def __len__(self) -> int:
@@ -72,21 +73,21 @@ class FeedSource:
         return int(self.all_labels.max()) + 1 if len(self.all_labels) else 0
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         """dtype of the patches."""
         return np.dtype(self.store.images.dtype)
 
-    def read(self, store_indices: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def read(
+        self, store_indices: Indices, out: npt.NDArray[Any] | None = None
+    ) -> npt.NDArray[Any]:
         """The patches at ``store_indices`` (in that order), (n, h, w, C) on the host."""
-        if self._reader is None:
-            self._reader = ShardReader(self.store.images)
-        return self._reader.read(store_indices, out)
+        return self.store.reader.read(store_indices, out)
 
-    def labels(self, store_indices: np.ndarray) -> np.ndarray:
+    def labels(self, store_indices: Indices) -> Indices:
         """Labels of ``store_indices`` as int64."""
         return self.all_labels[store_indices].astype(np.int64)
 
-    def slides(self, store_indices: np.ndarray) -> np.ndarray:
+    def slides(self, store_indices: Indices) -> Indices:
         """Source indices of ``store_indices`` as int64."""
         return self.all_slides[store_indices].astype(np.int64)
 

@@ -14,8 +14,10 @@ each worker opens the store itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gigapatch.errors import check_int, check_seed
 from gigapatch.feed.preprocess import Preprocess
@@ -25,12 +27,18 @@ from gigapatch.feed.source import FeedSource, Source, batch_seed
 try:
     import torch
     from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
+    from torch.utils.dlpack import from_dlpack
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(
         "gigapatch.feed.torch needs PyTorch: pip install 'gigapatch[torch]'"
     ) from exc
 
 __all__ = ["PatchDataset", "ShardIterableDataset", "ShardSampler", "distributed_rank"]
+
+#: An item of :class:`PatchDataset`: (patch, label, source index[, store index]).
+Item = tuple[torch.Tensor, int, int] | tuple[torch.Tensor, int, int, int]
+#: A batch of :class:`ShardIterableDataset`: (images, labels, sources[, store indices]).
+Batch = tuple[torch.Tensor, ...]
 
 
 def distributed_rank() -> tuple[int, int]:
@@ -41,11 +49,11 @@ def distributed_rank() -> tuple[int, int]:
     return 0, 1
 
 
-def to_torch(array) -> torch.Tensor:
+def to_torch(array: Any) -> torch.Tensor:
     """A NumPy array (no copy) or a CuPy array (DLPack, stays on its device) as a tensor."""
     if isinstance(array, np.ndarray):
         return torch.from_numpy(array)
-    return torch.from_dlpack(array)
+    return from_dlpack(array)
 
 
 def _ranks(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -54,7 +62,7 @@ def _ranks(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return (auto_rank if rank is None else check_int("rank", rank, minimum=0)), world
 
 
-class PatchDataset(Dataset):
+class PatchDataset(Dataset[Item]):
     """Map-style dataset: item ``i`` is ``(patch, label, source index)`` of the ``i``-th patch.
 
     Parameters
@@ -91,22 +99,22 @@ class PatchDataset(Dataset):
         """Use the augmentations of ``epoch`` (call before creating the epoch's iterator)."""
         self.epoch = check_int("epoch", epoch, minimum=0)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> Item:
         return self.__getitems__([index])[0]
 
-    def __getitems__(self, positions: list[int]) -> list[tuple]:
+    def __getitems__(self, positions: list[int]) -> list[Item]:
         """Fetch a DataLoader batch in one read (patches grouped by shard file)."""
         store_indices = self.source.indices[np.asarray(positions, dtype=np.int64)]
         images = self.source.read(store_indices)
         if self.preprocess is not None and len(store_indices):
             rng = batch_seed(self.seed, self.epoch, store_indices[0])
             images = self.preprocess(images, rng)
-        images = to_torch(images)
+        tensors = to_torch(images)
         labels = self.source.labels(store_indices).tolist()
         slides = self.source.slides(store_indices).tolist()
-        items = []
+        items: list[Item] = []
         for k, index in enumerate(store_indices.tolist()):
-            item = (images[k], labels[k], slides[k])
+            item = (tensors[k], labels[k], slides[k])
             items.append((*item, index) if self.with_index else item)
         return items
 
@@ -155,7 +163,7 @@ class ShardSampler(Sampler[int]):
         return (self.rank + 1) * n // self.world_size - self.rank * n // self.world_size
 
 
-class ShardIterableDataset(IterableDataset):
+class ShardIterableDataset(IterableDataset[Batch]):
     """Batches read a shuffle buffer of whole shards at a time; use ``DataLoader(batch_size=None)``.
 
     Yields ``(images, labels, sources)`` tensors (and store indices with
@@ -220,7 +228,7 @@ class ShardIterableDataset(IterableDataset):
             num_workers=num_workers,
         )
 
-    def __iter__(self) -> Iterator[tuple]:
+    def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
         worker, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
         pending = np.zeros(0, np.int64)
@@ -233,7 +241,7 @@ class ShardIterableDataset(IterableDataset):
         if len(pending) and not self.drop_last:
             yield self._batch(pending, info is not None)
 
-    def _batch(self, indices: np.ndarray, in_worker: bool) -> tuple:
+    def _batch(self, indices: npt.NDArray[np.int64], in_worker: bool) -> Batch:
         # in a DataLoader worker, batches are made in shared memory: sending them to the
         # main process then costs no copy
         shape, dtype = (len(indices), *self.source.store.patch_shape), self.source.dtype
@@ -250,9 +258,12 @@ class ShardIterableDataset(IterableDataset):
         return (*batch, torch.from_numpy(indices.copy())) if self.with_index else batch
 
 
-def _buffer(shape: tuple[int, ...], dtype: np.dtype, shared: bool) -> np.ndarray | None:
+def _buffer(
+    shape: tuple[int, ...], dtype: np.dtype[Any], shared: bool
+) -> npt.NDArray[Any] | None:
     """A new host array; in shared memory (a torch tensor's) when ``shared``."""
     if not shared:
         return None
-    dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
-    return torch.empty(shape, dtype=dtype).share_memory_().numpy()
+    tensor_dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
+    buffer: npt.NDArray[Any] = torch.empty(shape, dtype=tensor_dtype).share_memory_().numpy()
+    return buffer

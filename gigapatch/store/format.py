@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Literal
 
 from zarr.codecs import BloscCodec, ZstdCodec
 
-__all__ = ["ATTRS_KEY", "CODECS", "FORMAT_VERSION", "META_ROWS"]
+__all__ = ["ATTRS_KEY", "CODECS", "FORMAT_VERSION", "META_ROWS", "Codec"]
 
 FORMAT_VERSION = 1
 ATTRS_KEY = "gigapatch"
 META_ROWS = 1 << 16  # chunk length of the small per-patch arrays
 
+#: The name of a codec of ``images``.
+Codec = Literal["lz4", "zstd", "zstd-3", "none"]
+
 #: Lossless codecs for ``images``; patches of decoded JPEG tissue gain only 1.3-1.8x.
-CODECS: dict[str, Any] = {
+CODECS: dict[Codec, Callable[[], BloscCodec | ZstdCodec | None]] = {
     "lz4": lambda: BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle"),
     "zstd": lambda: ZstdCodec(level=1),
     "zstd-3": lambda: ZstdCodec(level=3),

@@ -1,24 +1,47 @@
-"""Reading stores: :class:`PatchStore`, :class:`PatchSelection`, ``done`` flags."""
+"""Reading stores: :class:`PatchStore` and the ``done`` flags."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
+from typing import Any, Unpack
 
 import numpy as np
+import numpy.typing as npt
 import zarr
 
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
-from gigapatch.store.shards import shard_problem
+from gigapatch.store.selection import Filters, PatchSelection
+from gigapatch.store.shardreader import ShardReader
+from gigapatch.store.shards import ShardLayout
 
-__all__ = ["PatchSelection", "PatchStore", "read_done"]
+__all__ = ["PatchStore", "array_node", "read_done"]
 
 
-def read_done(group: zarr.Group) -> np.ndarray:
+def array_node(group: zarr.Group, name: str) -> zarr.Array[Any]:
+    """The array ``name`` of a store's group.
+
+    Raises
+    ------
+    StoreError
+        ``name`` is a group, not an array.
+    """
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"node {name!r} of store {str(group.store)!r} is not an array")
+    return node
+
+
+def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    array.flags.writeable = False  # shared by every access: a caller must not change it
+    return array
+
+
+def read_done(group: zarr.Group) -> npt.NDArray[np.bool_]:
     """The ``done`` flags; a flag that cannot be read (a torn write) counts as not done."""
-    done = group["done"]
+    done = array_node(group, "done")
     try:
         return np.asarray(done[:], dtype=bool)
     except Exception:
@@ -34,6 +57,10 @@ def read_done(group: zarr.Group) -> np.ndarray:
 class PatchStore:
     """Read a gigapatch patch store.
 
+    The per-patch arrays (``coords``, ``slide``, ``label``, ``tissue``) are
+    read once, on first use, and shared read-only; patches are decoded straight
+    from the shard files (see :class:`~gigapatch.store.ShardReader`).
+
     Parameters
     ----------
     path
@@ -46,7 +73,7 @@ class PatchStore:
     >>> store.coords[:3], store.label[:3]            # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise StoreError(f"store {str(self.path)!r} does not exist")
@@ -59,22 +86,46 @@ class PatchStore:
             raise StoreError(
                 f"{str(self.path)!r} is not a gigapatch store of format {FORMAT_VERSION}"
             )
-        self.attrs: dict = attrs
+        self.attrs: dict[str, Any] = attrs
         missing = [k for k in ("images", "coords", "slide", "label", "done")
                    if k not in self._group]
         if missing:
             raise StoreError(
                 f"{str(self.path)!r} is a damaged gigapatch store: it lacks {', '.join(missing)}"
             )
-        self.images: zarr.Array = self._group["images"]
+        self.images: zarr.Array[Any] = array_node(self._group, "images")
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return int(self.images.shape[0])
 
-    def __getitem__(self, index) -> np.ndarray:
-        return self.images[index]
+    def __getitem__(self, index: Any) -> npt.NDArray[Any]:
+        rows = self._rows(index) if self.reader.direct else None
+        if rows is None:
+            patches: npt.NDArray[Any] = np.asarray(self.images[index])
+            return patches
+        if isinstance(rows, int):
+            return self.reader.read([rows]).squeeze(0)
+        return self.reader.read(rows)
 
-    def __reduce__(self):
+    def _rows(self, index: Any) -> int | npt.NDArray[np.int64] | None:
+        """The store indices ``index`` names when it is an integer, a slice of step 1 or a
+        1-D sequence of integers, all in range; else None (zarr then reads it)."""
+        n = len(self)
+        if isinstance(index, int | np.integer) and not isinstance(index, bool):
+            i = int(index)
+            return i % n if -n <= i < n else None
+        if isinstance(index, slice):
+            return np.arange(*index.indices(n)) if index.step in (None, 1) else None
+        if not isinstance(index, list | np.ndarray):
+            return None
+        rows = np.asarray(index)
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            return None
+        if len(rows) and (rows.min() < -n or rows.max() >= n):
+            return None
+        return np.where(rows < 0, rows + n, rows).astype(np.int64)
+
+    def __reduce__(self) -> tuple[type[PatchStore], tuple[str]]:
         # pickles as its path: each DataLoader worker or Dask task opens the store itself
         return (PatchStore, (str(self.path),))
 
@@ -85,78 +136,74 @@ class PatchStore:
             f"{self.images.dtype}, {self.shards_done}/{self.n_shards} shards done>"
         )
 
+    @cached_property
+    def layout(self) -> ShardLayout | None:
+        """The layout of the shard files of ``images`` (None: read through zarr)."""
+        return self.reader.layout
+
+    @cached_property
+    def reader(self) -> ShardReader:
+        """Reads patches straight from the shard files (caching each shard's index)."""
+        return ShardReader(self.images)
+
     @property
     def patch_shape(self) -> tuple[int, int, int]:
         """(h, w, C) of one patch."""
-        return tuple(self.images.shape[1:])
+        h, w, c = self.images.shape[1:]
+        return (h, w, c)
 
-    @property
-    def coords(self) -> np.ndarray:
-        """(N, 2) int64 level-0 (y, x) top-left of every patch."""
-        return self._group["coords"][:]
+    def _per_patch(self, name: str) -> npt.NDArray[Any]:
+        return _read_only(np.asarray(array_node(self._group, name)[:]))
 
-    @property
-    def slide(self) -> np.ndarray:
-        """(N,) int32 source index of every patch."""
-        return self._group["slide"][:]
+    @cached_property
+    def coords(self) -> npt.NDArray[np.int64]:
+        """(N, 2) int64 level-0 (y, x) top-left of every patch (read-only)."""
+        return self._per_patch("coords")
 
-    @property
-    def label(self) -> np.ndarray:
-        """(N,) int32 label of every patch, -1 where none."""
-        return self._group["label"][:]
+    @cached_property
+    def slide(self) -> npt.NDArray[np.int32]:
+        """(N,) int32 source index of every patch (read-only)."""
+        return self._per_patch("slide")
 
-    @property
-    def tissue(self) -> np.ndarray | None:
+    @cached_property
+    def label(self) -> npt.NDArray[np.int32]:
+        """(N,) int32 label of every patch, -1 where none (read-only)."""
+        return self._per_patch("label")
+
+    @cached_property
+    def tissue(self) -> npt.NDArray[np.float32] | None:
         """(N,) float32 tissue fraction of every patch, or None when the plan used no mask."""
-        return self._group["tissue"][:] if "tissue" in self._group else None
+        return self._per_patch("tissue") if "tissue" in self._group else None
 
-    def select(
-        self,
-        *,
-        slide: int | Sequence[int] | None = None,
-        label: int | Sequence[int] | None = None,
-        min_tissue: float | None = None,
-    ) -> PatchSelection:
+    def select(self, **filters: Unpack[Filters]) -> PatchSelection:
         """The patches that pass every given filter, as a view (no pixel is read or copied).
 
-        Parameters
-        ----------
-        slide
-            Source index or indices to keep.
-        label
-            Class label or labels to keep.
-        min_tissue
-            Keep patches whose tissue fraction is at least this (in [0, 1]); needs
-            a store written with a tissue mask.
-
-        Returns
-        -------
-        PatchSelection
-            Sorted store indices and the per-patch arrays of those patches.
+        Takes the filters of :meth:`PatchSelection.select`: ``slide``,
+        ``label`` and ``min_tissue``.
         """
-        return PatchSelection(self, np.arange(len(self))).select(
-            slide=slide, label=label, min_tissue=min_tissue
-        )
+        return PatchSelection(self, np.arange(len(self))).select(**filters)
 
     @property
-    def done(self) -> np.ndarray:
+    def done(self) -> npt.NDArray[np.bool_]:
         """(n_shards,) bool: which shards are completely written."""
         return read_done(self._group)
 
     @property
-    def sources(self) -> list[dict]:
+    def sources(self) -> list[dict[str, Any]]:
         """What each source was: path, size, mtime, level, downsample, mpp, shape, label."""
-        return self.attrs["sources"]
+        sources: list[dict[str, Any]] = self.attrs["sources"]
+        return sources
 
     @property
-    def plan(self) -> dict:
+    def plan(self) -> dict[str, Any]:
         """The parameters of the plan that made the store."""
-        return self.attrs["plan"]
+        plan: dict[str, Any] = self.attrs["plan"]
+        return plan
 
     @property
     def shard_size(self) -> int:
         """Patches per shard (the last shard may hold fewer)."""
-        return int(self.images.shards[0])
+        return int((self.images.shards or self.images.chunks)[0])
 
     @property
     def n_shards(self) -> int:
@@ -176,10 +223,10 @@ class PatchStore:
     def verify(self) -> list[str]:
         """Check the store; return the problems found (empty when it is sound).
 
-        Checks that every shard is done, that the per-patch arrays have one row
-        per patch, that every slide index names a recorded source, that every
-        patch lies inside its source at the plan's level, and that the
-        attributes are complete.
+        Checks that every shard is done, that the file of every done shard is
+        whole, that the per-patch arrays have one row per patch, that every
+        slide index names a recorded source, that every patch lies inside its
+        source at the plan's level, and that the attributes are complete.
         """
         problems = []
         missing = [
@@ -191,12 +238,20 @@ class PatchStore:
             problems.append(f"attrs['gigapatch'] lacks {', '.join(missing)}")
         n = len(self)
         for name in ("coords", "slide", "label"):
-            if name not in self._group:
-                problems.append(f"node {name!r} is missing")
-            elif self._group[name].shape[0] != n:
-                problems.append(f"{name} has {self._group[name].shape[0]} rows for {n} patches")
+            rows = array_node(self._group, name).shape[0]
+            if rows != n:
+                problems.append(f"{name} has {rows} rows for {n} patches")
         if problems:
             return problems
+        problems += self._shard_problems()
+        sources, slide = self.sources, self.slide
+        if n and (slide.min() < 0 or slide.max() >= len(sources)):
+            problems.append(f"slide indices outside [0, {len(sources) - 1}]")
+            return problems
+        return problems + self._outside_problems()
+
+    def _shard_problems(self) -> list[str]:
+        problems = []
         done = self.done
         if len(done) != self.n_shards:
             problems.append(f"done has {len(done)} flags for {self.n_shards} shards")
@@ -206,17 +261,20 @@ class PatchStore:
                 f"{len(todo)} of {self.n_shards} shards not done (first: {todo[:5].tolist()}); "
                 "the extraction did not finish"
             )
+        layout = self.layout
+        if layout is None:  # not a layout gigapatch reads itself: its files can't be told
+            return problems
         for index in np.flatnonzero(done[: self.n_shards]).tolist():
-            why = shard_problem(self.images, index)
+            why = layout.problem(index)
             if why is not None:
                 problems.append(f"shard {index} is marked done but {why}; run with --resume")
-        sources, slide = self.sources, self.slide
-        if n and (slide.min() < 0 or slide.max() >= len(sources)):
-            problems.append(f"slide indices outside [0, {len(sources) - 1}]")
-            return problems
-        coords = self.coords
+        return problems
+
+    def _outside_problems(self) -> list[str]:
+        problems = []
+        coords, slide = self.coords, self.slide
         ph, pw = self.patch_shape[:2]
-        for k, src in enumerate(sources):
+        for k, src in enumerate(self.sources):
             rows = coords[slide == k]
             if not len(rows):
                 continue
@@ -232,109 +290,11 @@ class PatchStore:
                 )
         return problems
 
-    def shard(self, index: int) -> np.ndarray:
+    def shard(self, index: int) -> npt.NDArray[Any]:
         """Read shard ``index`` whole: the fast way to stream a store."""
         if not 0 <= index < self.n_shards:
             raise InvalidArgumentError(
                 f"shard index must be in the range [0, {self.n_shards - 1}]; got {index}"
             )
         start = index * self.shard_size
-        return self.images[start : start + self.shard_size]
-
-
-def _member_mask(name: str, values: np.ndarray, wanted: int | Sequence[int]) -> np.ndarray:
-    items = np.atleast_1d(np.asarray(wanted))
-    if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer) or isinstance(wanted, bool):
-        raise InvalidArgumentError(
-            f"{name} must be an integer or a sequence of integers; got {wanted!r}"
-        )
-    return np.isin(values, items)
-
-
-class PatchSelection:
-    """A subset of a store's patches, by store index (made by :meth:`PatchStore.select`).
-
-    Indexing is by position in the selection; ``indices`` maps positions to
-    store indices. It pickles as the store's path and the indices.
-
-    Parameters
-    ----------
-    store
-        The store.
-    indices
-        Store indices of the selected patches (sorted, unique).
-    """
-
-    def __init__(self, store: PatchStore, indices: np.ndarray) -> None:
-        self.store = store
-        self.indices = np.asarray(indices, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index) -> np.ndarray:
-        rows = self.indices[index]
-        if np.ndim(rows) == 0:
-            return self.store.images[int(rows)]
-        if isinstance(index, slice) and len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-            return self.store.images[int(rows[0]) : int(rows[-1]) + 1]
-        return self.store.images[rows]
-
-    def __repr__(self) -> str:
-        return f"<PatchSelection {len(self)} of {len(self.store)} patches of {self.store!r}>"
-
-    @property
-    def path(self) -> Path:
-        """The store's folder."""
-        return self.store.path
-
-    @property
-    def coords(self) -> np.ndarray:
-        """(n, 2) level-0 (y, x) of the selected patches."""
-        return self.store.coords[self.indices]
-
-    @property
-    def slide(self) -> np.ndarray:
-        """(n,) source index of the selected patches."""
-        return self.store.slide[self.indices]
-
-    @property
-    def label(self) -> np.ndarray:
-        """(n,) label of the selected patches."""
-        return self.store.label[self.indices]
-
-    @property
-    def tissue(self) -> np.ndarray | None:
-        """(n,) tissue fraction of the selected patches, or None."""
-        tissue = self.store.tissue
-        return None if tissue is None else tissue[self.indices]
-
-    def select(
-        self,
-        *,
-        slide: int | Sequence[int] | None = None,
-        label: int | Sequence[int] | None = None,
-        min_tissue: float | None = None,
-    ) -> PatchSelection:
-        """Narrow the selection further; takes the filters of :meth:`PatchStore.select`."""
-        keep = np.ones(len(self), bool)
-        if slide is not None:
-            keep &= _member_mask("slide", self.slide, slide)
-        if label is not None:
-            keep &= _member_mask("label", self.label, label)
-        if min_tissue is not None:
-            ok = isinstance(min_tissue, int | float | np.floating) and not isinstance(
-                min_tissue, bool
-            )
-            if not ok or not 0 <= min_tissue <= 1:
-                raise InvalidArgumentError(
-                    f"min_tissue must be a number in [0, 1]; got {min_tissue!r}"
-                )
-            tissue = self.tissue
-            if tissue is None:
-                raise InvalidArgumentError(
-                    f"min_tissue needs tissue fractions; store {str(self.path)!r} has none "
-                    "(its plan used no tissue mask)"
-                )
-            keep &= tissue >= min_tissue
-        return PatchSelection(self.store, self.indices[keep])
+        return self[start : start + self.shard_size]

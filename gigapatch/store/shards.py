@@ -1,37 +1,46 @@
-"""Writing a whole shard of ``images`` in the calling thread, in parallel with other tasks.
+"""The shard layout of ``images``: the one place that knows how a shard file is laid out.
 
-zarr-python runs every synchronous write on one shared event-loop thread, so
-shard writes from several worker threads queue behind each other and their
-compression runs one at a time (measured here: ~1,000 patches/s of 299² with
-zstd-1 whatever the number of workers). A task that owns a whole shard needs
-none of zarr's read-modify-write machinery, so this module encodes the shard
-itself, exactly as the Zarr v3 sharding codec lays it out:
+A store's ``images`` array is sharded the Zarr v3 way: one file per shard
+holding its inner chunks (one patch each) back to back, then the shard index
+— (offset, nbytes) as little-endian uint64 per chunk, 2⁶⁴−1 for a chunk not
+stored — followed by the index's CRC32C, as the sharding codec's
+``index_codecs`` ``bytes`` + ``crc32c`` prescribe (index at the end).
 
-* every inner chunk (one patch) through the array's own codecs: ``bytes``
-  (little-endian) then, if any, ``zstd`` or ``blosc`` (numcodecs, as zarr
-  uses them; the GIL is released while compressing);
-* the chunks back to back, then the index — (offset, nbytes) as little-endian
-  uint64 per chunk, 2⁶⁴−1 for chunks past the end of the array — followed by
-  its CRC32C, as the ``index_codecs`` ``bytes`` + ``crc32c`` prescribe;
-* written to a temporary file next to the shard, synced to disk, then
-  renamed over it, so a shard file is either whole or absent, and on disk
-  before its ``done`` flag is set.
+:class:`ShardLayout` knows all of it, modelled on zarr-python's
+``_ShardIndex``: the index encoding and its checksum, chunk offsets, the file
+of a shard, how a patch is encoded and decoded (numcodecs, as zarr uses
+them; the GIL is released while compressing), and why a shard file is
+damaged. It is also the only module that reads zarr-python's codec objects;
+``tests/store/test_shards.py`` fails loudly if a zarr upgrade changes them.
 
-The layout is read back by zarr itself in the tests. Any array configured
-otherwise (another codec, index at the start, a store that is not a local
-folder) is written through zarr as before.
+Why write and read shard files here rather than through zarr: zarr-python
+runs every synchronous write on one shared event-loop thread, so shard
+writes from several worker threads queue behind each other (measured here:
+~1,000 patches/s of 299² with zstd-1 whatever the number of workers), and
+every read costs ~1 ms of per-call overhead (``z[i]``: ~740 patches/s of
+256²) while one patch decodes in a fraction of that. A task that owns a
+whole shard needs none of zarr's read-modify-write machinery.
+
+A shard is written to a temporary file next to its place, synced to disk,
+then renamed over it, so a shard file is either whole or absent, and on disk
+before its ``done`` flag is set. Any array laid out otherwise (another
+codec, index at the start, a store that is not a local folder) has no
+:class:`ShardLayout`; it is read and written through zarr.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final
 
 import google_crc32c
 import numcodecs
 import numpy as np
+import numpy.typing as npt
 import zarr
 from zarr.codecs import (
     BloscCodec,
@@ -41,97 +50,251 @@ from zarr.codecs import (
     ShardingCodecIndexLocation,
     ZstdCodec,
 )
+from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import LocalStore
 
-__all__ = ["patch_layout", "shard_problem", "shard_writer"]
+from gigapatch.errors import StoreError
 
-_EMPTY = np.uint64(2**64 - 1)
-_BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+__all__ = ["EMPTY", "ShardDamaged", "ShardLayout"]
+
+#: Offset and nbytes of an index entry whose chunk is not stored (the spec's 2⁶⁴−1).
+EMPTY: Final = 2**64 - 1
+_ENTRY: Final = np.dtype("<u8")  # offset, nbytes: little-endian uint64
+_ENTRY_NBYTES: Final = 2 * _ENTRY.itemsize
+_CRC: Final = np.dtype("<u4")  # CRC32C of the index, little-endian
+_BLOSC_SHUFFLE: Final = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+Array = npt.NDArray[Any]
+Index = npt.NDArray[np.uint64]
+"""A shard index: (chunks per shard, 2) offsets and nbytes."""
+Encode = Callable[[Array], bytes | memoryview]
+Decode = Callable[[bytes | memoryview, Array], None]
 
 
-def _compressor(codec: object) -> Callable[[bytes], bytes] | None:
-    """The numcodecs encoder equal to a zarr compressor codec, or None if unsupported."""
+class ShardDamaged(StoreError):
+    """A shard file that cannot be read: truncated, or its index fails its checksum."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"shard file {str(path)!r} is damaged: its {reason}")
+        self.reason = reason
+
+
+def _crc(data: bytes | memoryview) -> bytes:
+    return np.array([google_crc32c.value(data)], _CRC).tobytes()
+
+
+def _raw_encode(patch: Array) -> memoryview:
+    return patch.data.cast("B")
+
+
+def _raw_decode(data: bytes | memoryview, out: Array) -> None:
+    out.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8)
+
+
+def _codec(codec: object) -> tuple[Encode, Decode] | None:
+    """numcodecs encode and decode equal to a zarr compressor codec, or None if unsupported."""
     if isinstance(codec, ZstdCodec):
-        return numcodecs.Zstd(level=codec.level, checksum=codec.checksum).encode
+        zstd = numcodecs.Zstd(level=codec.level, checksum=codec.checksum)
+        return zstd.encode, zstd.decode
     if isinstance(codec, BloscCodec):
         blosc = numcodecs.Blosc(
             cname=codec.cname.value, clevel=codec.clevel,
             shuffle=_BLOSC_SHUFFLE[codec.shuffle.value], blocksize=codec.blocksize,
             typesize=codec.typesize,
         )
-        return blosc.encode
+        return blosc.encode, blosc.decode
     return None
 
 
-def patch_layout(images: zarr.Array) -> ShardingCodec | None:
-    """The sharding codec of ``images`` if it has the layout gigapatch writes and reads
-    directly, else None.
+def _little_endian(codec: object) -> bool:
+    return isinstance(codec, BytesCodec) and getattr(codec.endian, "value", "little") == "little"
+
+
+def _patch_sharding(images: zarr.Array[Any]) -> ShardingCodec | None:
+    """The sharding codec of ``images`` if it is laid out as gigapatch writes it, else None.
 
     That layout: a local folder; one patch per inner chunk; the index at the
-    end, as little-endian ``bytes`` + ``crc32c``; inner codecs ``bytes`` and at
-    most one compressor.
+    end, as little-endian ``bytes`` + ``crc32c``; inner codecs little-endian
+    ``bytes`` and at most one compressor.
     """
-    codecs = images.metadata.codecs
-    if not isinstance(images.store, LocalStore) or len(codecs) != 1:
+    metadata = images.metadata
+    if not isinstance(images.store, LocalStore) or not isinstance(metadata, ArrayV3Metadata):
         return None
-    sharding = codecs[0]
+    if len(metadata.codecs) != 1:
+        return None
+    sharding = metadata.codecs[0]
     if not isinstance(sharding, ShardingCodec):
         return None
     inner, index_codecs = sharding.codecs, sharding.index_codecs
     if (
         sharding.index_location != ShardingCodecIndexLocation.end
         or len(index_codecs) != 2
-        or not isinstance(index_codecs[0], BytesCodec)
+        or not _little_endian(index_codecs[0])
         or not isinstance(index_codecs[1], Crc32cCodec)
-        or getattr(index_codecs[0].endian, "value", "little") != "little"
-        or not inner
-        or not isinstance(inner[0], BytesCodec)
-        or len(inner) > 2
-        or tuple(sharding.chunk_shape[1:]) != tuple(images.shape[1:])
-        or sharding.chunk_shape[0] != 1
+        or not 1 <= len(inner) <= 2
+        or not _little_endian(inner[0])
+        or tuple(sharding.chunk_shape) != (1, *images.shape[1:])
     ):
         return None
     return sharding
 
 
-def shard_writer(
-    images: zarr.Array, *, sync: bool = True
-) -> Callable[[int, np.ndarray], None] | None:
-    """A function writing shard ``index`` of ``images`` from a whole-shard array, or None.
+@dataclass(frozen=True)
+class ShardLayout:
+    """Where and how the shards of a patch array lie on disk.
 
-    None means the array's layout is not one this writer reproduces exactly;
-    the caller then writes through zarr. With ``sync`` (the default) each
-    shard file is fsynced before it is renamed into place, so it survives a
-    power loss or a node crash once its ``done`` flag is set; measured here
-    this costs ~20 % of the 2-worker throughput of a 256² grid.
+    Made by :meth:`of`; every other part of gigapatch asks it rather than
+    knowing the layout itself.
+
+    Attributes
+    ----------
+    folder
+        The array's folder.
+    key
+        The file (relative to ``folder``) of the shard holding the chunk at some
+        chunk coordinates.
+    shape
+        The array's shape, (N, h, w, C).
+    per_shard
+        Patches per shard (the last shard may hold fewer).
+    dtype
+        The array's dtype.
+    stored
+        The dtype of a patch's bytes on disk (little-endian).
+    fill_value
+        What a patch never written reads as.
+    encode, decode
+        One patch to its bytes, and bytes into one patch (``decode(data, out)``).
     """
-    sharding = patch_layout(images)
-    if sharding is None:
-        return None
-    store, inner = images.store, sharding.codecs
-    compress = _compressor(inner[1]) if len(inner) == 2 else (lambda a: memoryview(a).cast("B"))
-    if compress is None:
-        return None
-    dtype = images.dtype.newbyteorder("<") if images.dtype.itemsize > 1 else images.dtype
-    per_shard = images.shards[0]
-    folder = Path(store.root) / images.path
 
-    def write(index: int, data: np.ndarray) -> None:
-        start = index * per_shard
-        n = min(per_shard, images.shape[0] - start)
-        table = np.full((per_shard, 2), _EMPTY, dtype="<u8")
-        parts, offset = [], 0
-        for k in range(n):
-            patch = data[k] if data.dtype == dtype else data[k].astype(dtype)
-            blob = compress(np.ascontiguousarray(patch))  # a view, not a copy, when it can
+    folder: Path
+    key: Callable[[tuple[int, ...]], str]
+    shape: tuple[int, ...]
+    per_shard: int
+    dtype: np.dtype[Any]
+    stored: np.dtype[Any]
+    fill_value: Any
+    encode: Encode
+    decode: Decode
+
+    @classmethod
+    def of(cls, images: zarr.Array[Any]) -> ShardLayout | None:
+        """The layout of ``images``, or None when gigapatch does not read and write it itself."""
+        sharding = _patch_sharding(images)
+        if sharding is None or images.shards is None:
+            return None
+        inner = sharding.codecs
+        codec = _codec(inner[1]) if len(inner) == 2 else (_raw_encode, _raw_decode)
+        if codec is None:
+            return None
+        store, metadata = images.store, images.metadata
+        assert isinstance(store, LocalStore) and isinstance(metadata, ArrayV3Metadata)  # checked
+        dtype = np.dtype(images.dtype)
+        return cls(
+            folder=Path(store.root) / images.path,
+            key=metadata.chunk_key_encoding.encode_chunk_key,
+            shape=tuple(images.shape),
+            per_shard=int(images.shards[0]),
+            dtype=dtype,
+            stored=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype,
+            fill_value=images.fill_value,
+            encode=codec[0],
+            decode=codec[1],
+        )
+
+    # ------------------------------------------------------------------ geometry
+
+    @property
+    def n_shards(self) -> int:
+        """Number of shards."""
+        return -(-self.shape[0] // self.per_shard)
+
+    @property
+    def index_nbytes(self) -> int:
+        """Bytes of the index and its checksum at the end of every shard file."""
+        return self.per_shard * _ENTRY_NBYTES + _CRC.itemsize
+
+    def patches(self, shard: int) -> range:
+        """Store indices of the patches of ``shard``."""
+        start = shard * self.per_shard
+        return range(start, min(start + self.per_shard, self.shape[0]))
+
+    def path(self, shard: int) -> Path:
+        """The file of ``shard``."""
+        return self.folder / self.key((shard,) + (0,) * (len(self.shape) - 1))
+
+    # ------------------------------------------------------------------ the index
+
+    def encode_index(self, table: Index) -> bytes:
+        """The bytes of an index ((per_shard, 2) offsets and nbytes) and its checksum."""
+        raw = np.asarray(table).astype(_ENTRY, copy=False).tobytes()
+        return raw + _crc(raw)
+
+    def read_index(self, fd: int, path: Path) -> Index:
+        """The index of the open shard file ``fd`` (at ``path``), checked whole.
+
+        Raises
+        ------
+        ShardDamaged
+            The file is shorter than its index, the index fails its CRC32C, or
+            a chunk it lists lies past the chunk data.
+        """
+        size, tail = os.fstat(fd).st_size, self.index_nbytes
+        if size < tail:
+            raise ShardDamaged(path, f"file is truncated ({size} bytes)")
+        raw = os.pread(fd, tail, size - tail)
+        body, crc = raw[: -_CRC.itemsize], raw[-_CRC.itemsize :]
+        if len(raw) != tail or _crc(body) != crc:
+            raise ShardDamaged(path, "index is damaged (checksum mismatch)")
+        table: Index = np.frombuffer(body, _ENTRY).reshape(self.per_shard, 2)
+        used = table[table[:, 0] != EMPTY]
+        if len(used) and int((used[:, 0] + used[:, 1]).max()) > size - tail:
+            raise ShardDamaged(path, "file is truncated (chunks past the end)")
+        return table
+
+    def problem(self, shard: int) -> str | None:
+        """Why the file of ``shard`` is not a whole shard, or None if it is.
+
+        Checks that the file exists, that its index has a valid CRC32C, and
+        that every chunk it lists lies inside the file.
+        """
+        path = self.path(shard)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return "its file is missing"
+        try:
+            self.read_index(fd, path)
+        except ShardDamaged as damaged:
+            return f"its {damaged.reason}"
+        finally:
+            os.close(fd)
+        return None
+
+    # ------------------------------------------------------------------ chunks
+
+    def encode_shard(self, data: Array) -> list[bytes | memoryview]:
+        """The parts of the file of a shard holding the patches ``data``, in order."""
+        table = np.full((self.per_shard, 2), EMPTY, dtype=_ENTRY)
+        parts: list[bytes | memoryview] = []
+        offset = 0
+        for k in range(len(data)):
+            patch = data[k] if data.dtype == self.stored else data[k].astype(self.stored)
+            blob = self.encode(np.ascontiguousarray(patch))  # a view, not a copy, when it can
             parts.append(blob)
             table[k] = (offset, len(blob))
             offset += len(blob)
-        index_bytes = table.tobytes()
-        parts.append(index_bytes)
-        parts.append(np.uint32(google_crc32c.value(index_bytes)).astype("<u4").tobytes())
-        key = images.metadata.chunk_key_encoding.encode_chunk_key((index, 0, 0, 0))
-        path = folder / key
+        parts.append(self.encode_index(table))
+        return parts
+
+    def write(self, shard: int, data: Array, *, sync: bool = True) -> None:
+        """Write the file of ``shard`` whole from its patches ``data``.
+
+        With ``sync`` the file is on disk before it is renamed into place, so it
+        survives a power loss once its ``done`` flag is set.
+        """
+        parts = self.encode_shard(data)
+        path = self.path(shard)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
@@ -141,44 +304,32 @@ def shard_writer(
                 os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
         os.replace(tmp, path)
 
-    return write
+    def read_chunks(
+        self, fd: int, path: Path, table: Index, local: Sequence[int], out: Array,
+        rows: Sequence[int],
+    ) -> None:
+        """Decode the patches ``local`` (positions in the shard) of ``fd`` into ``out[rows]``.
 
+        A chunk the index lists as not stored reads as the fill value, as in zarr.
 
-def shard_problem(images: zarr.Array, index: int) -> str | None:
-    """Why the file of shard ``index`` is not a whole shard, or None if it is (or can't be told).
-
-    Checks that the file exists, that its index (at the end) has a valid
-    CRC32C, and that every chunk it lists lies inside the file. Works for
-    shards written by zarr or by :func:`shard_writer` on a local folder.
-    """
-    store, codecs = images.store, images.metadata.codecs
-    if not isinstance(store, LocalStore) or len(codecs) != 1:
-        return None
-    sharding = codecs[0]
-    if (
-        not isinstance(sharding, ShardingCodec)
-        or sharding.index_location != ShardingCodecIndexLocation.end
-        or [type(c) for c in sharding.index_codecs] != [BytesCodec, Crc32cCodec]
-    ):
-        return None
-    chunks = int(np.prod([s // c for s, c in zip(images.shards, sharding.chunk_shape,
-                                                   strict=True)]))
-    key = images.metadata.chunk_key_encoding.encode_chunk_key(
-        (index,) + (0,) * (len(images.shape) - 1))
-    path = Path(store.root) / images.path / key
-    if not path.exists():
-        return "its file is missing"
-    size, tail = path.stat().st_size, 16 * chunks + 4
-    if size < tail:
-        return f"its file is truncated ({size} bytes)"
-    with open(path, "rb") as fh:
-        fh.seek(size - tail)
-        raw = fh.read(tail)
-    table, crc = raw[:-4], int(np.frombuffer(raw[-4:], "<u4")[0])
-    if google_crc32c.value(table) != crc:
-        return "its index is damaged (checksum mismatch)"
-    entries = np.frombuffer(table, "<u8").reshape(chunks, 2)
-    used = entries[entries[:, 0] != _EMPTY]
-    if len(used) and int((used[:, 0] + used[:, 1]).max()) > size - tail:
-        return "its file is truncated (chunks past the end)"
-    return None
+        Raises
+        ------
+        StoreError
+            A chunk does not decode to one patch.
+        """
+        # decoded in place when ``out`` holds the bytes as stored, else through one patch
+        direct = out.dtype == self.stored and out.flags.c_contiguous
+        scratch = None if direct else np.empty(self.shape[1:], self.stored)
+        for row, k, (offset, nbytes) in zip(rows, local, table[list(local)].tolist(), strict=True):
+            if offset == EMPTY:
+                out[row] = self.fill_value
+                continue
+            target = out[row] if scratch is None else scratch
+            try:
+                self.decode(os.pread(fd, nbytes, offset), target)
+            except Exception as exc:
+                raise StoreError(
+                    f"shard file {str(path)!r}: patch {k} does not decode ({exc})"
+                ) from None
+            if scratch is not None:
+                out[row] = scratch

@@ -6,17 +6,20 @@ import datetime as _dt
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import zarr
 
 from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, META_ROWS
-from gigapatch.store.reader import PatchStore
-from gigapatch.store.shards import shard_writer
+from gigapatch.store.reader import PatchStore, array_node
+from gigapatch.store.shards import ShardLayout
+from gigapatch.store.spec import StoreSpec
 
 __all__ = ["create_store", "mark_done", "open_for_resume", "write_shard"]
 
@@ -46,38 +49,32 @@ def _clear_output(path: Path, overwrite: bool) -> None:
 
 
 def create_store(
-    path: str | os.PathLike,
-    *,
-    patch_shape: tuple[int, int, int],
-    dtype: np.dtype,
-    coords: np.ndarray,
-    slide: np.ndarray,
-    label: np.ndarray,
-    sources: Sequence[dict],
-    plan: dict,
-    shard_size: int = 256,
-    codec: str = "lz4",
-    overwrite: bool = False,
-    tissue: np.ndarray | None = None,
+    path: str | os.PathLike[str], spec: StoreSpec, *, overwrite: bool = False
 ) -> zarr.Group:
     """Create an empty store (no shard done) with every node and attribute of format 1.
 
-    ``tissue`` (optional, (N,) float32): each patch's tissue fraction, written
-    as the optional node ``tissue`` when the plan used a tissue mask.
+    Parameters
+    ----------
+    path
+        The store's folder.
+    spec
+        What the store holds; ``spec.tissue``, when given, is written as the
+        optional node ``tissue``.
+    overwrite
+        Replace a gigapatch store already at ``path``.
 
     Raises
     ------
+    InvalidArgumentError
+        The spec holds no patches.
     StoreExistsError
         ``path`` exists and ``overwrite`` is false, or it is not a gigapatch
         store (never deleted then).
     """
-    n = len(coords)
+    arrays = spec.arrays()
+    n = len(arrays["coords"])
     if n == 0:
         raise InvalidArgumentError("the plan holds no patches: nothing to write")
-    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-        raise InvalidArgumentError(f"shard_size must be a positive integer; got {shard_size!r}")
-    if codec not in CODECS:
-        raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
     path = Path(path)
     _clear_output(path, overwrite)
     # built aside, then renamed into place: a run killed while creating leaves no half-store
@@ -85,39 +82,27 @@ def create_store(
     for stale in path.parent.glob(f".{path.name}.creating-*"):
         shutil.rmtree(stale, ignore_errors=True)
     building = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    h, w, c = patch_shape
-    n_shards = -(-n // shard_size)
+    h, w, c = spec.patch_shape
+    n_shards = -(-n // spec.shard_size)
     group = zarr.open_group(building, mode="w", zarr_format=3)
-    compressor = CODECS[codec]()
+    compressor = CODECS[spec.codec]()
     group.create_array(
         "images",
         shape=(n, h, w, c),
-        dtype=dtype,
+        dtype=np.dtype(spec.dtype),
         chunks=(1, h, w, c),
-        shards=(shard_size, h, w, c),
+        shards=(spec.shard_size, h, w, c),
         compressors=[compressor] if compressor else None,
         fill_value=0,
         dimension_names=["patch", "y", "x", "channel"],
     )
     meta_rows = min(n, META_ROWS)
-    group.create_array(
-        "coords",
-        data=np.asarray(coords, np.int64),
-        chunks=(meta_rows, 2),
-        dimension_names=["patch", "yx"],
-    )
-    group.create_array(
-        "slide", data=np.asarray(slide, np.int32), chunks=(meta_rows,), dimension_names=["patch"]
-    )
-    group.create_array(
-        "label", data=np.asarray(label, np.int32), chunks=(meta_rows,), dimension_names=["patch"]
-    )
-    if tissue is not None:
+    for name, data in arrays.items():  # coords, slide, label, and tissue if any
         group.create_array(
-            "tissue",
-            data=np.asarray(tissue, np.float32),
-            chunks=(meta_rows,),
-            dimension_names=["patch"],
+            name,
+            data=data,
+            chunks=(meta_rows, *data.shape[1:]),
+            dimension_names=["patch", "yx"] if name == "coords" else ["patch"],
         )
     # one tiny uncompressed file per flag: setting a flag rewrites no other flag, so a run
     # killed while marking a shard done cannot damage the flags of finished shards
@@ -134,10 +119,10 @@ def create_store(
         "format": FORMAT_VERSION,
         "version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "shard_size": shard_size,
-        "codec": codec,
-        "sources": list(sources),
-        "plan": plan,
+        "shard_size": spec.shard_size,
+        "codec": spec.codec,
+        "sources": list(spec.sources),
+        "plan": spec.plan,
     }
     if path.exists():  # an empty folder the user made for the output
         path.rmdir()
@@ -145,25 +130,27 @@ def create_store(
     return zarr.open_group(path, mode="r+")
 
 
-def write_shard(images: zarr.Array, index: int, data: np.ndarray, *, sync: bool = True) -> None:
+def write_shard(
+    images: zarr.Array[Any], index: int, data: npt.NDArray[Any], *, sync: bool = True
+) -> None:
     """Write shard ``index`` of ``images`` whole (one writer per shard, never partial)."""
-    size = images.shards[0]
+    size = (images.shards or images.chunks)[0]
     start = index * size
     stop = min(start + size, images.shape[0])
     if data.shape != (stop - start, *images.shape[1:]):
         raise ValueError(
             f"shard {index} needs shape {(stop - start, *images.shape[1:])}; got {data.shape}"
         )
-    writer = shard_writer(images, sync=sync)
-    if writer is None:
+    layout = ShardLayout.of(images)
+    if layout is None:
         images[start:stop] = data
     else:
-        writer(index, data)
+        layout.write(index, data, sync=sync)
 
 
-def mark_done(group: zarr.Group, indices: Sequence[int]) -> None:
+def mark_done(group: zarr.Group, indices: Iterable[int]) -> None:
     """Set the ``done`` flags of shards whose bytes are on disk (driver process only)."""
-    done = group["done"]
+    done = array_node(group, "done")
     for index in indices:
         done[index] = True
 
@@ -171,62 +158,57 @@ def mark_done(group: zarr.Group, indices: Sequence[int]) -> None:
 _SOURCE_KEYS = ("path", "size", "mtime", "level", "shape", "label")
 
 
-def open_for_resume(
-    path: str | os.PathLike,
-    *,
-    patch_shape: tuple[int, int, int],
-    dtype: np.dtype,
-    coords: np.ndarray,
-    slide: np.ndarray,
-    label: np.ndarray,
-    sources: Sequence[dict],
-    plan: dict,
-    shard_size: int = 256,
-    codec: str = "lz4",
-    tissue: np.ndarray | None = None,
-) -> zarr.Group:
+def _differences(store: PatchStore, spec: StoreSpec) -> list[str]:
+    """How ``store`` differs from what ``spec`` would make (empty when it does not)."""
+    attrs, diffs = store.attrs, []
+    plan, old_plan = json.loads(json.dumps(spec.plan)), attrs.get("plan", {})
+    if plan != attrs.get("plan"):
+        keys = sorted(k for k in set(plan) | set(old_plan) if plan.get(k) != old_plan.get(k))
+        diffs.append(f"plan ({', '.join(keys) or 'values'})")
+    if attrs.get("shard_size") != spec.shard_size:
+        diffs.append(f"shard size ({attrs.get('shard_size')} vs {spec.shard_size})")
+    if attrs.get("codec") != spec.codec:
+        diffs.append(f"codec ({attrs.get('codec')} vs {spec.codec})")
+    shape, dtype = tuple(spec.patch_shape), np.dtype(spec.dtype)
+    if store.patch_shape != shape or store.images.dtype != dtype:
+        diffs.append(f"patches ({store.patch_shape} {store.images.dtype} vs {shape} {dtype})")
+    old, new = attrs.get("sources", []), json.loads(json.dumps(list(spec.sources)))
+    if len(old) != len(new):
+        diffs.append(f"number of sources ({len(old)} vs {len(new)})")
+    else:
+        for k, (a, b) in enumerate(zip(old, new, strict=True)):
+            changed = [key for key in _SOURCE_KEYS if a.get(key) != b.get(key)]
+            if changed:
+                diffs.append(f"source {k} {b.get('name') or b.get('path')} ({', '.join(changed)})")
+    if diffs:
+        return diffs
+    arrays = spec.arrays()
+    for name in ("coords", "slide", "label"):
+        if not np.array_equal(getattr(store, name), arrays[name]):
+            diffs.append(f"{name} of the patches")
+    tissue, new_tissue = store.tissue, arrays.get("tissue")
+    same = (tissue is None and new_tissue is None) or (
+        tissue is not None and new_tissue is not None
+        and np.array_equal(tissue, new_tissue, equal_nan=True)
+    )
+    if not same:
+        diffs.append("tissue fractions of the patches")
+    return diffs
+
+
+def open_for_resume(path: str | os.PathLike[str], spec: StoreSpec) -> zarr.Group:
     """Open an existing store to finish it, after checking it was made by the same request.
 
-    Takes the arguments of :func:`create_store`. The plan, its coordinates,
-    slide indices and labels, the patch shape and dtype, shard size, codec
-    and every source's path, size and modification time must match.
+    The plan, its coordinates, slide indices, labels and tissue fractions, the
+    patch shape and dtype, shard size, codec and every source's path, size and
+    modification time must match ``spec``.
 
     Raises
     ------
     StoreError
         It is not a gigapatch store, or it differs (the message lists how).
     """
-    store = PatchStore(path)
-    attrs, diffs = store.attrs, []
-    if json.loads(json.dumps(plan)) != attrs.get("plan"):
-        keys = sorted(k for k in set(plan) | set(attrs.get("plan", {}))
-                      if plan.get(k) != attrs.get("plan", {}).get(k))
-        diffs.append(f"plan ({', '.join(keys) or 'values'})")
-    if attrs.get("shard_size") != shard_size:
-        diffs.append(f"shard size ({attrs.get('shard_size')} vs {shard_size})")
-    if attrs.get("codec") != codec:
-        diffs.append(f"codec ({attrs.get('codec')} vs {codec})")
-    if store.patch_shape != tuple(patch_shape) or store.images.dtype != np.dtype(dtype):
-        diffs.append(f"patches ({store.patch_shape} {store.images.dtype} vs "
-                     f"{tuple(patch_shape)} {np.dtype(dtype)})")
-    old = attrs.get("sources", [])
-    if len(old) != len(sources):
-        diffs.append(f"number of sources ({len(old)} vs {len(sources)})")
-    else:
-        for k, (a, b) in enumerate(zip(old, json.loads(json.dumps(list(sources))), strict=True)):
-            changed = [key for key in _SOURCE_KEYS if a.get(key) != b.get(key)]
-            if changed:
-                diffs.append(f"source {k} {b.get('name') or b.get('path')} ({', '.join(changed)})")
-    if not diffs:
-        for name, new in (("coords", coords), ("slide", slide), ("label", label)):
-            if not np.array_equal(store._group[name][:], np.asarray(new)):
-                diffs.append(f"{name} of the patches")
-        has = "tissue" in store._group
-        if has != (tissue is not None) or (
-            has and not np.array_equal(store._group["tissue"][:], np.asarray(tissue, np.float32),
-                                       equal_nan=True)
-        ):
-            diffs.append("tissue fractions of the patches")
+    diffs = _differences(PatchStore(path), spec)
     if diffs:
         raise StoreError(
             f"cannot resume {str(path)!r}: it was made by a different request (differs in "

@@ -9,6 +9,7 @@ import zarr
 from gigapatch.cli import main
 from gigapatch.store import PatchStore
 from tests.helpers import openslide_region
+from tests.store.sample import make_unfinished_store
 
 
 def run(capsys, *argv):
@@ -195,9 +196,7 @@ def test_the_console_script_reports_errors_without_traceback(tmp_path):
 
 
 def test_verify_fails_on_an_incomplete_store(tmp_path, capsys):
-    from tests.helpers import unfinished_store
-
-    code, _, err = run(capsys, "verify", unfinished_store(tmp_path / "x.zarr"))
+    code, _, err = run(capsys, "verify", make_unfinished_store(tmp_path / "x.zarr"))
     assert code == 1 and "2 of 2 shards not done" in err
 
 

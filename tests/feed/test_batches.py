@@ -4,7 +4,7 @@ import pytest
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.feed import iter_batches
-from tests.helpers import unfinished_store
+from tests.store.sample import make_unfinished_store
 
 
 @pytest.fixture(scope="module")
@@ -45,4 +45,4 @@ def test_incomplete_store_and_bad_batch_size(store, tmp_path):
     with pytest.raises(InvalidArgumentError, match="batch_size must be a positive integer; got 0"):
         next(iter_batches(store, 0))
     with pytest.raises(StoreError, match=r"is incomplete \(0/2 shards done\)"):
-        next(iter_batches(unfinished_store(tmp_path / "x.zarr")))
+        next(iter_batches(make_unfinished_store(tmp_path / "x.zarr")))

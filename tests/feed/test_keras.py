@@ -9,7 +9,7 @@ import zarr
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.feed import Preprocess
-from tests.feed.test_source import make_store
+from tests.store.sample import make_store
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras 3 here has no tensorflow to default to
 pytest.importorskip("torch")

@@ -1,4 +1,4 @@
-"""PatchStore for training: select, tissue, pickling, and the direct shard-file reader."""
+"""PatchStore for training: select, tissue, pickling; FeedSource."""
 
 import pickle
 
@@ -6,32 +6,9 @@ import numpy as np
 import pytest
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.feed import ShardReader
 from gigapatch.feed.source import FeedSource
-from gigapatch.store import PatchSelection, PatchStore, create_store, mark_done, write_shard
-
-
-def make_store(path, n=75, shard_size=16, size=(6, 5), codec="lz4", seed=0, tissue=True):
-    """A complete store of ``n`` random patches, 3 slides, labels 0..2, known tissue fractions.
-
-    Patch ``i``'s first pixel holds ``i % 256`` in channel 0, so reads can be told apart.
-    """
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, *size, 3), dtype=np.uint8)
-    images[:, 0, 0, 0] = np.arange(n) % 256
-    slide = np.arange(n) % 3
-    label = (np.arange(n) // 7) % 3
-    group = create_store(
-        path, patch_shape=(*size, 3), dtype=np.uint8, coords=np.stack([np.arange(n)] * 2, 1),
-        slide=slide, label=label, sources=[{"path": f"s{k}"} for k in range(3)], plan={},
-        shard_size=shard_size, codec=codec,
-        tissue=rng.uniform(0, 1, n).astype(np.float32) if tissue else None,
-    )
-    n_shards = -(-n // shard_size)
-    for k in range(n_shards):
-        write_shard(group["images"], k, images[k * shard_size : (k + 1) * shard_size])
-    mark_done(group, range(n_shards))
-    return PatchStore(path), images
+from gigapatch.store import PatchSelection
+from tests.store.sample import make_store, make_unfinished_store
 
 
 @pytest.fixture(scope="module")
@@ -80,39 +57,8 @@ def test_store_selection_and_source_pickle_as_paths(made):
     assert np.array_equal(copy.indices, source.indices) and copy.store.path == store.path
 
 
-@pytest.mark.parametrize("codec", ["lz4", "zstd", "none"])
-def test_shard_reader_equals_zarr_in_any_order(tmp_path, codec):
-    store, images = make_store(tmp_path / "c.zarr", n=40, shard_size=16, codec=codec)
-    reader = ShardReader(store.images)
-    assert reader.direct
-    order = np.random.default_rng(3).permutation(40)
-    assert np.array_equal(reader.read(order), images[order])
-    assert np.array_equal(reader.read(np.array([5, 5, 39])), images[[5, 5, 39]])
-    assert reader.read(np.zeros(0, np.int64)).shape == (0, 6, 5, 3)
-
-
-def test_shard_reader_falls_back_to_zarr_and_finds_damage(made, tmp_path, monkeypatch):
-    store, images = made
-    reader = ShardReader(store.images)
-    monkeypatch.setattr(reader, "_decode", None)
-    assert not reader.direct
-    order = np.random.default_rng(4).permutation(len(store))
-    assert np.array_equal(reader.read(order), images[order])
-    damaged, _ = make_store(tmp_path / "d.zarr", n=20, shard_size=16)
-    shard = next(p for p in (tmp_path / "d.zarr" / "images").rglob("*") if p.is_file()
-                 and p.name == "0" and p.parent.name == "0" and p.stat().st_size > 100)
-    raw = bytearray(shard.read_bytes())
-    raw[-10] ^= 0xFF
-    shard.write_bytes(bytes(raw))
-    with pytest.raises(StoreError, match="has a damaged index"):
-        ShardReader(damaged.images).read(np.array([0]))
-
-
 def test_feed_source_refuses_incomplete_stores_and_other_objects(tmp_path):
-    create_store(
-        tmp_path / "x.zarr", patch_shape=(2, 2, 1), dtype=np.uint8, coords=np.zeros((3, 2)),
-        slide=np.zeros(3), label=np.zeros(3), sources=[], plan={}, shard_size=2,
-    )
+    make_unfinished_store(tmp_path / "x.zarr")
     with pytest.raises(StoreError, match=r"is incomplete \(0/2 shards done\)"):
         FeedSource(tmp_path / "x.zarr")
     with pytest.raises(InvalidArgumentError, match="source must be a PatchStore, a Patch"):

@@ -6,7 +6,7 @@ import pytest
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.feed import Preprocess
 from gigapatch.kernels import augment, draw_params
-from tests.feed.test_source import make_store
+from tests.store.sample import make_store
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402

@@ -1,17 +1,27 @@
 import json
+import pickle
+import typing
 
 import numpy as np
 import pytest
 import zarr
 
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
-from gigapatch.store import FORMAT_VERSION, PatchStore, create_store, mark_done, write_shard
+from gigapatch.store import (
+    CODECS,
+    FORMAT_VERSION,
+    Codec,
+    PatchStore,
+    StoreSpec,
+    create_store,
+    mark_done,
+    write_shard,
+)
 
 
 def _make(path, n=10, shard_size=4, overwrite=False, codec="zstd"):
     coords = np.stack([np.arange(n) * 8, np.arange(n) * 4], axis=1)
-    return create_store(
-        path,
+    spec = StoreSpec(
         patch_shape=(6, 5, 3),
         dtype=np.uint8,
         coords=coords,
@@ -30,9 +40,9 @@ def _make(path, n=10, shard_size=4, overwrite=False, codec="zstd"):
         ],
         plan={"kind": "grid", "level": 0, "size": [6, 5], "padding": "valid"},
         shard_size=shard_size,
-        overwrite=overwrite,
         codec=codec,
     )
+    return create_store(path, spec, overwrite=overwrite)
 
 
 def _fill(group, n=10, shard_size=4):
@@ -151,3 +161,43 @@ def test_attrs_are_plain_json(tmp_path):
     _make(tmp_path / "s.zarr")
     meta = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
     assert meta["attributes"]["gigapatch"]["plan"]["kind"] == "grid"
+
+
+def test_the_codec_type_names_every_codec():
+    assert tuple(CODECS) == typing.get_args(Codec)
+
+
+def test_per_patch_arrays_are_read_once_and_shared_read_only(tmp_path):
+    _fill(_make(tmp_path / "s.zarr"))
+    store = PatchStore(tmp_path / "s.zarr")
+    coords = store.coords
+    assert store.coords is coords and store.slide is store.slide and store.label is store.label
+    assert store.tissue is None
+    with pytest.raises(ValueError, match="read-only"):
+        coords[0, 0] = 1
+    selection = store.select(label=2)
+    assert np.array_equal(selection.coords, coords) and selection.coords is not coords
+    again = pickle.loads(pickle.dumps(store))  # as its path: the cached arrays stay behind
+    assert len(pickle.dumps(store)) < 300 and np.array_equal(again.coords, coords)
+
+
+@pytest.mark.parametrize(
+    ("index", "direct"),
+    [
+        (3, True), (-1, True), (np.int64(9), True), (slice(2, 7), True), (slice(None), True),
+        (slice(8, 2), True), ([1, 7, 1], True), (np.array([9, 0, -2]), True),
+        (slice(1, 9, 3), False), ((slice(0, 2), 1), False), (Ellipsis, False),
+    ],
+)
+def test_indexing_equals_zarr_and_decodes_directly_where_it_can(tmp_path, monkeypatch, index,
+                                                                direct):
+    data = _fill(_make(tmp_path / "s.zarr"))
+    store = PatchStore(tmp_path / "s.zarr")
+    calls = []
+    read = store.reader.read
+    monkeypatch.setattr(store.reader, "read", lambda *a, **k: calls.append(a) or read(*a, **k))
+    got = store[index]
+    assert np.array_equal(got, store.images[index]) and np.array_equal(got, data[index])
+    assert bool(calls) == direct
+    with pytest.raises(IndexError):
+        store[10]
