@@ -143,6 +143,11 @@ class HostKernel:
         func(*cargs)
 
 
+#: CuPy as NumPy, for kernels whose CUDA path only allocates and copies (the resampler).
+FAKE_CUPY = SimpleNamespace(asarray=np.asarray, ascontiguousarray=np.ascontiguousarray,
+                            empty=np.empty)
+
+
 @contextlib.contextmanager
 def cuda_on_host(lib, calls: list, copies: list | None = None) -> Iterator[SimpleNamespace]:
     """Drive the CUDA path without a GPU: CuPy stands as NumPy, kernels run on ``lib``.

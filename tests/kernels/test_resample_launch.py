@@ -135,8 +135,11 @@ def _run_asan(lib: Path, cases: int) -> subprocess.CompletedProcess:
                              text=True, check=True).stdout.strip()
     if not os.path.isabs(libasan):
         pytest.skip("libasan.so is not installed with g++: no AddressSanitizer run")
-    env = {**os.environ, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0"}
     script = Path(rh.__file__)
+    root = str(script.parents[2])  # the script imports tests.kernels.native_harness
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0",
+           "PYTHONPATH": path}
     return subprocess.run([sys.executable, str(script), str(lib), str(cases)], env=env,
                           capture_output=True, text=True, check=False,
                           cwd=script.parents[2], timeout=300)

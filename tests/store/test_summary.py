@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from gigapatch.errors import StoreError
 from gigapatch.store import (
     PatchStore,
+    StoreSpec,
     create_store,
     describe_plan,
     is_store,
@@ -27,8 +28,7 @@ SOURCES = [
 
 
 def make_store(path, n=5, shard_size=2, plan=None, overwrite=False):
-    group = create_store(
-        path,
+    group = create_store(path, StoreSpec(
         patch_shape=(4, 3, 1),
         dtype=np.uint8,
         coords=np.zeros((n, 2), np.int64),
@@ -39,8 +39,7 @@ def make_store(path, n=5, shard_size=2, plan=None, overwrite=False):
                                             "stride": [4, 3]},
         shard_size=shard_size,
         codec="zstd",
-        overwrite=overwrite,
-    )
+    ), overwrite=overwrite)
     return group
 
 
