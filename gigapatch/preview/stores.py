@@ -147,7 +147,7 @@ def store_boxes(
     h, w = st.patch_shape[:2]
     title = (f"{_name(src, k)} · " + describe_patches(len(coords), (h, w), mpp, level,
                                                       float(src.get("factor", 1.0)))
-             + f" · source {k + 1} of {len(st.sources)} of {st.path.name}")
+             + f" · source {k + 1} of {len(st.sources)} in {st.path.name}")
     return with_header(Image.fromarray(img), title, keys, width)
 
 
@@ -227,7 +227,8 @@ def sheet(
         )
     count = min(n, len(picked))
     chosen = np.sort(np.random.default_rng(seed).choice(picked, size=count, replace=False))
-    columns = math.ceil(math.sqrt(count)) if columns is None else check_int("columns", columns)
+    columns = min(count, math.ceil(math.sqrt(count)) if columns is None
+                  else check_int("columns", columns))
     face = font(CAPTION_FONT)
     lh = line_height(face)
     cell_w, cell_h = tile + GAP, tile + CAPTION_LINES * lh + GAP

@@ -24,7 +24,8 @@ def test_without_pillow_drawing_names_the_extra(monkeypatch, tmp_path):
     for draw in (lambda: preview.plan(np.zeros((64, 64, 3), np.uint8), plan),
                  lambda: preview.sheet(tmp_path),
                  lambda: preview.store_boxes(tmp_path)):
-        with pytest.raises(MissingExtraError, match=r"needs Pillow.*pip install 'gigapatch\[preview\]'"):
+        with pytest.raises(MissingExtraError,
+                           match=r"needs Pillow.*pip install 'gigapatch\[preview\]'"):
             draw()
     assert issubclass(MissingExtraError, GigapatchError) and issubclass(MissingExtraError,
                                                                         ImportError)

@@ -216,7 +216,7 @@ def test_bad_arguments_are_one_clear_error(slide):
         preview.plan(slide, plan, slide_index=1)
     with pytest.raises(InvalidArgumentError, match="width must be at least 64; got 10"):
         preview.plan(slide, plan, width=10)
-    with pytest.raises(InvalidArgumentError, match="max_boxes must be an integer; got 1.5"):
+    with pytest.raises(InvalidArgumentError, match=r"max_boxes must be an integer; got 1\.5"):
         preview.plan(slide, plan, max_boxes=1.5)
     with pytest.raises(InvalidArgumentError, match="plan must be a PatchPlan; got dict"):
         preview.plan(slide, {"y": [0]})

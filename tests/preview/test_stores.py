@@ -63,6 +63,8 @@ def test_the_sample_is_seeded_and_capped_at_what_the_store_holds(store):
     everything = preview.sheet(store, n=1000, tile=32)
     assert everything.info["patches"] == list(range(40))
     assert len({left for _, left in everything.info["cells"]}) == 7  # ceil(sqrt(40))
+    few = preview.sheet(store, n=3, tile=32, columns=8)  # no empty columns
+    assert few.width == GAP + 3 * (32 + GAP) and len(few.info["cells"]) == 3
 
 
 def test_a_label_filter_shows_only_that_label(store):
@@ -89,7 +91,8 @@ def test_store_boxes_draws_each_stored_footprint_in_its_label_colour(store, slid
     th, tw = thumbnail_shape(slide.shape, 800)
     thumb = slide_thumbnail(slide, 800)
     for name in ("odd.svs", str(slide_path)):  # both sources have that name and path
-        with pytest.raises(InvalidArgumentError, match="exactly one source of .*odd.svs, odd.svs"):
+        with pytest.raises(InvalidArgumentError,
+                           match=r"exactly one source of .*\(odd\.svs, odd\.svs\)"):
             preview.store_boxes(store, name, width=800)
     image = preview.store_boxes(store, 1, width=800, mask=None)
     assert image.width == 800 and image.height > th
