@@ -15,6 +15,7 @@ from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.preview.canvas import LABEL_COLOURS
 from gigapatch.preview.overlay import slide_thumbnail, thumbnail_shape
 from gigapatch.preview.stores import GAP
+from gigapatch.testing import sample_rgb
 from tests.preview.test_plans import edges, split
 
 Image = pytest.importorskip("PIL.Image")
@@ -120,7 +121,7 @@ def test_store_boxes_without_read_size_uses_the_patch_size(slide_path, tmp_path)
 
 
 def test_store_boxes_of_an_array_source_needs_the_slide(tmp_path):
-    pixels = gigapatch.testing.sample_rgb(300, 400, seed=1)
+    pixels = sample_rgb(300, 400, seed=1)
     store = gigapatch.extract_to_zarr(pixels, gigapatch.grid(pixels, 100), tmp_path / "a.zarr",
                                       workers=1)
     with pytest.raises(StoreError, match="pass slide= to draw on it"):
