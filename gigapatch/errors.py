@@ -27,6 +27,7 @@ __all__ = [
     "DeviceError",
     "GigapatchError",
     "InvalidArgumentError",
+    "MissingExtraError",
     "RegionError",
     "SlideError",
     "StoreError",
@@ -64,6 +65,10 @@ class DeviceError(GigapatchError, RuntimeError):
 
 class ClusterError(GigapatchError, ConnectionError):
     """A Dask distributed scheduler cannot be reached."""
+
+
+class MissingExtraError(GigapatchError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
 
 
 # ------------------------------------------------------------------ argument checks
