@@ -189,30 +189,14 @@ def check_sample(store_path: Path, slide, size: int, k: int = 30) -> None:
 
 
 def tiles_limit(path: Path, plan, workers: int):
-    """Decode once every level-0 tile the plan's patches touch, on ``workers`` threads."""
-    import imagecodecs
-    import tifffile
+    """Decode once every tile of the level read that the plan's patches touch, on ``workers``
+    threads: the library's decode limit (what ``gigapatch bench`` reports)."""
+    from gigapatch.engine.tiles import decode_tiles, touched_tiles
 
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        th, tw = page.tilelength, page.tilewidth
-        across = -(-page.imagewidth // tw)
-        offsets, counts, tables = page.dataoffsets, page.databytecounts, page.jpegtables
-    rh, rw = plan.read_size(0)
-    touched: set[int] = set()
-    for y, x in zip(plan.y.tolist(), plan.x.tolist(), strict=True):
-        for ty in range(y // th, (y + rh - 1) // th + 1):
-            touched.update(ty * across + tx for tx in range(x // tw, (x + rw - 1) // tw + 1))
-    tiles = sorted(touched)
-    fd = os.open(path, os.O_RDONLY)
-
-    def work(part: list[int]) -> None:
-        buf = np.empty((th, tw, 3), np.uint8)
-        for i in part:
-            imagecodecs.jpeg_decode(os.pread(fd, counts[i], offsets[i]), tables=tables,
-                                    outcolorspace=2, out=buf)
-
-    return (lambda: split(tiles, workers, work)), len(tiles)
+    slide = gigapatch.open(path)
+    level = plan.level_of(0)
+    tiles = touched_tiles(slide, level, plan.y, plan.x, plan.read_size(0))
+    return (lambda: decode_tiles(slide, level, tiles, workers=workers)), len(tiles)
 
 
 def inter_area_loop(path: Path, plan, workers: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Literal, get_args
 
@@ -15,7 +16,8 @@ from gigapatch.cli.common import (
     positive_int,
     series_choice,
 )
-from gigapatch.engine import extract_to_zarr
+from gigapatch.cli.dryrun import print_estimate
+from gigapatch.engine import estimate, extract_to_zarr
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.plan import PatchPlan, as_slides, grid, random
 from gigapatch.plan.labels import SlideSet, find_slides
@@ -36,7 +38,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "sources", nargs="+", metavar="SRC", help="slide files, globs or folders of slides"
     )
-    p.add_argument("-o", "--output", required=True, metavar="OUT.zarr")
+    p.add_argument("-o", "--output", default=None, metavar="OUT.zarr",
+                   help="the store to write (required unless --dry-run)")
     p.add_argument("--size", type=positive_int, required=True, help="patch side in pixels")
     p.add_argument("--stride", type=positive_int, default=None, help="grid step (default: size)")
     p.add_argument("--padding", default="valid", choices=get_args(Padding), help="grid padding")
@@ -86,6 +89,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                    help="do not fsync shard files (faster; a crash of the machine may then "
                         "lose shards already marked done)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", dest="dry_run",
+                   help="plan, print every slide's patches and the estimated store size and "
+                        "time (from a small sample), and write nothing")
     return p
 
 
@@ -121,14 +127,26 @@ def _plan_from_args(sources: SlideSet, args: argparse.Namespace) -> PatchPlan:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Plan, extract, and print how many patches were written and how fast."""
+    """Plan, extract, and print how many patches were written and how fast (with
+    ``--dry-run``: plan, and print what would be written, :func:`print_estimate`)."""
+    if args.output is None and not args.dry_run:
+        raise InvalidArgumentError("the following arguments are required: -o/--output "
+                                   "(unless --dry-run)")
     found = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs).open(
         series=args.series, reader=args.reader)
     slides = as_slides(found)
     if args.resume and args.random is not None and args.seed is None:
         args.seed = recorded_seed(args.output)  # finish the random plan the store was made with
     plan = _plan_from_args(found, args)
-    before = patches_done(args.output) if args.resume else 0
+    before = patches_done(args.output) if args.resume and args.output else 0
+    if args.dry_run:
+        est = estimate(slides, plan, codec=args.codec, shard_size=args.shard_size,
+                       workers=args.workers, device=args.device, out=args.output,
+                       sync=not args.no_sync)
+        print_estimate(est, plan, args.output, done=before)
+        if args.output and os.path.exists(args.output) and not (args.overwrite or args.resume):
+            print(f"note    {args.output} exists: the run needs --overwrite or --resume")
+        return 0
     t0 = time.perf_counter()
     store = extract_to_zarr(
         slides,

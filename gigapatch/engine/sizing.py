@@ -1,0 +1,122 @@
+"""Bytes a store will take, found without writing it: patches encoded as the store encodes them,
+shard indexes, and the small arrays and metadata built by zarr in memory."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numcodecs
+import numpy as np
+import numpy.typing as npt
+import zarr
+from zarr.codecs import BloscCodec, ZstdCodec
+from zarr.storage import MemoryStore
+
+from gigapatch import __version__
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.plan import PatchPlan
+from gigapatch.sources import Slide
+from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, META_ROWS, Codec
+
+__all__ = ["encoder", "metadata_bytes", "shard_index_bytes"]
+
+Encoder = Callable[[npt.NDArray[Any]], bytes]
+_BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+def encoder(codec: Codec, dtype: npt.DTypeLike) -> Encoder:
+    """A function giving the bytes one patch of ``dtype`` takes in a shard with ``codec``.
+
+    The store's own codec object (:data:`~gigapatch.store.format.CODECS`) as
+    numcodecs runs it inside zarr: the ``bytes`` codec (little-endian), then
+    the compressor, if any (Blosc learns the item size from the dtype, as zarr
+    sets it).
+    """
+    if codec not in CODECS:
+        raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
+    compressor = CODECS[codec]()
+    dtype = np.dtype(dtype)
+    little = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
+    compress: Callable[[Any], Any]
+    if compressor is None:
+        compress = bytes
+    elif isinstance(compressor, ZstdCodec):
+        compress = numcodecs.Zstd(level=compressor.level, checksum=compressor.checksum).encode
+    elif isinstance(compressor, BloscCodec):
+        compress = numcodecs.Blosc(
+            cname=compressor.cname.value, clevel=compressor.clevel,
+            shuffle=_BLOSC_SHUFFLE[compressor.shuffle.value], blocksize=compressor.blocksize,
+            typesize=compressor.typesize or dtype.itemsize,
+        ).encode
+    else:
+        raise InvalidArgumentError(
+            f"codec {codec!r} ({type(compressor).__name__}) cannot be estimated yet"
+        )
+
+    def encode(patch: npt.NDArray[Any]) -> bytes:
+        data = np.ascontiguousarray(patch, dtype=little)
+        return bytes(compress(data))
+
+    return encode
+
+
+def shard_index_bytes(n: int, shard_size: int) -> int:
+    """Bytes of the shard indexes of ``n`` patches: each shard file ends in an (offset,
+    length) pair of uint64 per patch slot, then a CRC32C."""
+    return -(-n // shard_size) * (16 * shard_size + 4)
+
+
+def _source_record(slide: Slide, plan: PatchPlan, k: int) -> dict[str, Any]:
+    """About what a store records of a source (its exact fields are the writer's)."""
+    lvl = slide.levels[plan.level_of(k)]
+    return {
+        "path": slide.path, "size": 0, "mtime": 0.0, "name": slide.name,
+        "format": slide.format, "level": plan.level_of(k), "downsample": list(lvl.downsample),
+        "mpp": slide.mpp, "magnification": slide.magnification, "level_mpp": None,
+        "target_mpp": None, "factor": plan.factor_of(k), "resampling": "none",
+        "read_size": list(plan.read_size(k)), "shape": list(slide.shape), "label": -1,
+    }
+
+
+def metadata_bytes(slides: Sequence[Slide], plan: PatchPlan, *, shard_size: int = 256,
+                   codec: Codec = "lz4") -> int:
+    """Bytes of a store of ``plan`` other than the patches: the per-patch arrays (``coords``,
+    ``slide``, ``label``, ``tissue``) encoded by zarr as the store lays them out, the ``done``
+    flags (one byte each) and every ``zarr.json``."""
+    n = len(plan)
+    if n == 0:
+        return 0
+    found: dict[str, Any] = {}
+    group = zarr.open_group(MemoryStore(found), mode="w", zarr_format=3)
+    h, w = plan.size
+    channels, dtype = slides[0].channels, slides[0].dtype
+    compressor = CODECS[codec]()
+    group.create_array(
+        "images", shape=(n, h, w, channels), dtype=dtype, chunks=(1, h, w, channels),
+        shards=(shard_size, h, w, channels), compressors=[compressor] if compressor else None,
+        fill_value=0, dimension_names=["patch", "y", "x", "channel"],
+    )
+    rows = min(n, META_ROWS)
+    columns: dict[str, npt.NDArray[Any]] = {
+        "coords": np.stack([plan.y, plan.x], axis=1).astype(np.int64),
+        "slide": np.asarray(plan.slide, np.int32),
+        "label": plan.label,
+    }
+    if plan.tissue is not None:
+        columns["tissue"] = np.asarray(plan.tissue, np.float32)
+    for name, data in columns.items():
+        group.create_array(name, data=data, chunks=(rows, *data.shape[1:]),
+                           dimension_names=["patch", "yx"][: data.ndim])
+    shards = -(-n // shard_size)
+    group.create_array("done", shape=(shards,), dtype=bool, fill_value=False, chunks=(1,),
+                       compressors=None, dimension_names=["shard"])
+    group.attrs[ATTRS_KEY] = {
+        "format": FORMAT_VERSION, "version": __version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "shard_size": shard_size, "codec": codec,
+        "sources": [_source_record(s, plan, k) for k, s in enumerate(slides)],
+        "plan": plan.params(),
+    }
+    return sum(len(value) for value in found.values()) + shards  # + one byte per done flag
