@@ -12,13 +12,13 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from gigapatch import __version__
-from gigapatch.cli import bench, demo, extract, info, synth, verify
+from gigapatch.cli import bench, demo, extract, info, preview, synth, verify
 from gigapatch.cli.common import Command, Parser, run_reporting_errors
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The commands, in the order ``gigapatch --help`` lists them.
-COMMANDS: tuple[Command, ...] = (demo, synth, info, extract, verify, bench)
+COMMANDS: tuple[Command, ...] = (demo, synth, info, extract, preview, verify, bench)
 
 
 def build_parser() -> Parser:

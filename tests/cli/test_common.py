@@ -70,7 +70,7 @@ def test_the_parser_errs_in_one_line_with_exit_2(capsys):
 
 def test_every_command_is_registered_in_order():
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert list(sub.choices) == ["demo", "synth", "info", "extract", "verify", "bench"]
+    assert list(sub.choices) == ["demo", "synth", "info", "extract", "preview", "verify", "bench"]
     for command, parser in zip(COMMANDS, sub.choices.values(), strict=True):
         assert parser.get_default("run") is command.run
         assert command.__name__ == f"gigapatch.cli.{parser.prog.split()[-1]}"

@@ -1,0 +1,90 @@
+"""The plan flags shared by ``extract`` and ``preview``: where the patches are."""
+
+from __future__ import annotations
+
+import argparse
+from typing import get_args
+
+from gigapatch.cli.common import fraction, natural_int, positive_float, positive_int, series_choice
+from gigapatch.errors import InvalidArgumentError
+from gigapatch.plan import PatchPlan, grid, random
+from gigapatch.plan.core import Padding
+from gigapatch.plan.labels import SlideSet, find_slides
+from gigapatch.sources import READERS
+from gigapatch.sources.resolution import MPP_TOLERANCE
+
+__all__ = ["add_plan_arguments", "plan_from_args"]
+
+
+def add_plan_arguments(p: argparse.ArgumentParser, *, size_required: bool = True) -> None:
+    """Add ``--size`` and every flag that says where patches are (grid, random, resolution,
+    tissue, labels, series, reader)."""
+    p.add_argument("--size", type=positive_int, required=size_required,
+                   help="patch side in pixels (of the target resolution)")
+    p.add_argument("--stride", type=positive_int, default=None, help="grid step (default: size)")
+    p.add_argument("--padding", default="valid", choices=get_args(Padding), help="grid padding")
+    p.add_argument("--dilation", type=positive_int, default=1, help="grid sampling rate")
+    p.add_argument("--fill", type=float, default=0, help="value of pixels outside (same)")
+    p.add_argument("--random", type=positive_int, default=None, metavar="N",
+                   help="N random whole patches instead of a grid (in total; see --per-slide)")
+    p.add_argument("--seed", type=natural_int, default=None, help="seed of --random")
+    p.add_argument("--weights", default=None, metavar="tissue|MAP",
+                   help="draw --random patches by tissue density or a weight map file (.npy)")
+    p.add_argument("--per-slide", action="store_true", help="--random N patches per slide")
+    p.add_argument("--balanced", action="store_true",
+                   help="split --random N evenly over classes (with --labels-from-dirs)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--level", type=natural_int, default=None, help="pyramid level")
+    where.add_argument("--mpp", type=positive_float, default=None,
+                       help="pixel size in µm of the patches (e.g. 0.5 = 20x): a level within "
+                            "--mpp-tolerance is read as is, else a finer one, area-downsampled")
+    where.add_argument("--magnification", type=positive_float, default=None, metavar="X",
+                       help="objective power of the patches (20 = 20x), from the slide's "
+                            "recorded magnification, else 10/mpp")
+    p.add_argument("--mpp-tolerance", type=fraction, default=MPP_TOLERANCE, metavar="F",
+                   dest="mpp_tolerance",
+                   help="relative difference under which a level counts as the target "
+                        "(default 0.02)")
+    p.add_argument("--min-tissue", type=fraction, default=0.0, metavar="F",
+                   help="keep patches at least F tissue (Otsu mask of a low level)")
+    p.add_argument("--series", type=series_choice, default=None, metavar="N|NAME",
+                   help="image of a file holding several (default: the largest pyramid)")
+    p.add_argument("--reader", default="auto", choices=READERS,
+                   help="how slides are opened (openslide: vendor formats, extra 'openslide')")
+    p.add_argument("--labels-from-dirs", action="store_true",
+                   help="SRC is one folder whose sub-folders name the classes")
+
+
+def _refuse(given: dict[str, bool], why: str) -> None:
+    """Raise for the first flag ``given`` that the chosen plan does not take."""
+    for flag, present in given.items():
+        if present:
+            raise InvalidArgumentError(f"{flag} {why}")
+
+
+def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
+    """The slides ``args.sources`` names (opened with ``--series``/``--reader``) and the plan
+    the flags describe: :func:`~gigapatch.grid`, or :func:`~gigapatch.random` with
+    ``--random N``; flags of the other kind are an error."""
+    sources = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs).open(
+        series=args.series, reader=args.reader)
+    if args.random is None:
+        _refuse(
+            {"--seed": args.seed is not None, "--weights": args.weights is not None,
+             "--per-slide": args.per_slide, "--balanced": args.balanced},
+            "applies to --random; got it without --random",
+        )
+        return sources, grid(
+            sources, args.size, args.stride, padding=args.padding, dilation=args.dilation,
+            level=args.level, mpp=args.mpp, magnification=args.magnification,
+            mpp_tolerance=args.mpp_tolerance, fill=args.fill, min_tissue=args.min_tissue)
+    _refuse(
+        {"--stride": args.stride is not None, "--padding": args.padding != "valid",
+         "--dilation": args.dilation != 1},
+        "applies to grids; random patches are always whole (got it with --random)",
+    )
+    return sources, random(
+        sources, args.size, args.random, args.seed, level=args.level, mpp=args.mpp,
+        magnification=args.magnification, mpp_tolerance=args.mpp_tolerance,
+        weights=args.weights, min_tissue=args.min_tissue, per_slide=args.per_slide,
+        balance=args.balanced)
