@@ -224,3 +224,37 @@ if __name__ == "__main__":  # the ASan run: python tests/kernels/native_harness.
     problems = compare_random(ctypes.CDLL(sys.argv[1]), int(sys.argv[2]), seed=11)
     print("\n".join(problems) or f"{sys.argv[2]} cases agree")
     sys.exit(1 if problems else 0)
+
+
+class FakeCupyModules:
+    """Just enough of CuPy for the kernel module caches: a current device and RawModule."""
+
+    def __init__(self) -> None:
+        self.device = 0
+        self.built: list[dict] = []
+        self.cuda = SimpleNamespace(Device=lambda: SimpleNamespace(id=self.device))
+
+    def RawModule(self, **kwargs):
+        self.built.append(kwargs)
+        return SimpleNamespace(get_function=lambda name: ("kernel", name, self.device))
+
+
+def run_asan(script: Path, lib: Path, cases: int):
+    """Run a harness ``script`` on ``lib`` in a fresh process with AddressSanitizer preloaded
+    (skips when g++ has no libasan); the repository root is importable there."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    libasan = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    if not os.path.isabs(libasan):
+        pytest.skip("libasan.so is not installed with g++: no AddressSanitizer run")
+    root = str(Path(script).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0",
+           "PYTHONPATH": path}
+    return subprocess.run([sys.executable, str(script), str(lib), str(cases)], env=env,
+                          capture_output=True, text=True, check=False, cwd=root, timeout=300)

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -113,22 +112,9 @@ def test_unsupported_block_dtypes_are_refused_by_the_launcher():
         _record(block=np.zeros((4, 4, 1), np.int16), ys=[0], xs=[0], size=2)
 
 
-class _FakeCupy:
-    """Just enough of CuPy for the module cache: a current device and RawModule."""
-
-    def __init__(self):
-        self.device = 0
-        self.built = []
-        self.cuda = SimpleNamespace(Device=lambda: SimpleNamespace(id=self.device))
-
-    def RawModule(self, **kwargs):
-        self.built.append(kwargs)
-        return SimpleNamespace(get_function=lambda name: ("kernel", name, self.device))
-
-
 def test_module_is_built_lazily_once_per_device_with_the_exact_options(monkeypatch):
     monkeypatch.setattr(launch, "_modules", {})
-    cp = _FakeCupy()
+    cp = kn.FakeCupyModules()
     name = launch.name_expressions()[0]
     assert launch.get_kernel(cp, name) == ("kernel", name, 0)
     launch.get_kernel(cp, launch.name_expressions()[-1])

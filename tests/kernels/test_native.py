@@ -7,10 +7,8 @@ rounding and both layouts are all compared with the NumPy path.
 """
 
 import ctypes
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +86,7 @@ def test_an_off_by_one_in_the_core_is_caught(gxx, tmp_path):
 
 
 def _run_asan(lib: Path, cases: int) -> subprocess.CompletedProcess:
-    libasan = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    if not os.path.isabs(libasan):
-        pytest.skip("libasan.so is not installed with g++: no AddressSanitizer run")
-    env = {**os.environ, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0"}
-    script = Path(kn.__file__)
-    return subprocess.run([sys.executable, str(script), str(lib), str(cases)], env=env,
-                          capture_output=True, text=True, check=False,
-                          cwd=script.parents[2], timeout=300)
+    return kn.run_asan(Path(kn.__file__), lib, cases)
 
 
 def test_core_under_address_sanitizer(gxx, tmp_path):

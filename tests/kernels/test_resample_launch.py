@@ -12,11 +12,9 @@
 """
 
 import ctypes
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -131,18 +129,7 @@ def test_rounding_half_up_is_caught(gxx, tmp_path):
 
 
 def _run_asan(lib: Path, cases: int) -> subprocess.CompletedProcess:
-    libasan = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    if not os.path.isabs(libasan):
-        pytest.skip("libasan.so is not installed with g++: no AddressSanitizer run")
-    script = Path(rh.__file__)
-    root = str(script.parents[2])  # the script imports tests.kernels.native_harness
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "LD_PRELOAD": libasan, "ASAN_OPTIONS": "detect_leaks=0",
-           "PYTHONPATH": path}
-    return subprocess.run([sys.executable, str(script), str(lib), str(cases)], env=env,
-                          capture_output=True, text=True, check=False,
-                          cwd=script.parents[2], timeout=300)
+    return kn.run_asan(Path(rh.__file__), lib, cases)
 
 
 def test_core_under_address_sanitizer(gxx, tmp_path):
@@ -234,22 +221,9 @@ def test_a_strided_out_is_refused_on_the_gpu_path():
         rh.host_resample(None, block=np.zeros((1, 4, 6, 1), np.uint8), out_hw=(2, 3), out=out)
 
 
-class _FakeCupy:
-    """Just enough of CuPy for the module cache: a current device and RawModule."""
-
-    def __init__(self):
-        self.device = 0
-        self.built = []
-        self.cuda = SimpleNamespace(Device=lambda: SimpleNamespace(id=self.device))
-
-    def RawModule(self, **kwargs):
-        self.built.append(kwargs)
-        return SimpleNamespace(get_function=lambda name: ("kernel", name, self.device))
-
-
 def test_module_is_built_lazily_once_per_device_apart_from_the_patch_kernels(monkeypatch):
     monkeypatch.setattr(launch, "_modules", {})
-    cp = _FakeCupy()
+    cp = kn.FakeCupyModules()
     name = resample_launch.name_expressions()[0]
     assert resample_launch.get_kernel(cp, name) == ("kernel", name, 0)
     resample_launch.get_kernel(cp, resample_launch.name_expressions()[-1])
