@@ -19,6 +19,7 @@ from gigapatch.errors import InvalidArgumentError
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, META_ROWS, Codec
+from gigapatch.store.shards import index_nbytes
 
 __all__ = ["encoder", "metadata_bytes", "shard_index_bytes"]
 
@@ -65,7 +66,7 @@ def encoder(codec: Codec, dtype: npt.DTypeLike) -> Encoder:
 def shard_index_bytes(n: int, shard_size: int) -> int:
     """Bytes of the shard indexes of ``n`` patches: each shard file ends in an (offset,
     length) pair of uint64 per patch slot, then a CRC32C."""
-    return -(-n // shard_size) * (16 * shard_size + 4)
+    return -(-n // shard_size) * index_nbytes(shard_size)
 
 
 def _source_record(slide: Slide, plan: PatchPlan, k: int) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from zarr.storage import LocalStore
 
 from gigapatch.errors import StoreError
 
-__all__ = ["EMPTY", "ShardDamaged", "ShardLayout"]
+__all__ = ["EMPTY", "ShardDamaged", "ShardLayout", "index_nbytes"]
 
 #: Offset and nbytes of an index entry whose chunk is not stored (the spec's 2⁶⁴−1).
 EMPTY: Final = 2**64 - 1
@@ -77,6 +77,12 @@ class ShardDamaged(StoreError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"shard file {str(path)!r} is damaged: its {reason}")
         self.reason = reason
+
+
+def index_nbytes(per_shard: int) -> int:
+    """Bytes of the index (an (offset, length) pair per patch slot) and its checksum at the
+    end of a shard file of ``per_shard`` patch slots."""
+    return per_shard * _ENTRY_NBYTES + _CRC.itemsize
 
 
 def _crc(data: bytes | memoryview) -> bytes:
@@ -212,7 +218,7 @@ class ShardLayout:
     @property
     def index_nbytes(self) -> int:
         """Bytes of the index and its checksum at the end of every shard file."""
-        return self.per_shard * _ENTRY_NBYTES + _CRC.itemsize
+        return index_nbytes(self.per_shard)
 
     def patches(self, shard: int) -> range:
         """Store indices of the patches of ``shard``."""
