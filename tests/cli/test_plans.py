@@ -156,3 +156,15 @@ def test_series_are_listed_by_info_and_chosen_by_extract(tmp_path, capsys):
     code, _, err = run(capsys, "extract", path, "-o", tmp_path / "x.zarr", "--size", 100,
                        "--series", "7", "--quiet")
     assert code == 2 and err.count("\n") == 1 and "series" in err and "'big'" in err
+
+
+def test_device_gpu_without_a_gpu_is_one_line(square_path, tmp_path, capsys):
+    from gigapatch.kernels import backend
+
+    if backend.resolve_device("auto") == "gpu":
+        pytest.skip("a CUDA device is present: --device gpu is valid here")
+    code, _, err = run(capsys, "extract", square_path, "-o", tmp_path / "g.zarr", "--size", 64,
+                       "--mpp", 0.5, "--random", 4, "--device", "gpu", "--quiet")
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "device 'gpu' needs CuPy and a CUDA device" in err and "gigapatch[gpu]" in err
+    assert not (tmp_path / "g.zarr").exists()
