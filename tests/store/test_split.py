@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.store import PatchSelection, PatchStore, StoreSpec, create_store
 from gigapatch.store.split import deal, split_positions
+from tests.store.sample import make_class_store
 
 
 def named_store(path, sizes=(5, 3, 4, 2), labels=(0, 1, 0, 1), classes=("neg", "pos"),
@@ -181,3 +182,19 @@ def test_store_split_equals_split_positions(tmp_path, seed):
     parts = store.split((0.7, 0.3), seed=seed)
     want = split_positions(store.slide, store.label, (0.7, 0.3), seed=seed)
     assert all(np.array_equal(p.indices, w) for p, w in zip(parts, want, strict=True))
+
+
+def test_an_extracted_store_knows_its_class_folders(tmp_path):
+    store, slides = make_class_store(tmp_path)
+    assert store.class_names == ("benign", "tumor")
+    assert np.array_equal(store.select(label="tumor").indices, np.flatnonzero(store.label == 1))
+    by_name = store.select(slide="b.tif").indices
+    assert len(by_name) == 20 and (store.slide[by_name] == 1).all()
+    assert np.array_equal(store.select(slide=slides / "benign" / "b.tif").indices, by_name)
+    assert np.array_equal(store.select(slide=str(slides / "benign" / "b.tif")).indices, by_name)
+    with pytest.raises(InvalidArgumentError, match=r"sources: 0 'a.tif', 1 'b.tif', 2 'c.tif'"):
+        store.select(slide="d.tif")
+    # one tumour slide: stratified, it goes whole to one part; benign's two slides go one each
+    train, val = store.split((0.5, 0.5), seed=1)
+    assert not set(train.slide.tolist()) & set(val.slide.tolist())
+    assert sorted([len(train), len(val)]) == [20, 40]
