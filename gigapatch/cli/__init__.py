@@ -9,13 +9,18 @@ line on stderr and a non-zero exit (:func:`~gigapatch.cli.common.run_reporting_e
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 from gigapatch import __version__
 from gigapatch.cli import bench, demo, extract, info, preview, synth, verify
 from gigapatch.cli.common import Command, Parser, run_reporting_errors
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_BROKEN_PIPE", "build_parser", "main"]
+
+#: Exit status when stdout's reader went away (``| head``): 128 + SIGPIPE, as a shell reports it.
+EXIT_BROKEN_PIPE = 141
 
 #: The commands, in the order ``gigapatch --help`` lists them.
 COMMANDS: tuple[Command, ...] = (demo, synth, info, extract, preview, verify, bench)
@@ -32,10 +37,23 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``gigapatch`` command; return its exit status."""
+    """Run the ``gigapatch`` command; return its exit status.
+
+    When stdout is closed early (``gigapatch info X | head -1``), it ends
+    quietly with :data:`EXIT_BROKEN_PIPE`, as the Python docs advise for
+    SIGPIPE: the rest of stdout goes to ``os.devnull``, so flushing it at exit
+    cannot fail again.
+    """
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error already printed
-        return int(exc.code or 0)
-    run: Callable[[argparse.Namespace], int] = args.run
-    return run_reporting_errors(f"gigapatch {args.command}", run, args)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error already printed
+            return int(exc.code or 0)
+        run: Callable[[argparse.Namespace], int] = args.run
+        status = run_reporting_errors(f"gigapatch {args.command}", run, args)
+        sys.stdout.flush()  # a pipe closed early fails here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

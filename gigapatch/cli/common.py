@@ -121,13 +121,16 @@ def run_reporting_errors(
 ) -> int:
     """``run(args)``, with every user error turned into one stderr line and an exit status.
 
-    Bad arguments exit 2, files and stores that cannot be used 1, an interrupt 130.
+    Bad arguments exit 2, files and stores that cannot be used 1, an interrupt 130;
+    a closed stdout (``BrokenPipeError``) is left to :func:`gigapatch.cli.main`.
     """
     try:
         return run(args)
     except InvalidArgumentError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of stdout left (| head): main ends quietly
+        raise
     except (GigapatchError, OSError) as exc:
         if isinstance(exc, GigapatchError) or exc.filename is None:
             message = str(exc) or type(exc).__name__

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.store import PatchStore
+from gigapatch.store import PatchSelection, PatchStore
 
 __all__ = ["iter_batches"]
 
 
 def iter_batches(
-    store: PatchStore | str | os.PathLike[str],
+    store: PatchStore | PatchSelection | str | os.PathLike[str],
     batch_size: int = 64,
     *,
     shuffle: bool = False,
@@ -32,7 +32,8 @@ def iter_batches(
     Parameters
     ----------
     store
-        A `PatchStore` or its path; it must be complete.
+        A `PatchStore`, a `PatchSelection` (only its patches are read: the
+        selected ones of each shard) or a store path; the store must be complete.
     batch_size
         Patches per batch.
     shuffle, seed
@@ -40,7 +41,11 @@ def iter_batches(
     drop_last
         Drop the final short batch.
     """
-    if not isinstance(store, PatchStore):
+    selected: np.ndarray | None = None
+    if isinstance(store, PatchSelection):
+        selected = store.indices
+        store = store.store
+    elif not isinstance(store, PatchStore):
         store = PatchStore(store)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -53,12 +58,18 @@ def iter_batches(
     labels = store.label
     reader = store.reader
     order = rng.permutation(store.n_shards) if shuffle else np.arange(store.n_shards)
+    if selected is not None:  # the selected store indices of each shard (indices are sorted)
+        bounds = np.searchsorted(selected, np.arange(store.n_shards + 1) * store.shard_size)
     pending_images: list[np.ndarray] = []
     pending_index: list[np.ndarray] = []
     pending = 0
     for shard in order.tolist():
         start = shard * store.shard_size
         index = np.arange(start, min(start + store.shard_size, len(store)))
+        if selected is not None:
+            index = selected[bounds[shard] : bounds[shard + 1]]
+            if not len(index):
+                continue
         images = reader.read(index)
         if shuffle:
             perm = rng.permutation(len(images))

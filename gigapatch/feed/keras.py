@@ -13,7 +13,7 @@ import numpy as np
 from gigapatch.errors import InvalidArgumentError, check_int, check_seed
 from gigapatch.feed.preprocess import Preprocess
 from gigapatch.feed.sampling import epoch_order
-from gigapatch.feed.source import FeedSource, Source, batch_seed
+from gigapatch.feed.source import ClassNames, FeedSource, Source, batch_seed
 from gigapatch.kernels import to_host
 
 try:
@@ -32,7 +32,7 @@ XCEPTION = Preprocess(normalize="xception")
 Labels = Literal["onehot", "int"]
 
 
-class PatchSequence(keras.utils.PyDataset):
+class PatchSequence(ClassNames, keras.utils.PyDataset):
     """``(x, y)`` batches of a store for ``model.fit``, in a shard-aware shuffled order.
 
     Batch ``i`` of an epoch is positions ``i·batch_size ...`` of the order of
@@ -61,6 +61,12 @@ class PatchSequence(keras.utils.PyDataset):
         Leave out the final short batch.
     workers, use_multiprocessing, max_queue_size
         Passed to ``keras.utils.PyDataset``.
+
+    Attributes
+    ----------
+    classes, class_to_idx
+        Class names (label k is ``classes[k]``) and name to label, as
+        torchvision's ``ImageFolder``; empty when the store records none.
     """
 
     def __init__(

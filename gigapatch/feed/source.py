@@ -11,7 +11,7 @@ import numpy.typing as npt
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.store import PatchSelection, PatchStore
 
-__all__ = ["FeedSource", "Source", "batch_seed"]
+__all__ = ["ClassNames", "FeedSource", "Source", "batch_seed"]
 
 Source = PatchStore | PatchSelection | str | os.PathLike[str]
 Indices = npt.NDArray[np.int64]
@@ -73,6 +73,17 @@ class FeedSource:
         return int(self.all_labels.max()) + 1 if len(self.all_labels) else 0
 
     @property
+    def classes(self) -> list[str]:
+        """Class names, label k being ``classes[k]`` (as torchvision's ``ImageFolder``);
+        empty when the store records none."""
+        return list(self.store.class_names)
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        """Class name to label (as torchvision's ``ImageFolder``)."""
+        return {name: k for k, name in enumerate(self.store.class_names)}
+
+    @property
     def dtype(self) -> np.dtype[Any]:
         """dtype of the patches."""
         return np.dtype(self.store.images.dtype)
@@ -90,6 +101,22 @@ class FeedSource:
     def slides(self, store_indices: Indices) -> Indices:
         """Source indices of ``store_indices`` as int64."""
         return self.all_slides[store_indices].astype(np.int64)
+
+
+class ClassNames:
+    """``classes`` and ``class_to_idx`` of a loader, as torchvision's ``ImageFolder`` has them."""
+
+    source: FeedSource
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, label k being ``classes[k]``; empty when the store records none."""
+        return self.source.classes
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        """Class name to label."""
+        return self.source.class_to_idx
 
 
 def batch_seed(seed: int, epoch: int, first: int) -> np.random.Generator:

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from gigapatch.errors import check_int, check_seed
 from gigapatch.feed.preprocess import Preprocess
 from gigapatch.feed.sampling import epoch_groups, epoch_order, split_groups
-from gigapatch.feed.source import FeedSource, Source, batch_seed
+from gigapatch.feed.source import ClassNames, FeedSource, Source, batch_seed
 
 try:
     import torch
@@ -62,7 +62,7 @@ def _ranks(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return (auto_rank if rank is None else check_int("rank", rank, minimum=0)), world
 
 
-class PatchDataset(Dataset[Item]):
+class PatchDataset(ClassNames, Dataset[Item]):
     """Map-style dataset: item ``i`` is ``(patch, label, source index)`` of the ``i``-th patch.
 
     Parameters
@@ -76,6 +76,12 @@ class PatchDataset(Dataset[Item]):
         first patch).
     with_index
         Append the store index to each item.
+
+    Attributes
+    ----------
+    classes, class_to_idx
+        Class names (label k is ``classes[k]``) and name to label, as
+        torchvision's ``ImageFolder``; empty when the store records none.
     """
 
     def __init__(
@@ -163,7 +169,7 @@ class ShardSampler(Sampler[int]):
         return (self.rank + 1) * n // self.world_size - self.rank * n // self.world_size
 
 
-class ShardIterableDataset(IterableDataset[Batch]):
+class ShardIterableDataset(ClassNames, IterableDataset[Batch]):
     """Batches read a shuffle buffer of whole shards at a time; use ``DataLoader(batch_size=None)``.
 
     Yields ``(images, labels, sources)`` tensors (and store indices with
@@ -189,6 +195,11 @@ class ShardIterableDataset(IterableDataset[Batch]):
         Distributed rank; default: from ``torch.distributed`` if initialized.
     with_index
         Also yield the store indices of each batch.
+
+    Attributes
+    ----------
+    classes, class_to_idx
+        As for :class:`PatchDataset`.
     """
 
     def __init__(

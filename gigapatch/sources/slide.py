@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, RegionError
+from gigapatch.sources.region import read_region as openslide_region
 from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, resolve_resolution
 from gigapatch.sources.series import Series
 
@@ -267,6 +268,21 @@ class Slide:
             self._reader.read_level(level, ya, xa, part)
             out[ya - ly : yb - ly, xa - lx : xb - lx] = part
         return out
+
+    def read_region(
+        self, location: tuple[int, int], level: int, size: tuple[int, int], *,
+        as_rgba: bool = False,
+    ) -> npt.NDArray[np.uint8]:
+        """OpenSlide's ``read_region``: (x, y) level-0 location, (width, height) at ``level``.
+
+        The same pixels as ``openslide.OpenSlide.read_region(location, level,
+        size).convert("RGB")``, as a (height, width, 3) uint8 array: outside
+        the level they are black. ``as_rgba=True`` adds an alpha channel, 255
+        inside the level and 0 outside. For code ported from OpenSlide; new
+        code reads (y, x) with :meth:`read`. See
+        :func:`gigapatch.sources.region.read_region`.
+        """
+        return openslide_region(self, location, level, size, as_rgba=as_rgba)
 
     def _read_resampled(
         self, y: int, x: int, height: int, width: int, level: int, fill: float | None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Unpack
@@ -16,6 +17,7 @@ from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
 from gigapatch.store.selection import Filters, PatchSelection
 from gigapatch.store.shardreader import ShardReader
 from gigapatch.store.shards import ShardLayout
+from gigapatch.store.split import Stratify
 
 __all__ = ["PatchStore", "array_node", "read_done"]
 
@@ -178,10 +180,35 @@ class PatchStore:
     def select(self, **filters: Unpack[Filters]) -> PatchSelection:
         """The patches that pass every given filter, as a view (no pixel is read or copied).
 
-        Takes the filters of :meth:`PatchSelection.select`: ``slide``,
-        ``label`` and ``min_tissue``.
+        Takes the filters of :meth:`PatchSelection.select`: ``slide`` (index,
+        name or path), ``label`` (label or class name) and ``min_tissue``.
         """
         return PatchSelection(self, np.arange(len(self))).select(**filters)
+
+    def split(
+        self,
+        fractions: Sequence[float] = (0.8, 0.2),
+        *,
+        by: str = "slide",
+        stratify: Stratify = "label",
+        seed: int = 0,
+    ) -> tuple[PatchSelection, ...]:
+        """Split the store into parts that share no slide: see :meth:`PatchSelection.split`.
+
+        Examples
+        --------
+        >>> train, val, test = store.split((0.7, 0.15, 0.15), seed=0)   # doctest: +SKIP
+        """
+        return self.select().split(fractions, by=by, stratify=stratify, seed=seed)
+
+    @cached_property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names of the labels (label k is ``class_names[k]``), as the plan recorded
+        them (``labels_from_dirs``: the folder names); empty when the store is unlabelled or
+        its labels were given as bare integers."""
+        plan = self.attrs.get("plan")
+        classes = plan.get("classes") if isinstance(plan, dict) else None
+        return tuple(str(c) for c in classes or ())
 
     @property
     def done(self) -> npt.NDArray[np.bool_]:

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
+from gigapatch.store.keys import LabelKey, SlideKey, label_indices, slide_indices
+from gigapatch.store.split import Stratify, split_positions
 
 if TYPE_CHECKING:
     from gigapatch.store.reader import PatchStore
@@ -20,20 +22,9 @@ __all__ = ["Filters", "PatchSelection"]
 class Filters(TypedDict, total=False):
     """The keyword arguments of :meth:`PatchSelection.select` (and :meth:`PatchStore.select`)."""
 
-    slide: int | Sequence[int] | None
-    label: int | Sequence[int] | None
+    slide: SlideKey | Sequence[SlideKey] | None
+    label: LabelKey | Sequence[LabelKey] | None
     min_tissue: float | None
-
-
-def _member_mask(
-    name: str, values: npt.NDArray[Any], wanted: int | Sequence[int]
-) -> npt.NDArray[np.bool_]:
-    items = np.atleast_1d(np.asarray(wanted))
-    if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer) or isinstance(wanted, bool):
-        raise InvalidArgumentError(
-            f"{name} must be an integer or a sequence of integers; got {wanted!r}"
-        )
-    return np.isin(values, items)
 
 
 class PatchSelection:
@@ -86,6 +77,11 @@ class PatchSelection:
         return self.store.label[self.indices]
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        """The store's class names (label k is ``class_names[k]``); empty when unlabelled."""
+        return self.store.class_names
+
+    @property
     def tissue(self) -> npt.NDArray[np.float32] | None:
         """(n,) tissue fraction of the selected patches, or None."""
         tissue = self.store.tissue
@@ -94,8 +90,8 @@ class PatchSelection:
     def select(
         self,
         *,
-        slide: int | Sequence[int] | None = None,
-        label: int | Sequence[int] | None = None,
+        slide: SlideKey | Sequence[SlideKey] | None = None,
+        label: LabelKey | Sequence[LabelKey] | None = None,
         min_tissue: float | None = None,
     ) -> PatchSelection:
         """The patches of the selection that pass every given filter (no pixel is read).
@@ -103,9 +99,10 @@ class PatchSelection:
         Parameters
         ----------
         slide
-            Source index or indices to keep.
+            Slide or slides to keep: source index, recorded name (``"a.svs"``) or
+            recorded path. A name shared by several sources keeps all of them.
         label
-            Class label or labels to keep.
+            Class or classes to keep: label or class name (:attr:`class_names`).
         min_tissue
             Keep patches whose tissue fraction is at least this (in [0, 1]); needs
             a store written with a tissue mask.
@@ -114,12 +111,19 @@ class PatchSelection:
         -------
         PatchSelection
             Sorted store indices and the per-patch arrays of those patches.
+
+        Raises
+        ------
+        InvalidArgumentError
+            A slide or label the store does not know (the message lists the
+            known ones), or a bad ``min_tissue``.
         """
         keep = np.ones(len(self), bool)
         if slide is not None:
-            keep &= _member_mask("slide", self.slide, slide)
+            keep &= np.isin(self.slide, slide_indices(slide, self.store.sources))
         if label is not None:
-            keep &= _member_mask("label", self.label, label)
+            wanted = label_indices(label, self.class_names, self.store.label)
+            keep &= np.isin(self.label, wanted)
         if min_tissue is not None:
             ok = isinstance(min_tissue, int | float | np.floating) and not isinstance(
                 min_tissue, bool
@@ -136,3 +140,48 @@ class PatchSelection:
                 )
             keep &= tissue >= min_tissue
         return PatchSelection(self.store, self.indices[keep])
+
+    def split(
+        self,
+        fractions: Sequence[float] = (0.8, 0.2),
+        *,
+        by: str = "slide",
+        stratify: Stratify = "label",
+        seed: int = 0,
+    ) -> tuple[PatchSelection, ...]:
+        """Split into parts that share no slide (a patient-level split).
+
+        Parameters
+        ----------
+        fractions
+            Share of the patches in each part: two or more positive numbers
+            summing to 1, e.g. ``(0.7, 0.15, 0.15)``.
+        by
+            What is never divided: ``"slide"``.
+        stratify
+            ``"label"`` (default): each label's slides are dealt separately, so
+            each part holds its fraction of every label's patches to within one
+            slide of that label. ``None``: all slides together.
+        seed
+            The same seed gives the same parts.
+
+        Returns
+        -------
+        tuple of PatchSelection
+            One per fraction; part sizes are as close to the fractions (in
+            patches) as whole slides allow.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Bad ``fractions``, ``by`` or ``stratify``, or fewer slides than parts.
+
+        Examples
+        --------
+        >>> train, val = store.split((0.8, 0.2), seed=0)            # doctest: +SKIP
+        >>> set(train.slide.tolist()) & set(val.slide.tolist())      # doctest: +SKIP
+        set()
+        """
+        parts = split_positions(self.slide, self.label, fractions, by=by, stratify=stratify,
+                                seed=seed)
+        return tuple(PatchSelection(self.store, self.indices[p]) for p in parts)

@@ -21,6 +21,7 @@ import zarr
 from gigapatch.errors import GigapatchError
 from gigapatch.sources import describe_file
 from gigapatch.store.format import ATTRS_KEY
+from gigapatch.store.keys import listing
 from gigapatch.store.reader import PatchStore
 
 __all__ = [
@@ -128,25 +129,63 @@ def recorded_seed(path: str | os.PathLike[str]) -> int | None:
     return None if seed is None else int(seed)
 
 
+def _label_name(label: Any, class_names: tuple[str, ...]) -> str:
+    if isinstance(label, int) and 0 <= label < len(class_names):
+        return f"{label} ({class_names[label]})"
+    return "none" if label is None or label == -1 else str(label)
+
+
+def _skipped(records: Any) -> str:
+    """One line for ``attrs["skipped"]``: how many, then each one's name and why."""
+    items = []
+    for record in records:
+        if isinstance(record, dict):
+            name = record.get("name") or record.get("path")
+            why = record.get("reason") or record.get("error")
+            items.append(f"{name} ({why})" if why else str(name))
+        else:
+            items.append(str(record))
+    return f"{len(items)} slide{'s' * (len(items) != 1)}: {listing(items)}"
+
+
 def summarize(store: PatchStore) -> list[tuple[str, str]]:
     """What ``gigapatch info`` says of a store, as (key, value) lines.
 
-    Keys are ``store``, ``patches``, ``shards``, ``plan``, then one
-    ``source K`` per source (``K`` left-aligned in 3 columns).
+    Keys are ``store`` (path, size on disk), ``format``, ``patches``,
+    ``shards`` (progress, codec), ``plan`` (its parameters in words), one
+    ``label K`` per label found (``K`` left-aligned in 3 columns: patches and
+    slides of that label, with its class name), one ``source K`` per source
+    (path, level, label, patches), then ``skipped`` when the extraction
+    skipped slides.
     """
     n, (h, w, c) = len(store), store.patch_shape
+    attrs = store.attrs
     lines = [
-        ("store", f"{store.path} ({human_bytes(describe_file(store.path)['size'])})"),
+        ("store", f"{store.path} ({human_bytes(describe_file(store.path)['size'])} on disk)"),
+        ("format", f"gigapatch store format {attrs.get('format')} (Zarr v3), written by "
+                   f"gigapatch {attrs.get('version')} on {attrs.get('created')}"),
         ("patches", f"{n} of {h}x{w}x{c} {store.images.dtype}"),
         (
             "shards",
             f"{store.shards_done}/{store.n_shards} done, {store.shard_size} patches each, "
-            f"codec {store.attrs.get('codec')}",
+            f"codec {attrs.get('codec')}",
         ),
         ("plan", describe_plan(store.plan)),
     ]
-    for k, src in enumerate(store.sources):
+    names, sources = store.class_names, store.sources
+    slide, label = store.slide, store.label
+    for value in np.unique(label).tolist():
+        mine = label == value
+        count, slides = int(mine.sum()), len(np.unique(slide[mine]))
+        name = names[value] if 0 <= value < len(names) else "none" if value == -1 else ""
+        lines.append((f"label {value:<3}", f"{name + ': ' if name else ''}{count} patches "
+                                           f"from {slides} slide{'s' * (slides != 1)}"))
+    counts = np.bincount(slide, minlength=len(sources)) if n else np.zeros(len(sources), int)
+    for k, src in enumerate(sources):
         where = src.get("path") or src.get("name")
         lines.append((f"source {k:<3}", f"{where} (level {src.get('level')}, label "
-                                        f"{src.get('label')})"))
+                                        f"{_label_name(src.get('label'), names)}, "
+                                        f"{int(counts[k])} patches)"))
+    if attrs.get("skipped"):
+        lines.append(("skipped", _skipped(attrs["skipped"])))
     return lines

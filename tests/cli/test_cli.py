@@ -227,7 +227,7 @@ def test_info_and_resume_messages_for_a_random_store(tmp_path, capsys, small_sli
     assert code == 0 and "wrote 10 random patches" in text and "(20 were already done)" in text
     code, text, _ = run(capsys, "info", out)
     assert code == 0 and "plan      random of 64x64, at level 0, seed 3" in text
-    assert "(level 0, label -1)" in text
+    assert "(level 0, label none, 30 patches)" in text and "label -1  none: 30 patches" in text
 
 
 def _noise(h=128, w=128):

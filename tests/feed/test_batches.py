@@ -4,6 +4,7 @@ import pytest
 import gigapatch
 from gigapatch.errors import InvalidArgumentError, StoreError
 from gigapatch.feed import iter_batches
+from gigapatch.store import PatchSelection
 from tests.store.sample import make_unfinished_store
 
 
@@ -46,3 +47,18 @@ def test_incomplete_store_and_bad_batch_size(store, tmp_path):
         next(iter_batches(store, 0))
     with pytest.raises(StoreError, match=r"is incomplete \(0/2 shards done\)"):
         next(iter_batches(make_unfinished_store(tmp_path / "x.zarr")))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 5, 64])
+def test_a_selection_is_read_alone(store, shuffle, batch_size):
+    # slide 1's patches and a scattered handful of slide 0's: some shards hold none of them
+    picked = np.union1d(store.select(slide=1).indices, [3, 4, 40])
+    sel = PatchSelection(store, picked)
+    seen = []
+    for images, labels, index in iter_batches(sel, batch_size, shuffle=shuffle, seed=2):
+        assert np.array_equal(images, store[index.tolist()])
+        assert np.array_equal(labels, store.label[index])
+        seen.extend(index.tolist())
+    assert sorted(seen) == picked.tolist() and len(seen) == len(picked)
+    assert list(iter_batches(PatchSelection(store, []))) == []

@@ -9,7 +9,7 @@ import zarr
 
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.feed import Preprocess
-from tests.store.sample import make_store
+from tests.store.sample import make_class_store, make_store
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # keras 3 here has no tensorflow to default to
 pytest.importorskip("torch")
@@ -83,3 +83,10 @@ def test_fit_with_two_workers(made, multiprocessing):
     history = model.fit(data, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
     assert data.epoch >= 2  # keras calls on_epoch_end after every epoch (and once more)
+
+
+def test_sequence_names_its_classes(made, tmp_path):
+    classed, _ = make_class_store(tmp_path)
+    seq = PatchSequence(classed.select(slide=["a.tif", "c.tif"]), 4)
+    assert seq.classes == ["benign", "tumor"] and seq.class_to_idx == {"benign": 0, "tumor": 1}
+    assert PatchSequence(made[0], 4).classes == []

@@ -35,8 +35,11 @@ def test_select_errors(made, tmp_path):
     store, _ = made
     with pytest.raises(InvalidArgumentError, match=r"min_tissue must be a number in \[0, 1\]"):
         store.select(min_tissue=1.5)
-    with pytest.raises(InvalidArgumentError, match="slide must be an integer or a sequence"):
+    with pytest.raises(InvalidArgumentError, match=r"slide 'a' names no source of the store; "
+                                                    r"sources: 0 's0', 1 's1', 2 's2'"):
         store.select(slide="a")
+    with pytest.raises(InvalidArgumentError, match="slide 3 names no source"):
+        store.select(slide=3)  # never an empty selection
     bare, _ = make_store(tmp_path / "bare.zarr", n=5, tissue=False)
     assert bare.tissue is None
     with pytest.raises(InvalidArgumentError, match="min_tissue needs tissue fractions"):

@@ -6,7 +6,7 @@ import pytest
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.feed import Preprocess
 from gigapatch.kernels import augment, draw_params
-from tests.store.sample import make_store
+from tests.store.sample import make_class_store, make_store
 
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
@@ -136,3 +136,14 @@ def test_argument_errors(made):
         Preprocess(device="tpu")
     with pytest.raises(InvalidArgumentError, match="rotation must be a finite number >= 0"):
         Preprocess(rotation=-1)
+
+
+def test_datasets_name_their_classes_as_image_folder(made, tmp_path):
+    classed, _ = make_class_store(tmp_path)
+    for data in (PatchDataset(classed), ShardIterableDataset(classed.select(label="tumor"))):
+        assert data.classes == ["benign", "tumor"]
+        assert data.class_to_idx == {"benign": 0, "tumor": 1}
+    train, _ = classed.split((0.5, 0.5), seed=0)
+    assert PatchDataset(train).classes == ["benign", "tumor"]
+    store, _ = made  # labels without names
+    assert PatchDataset(store).classes == [] and ShardIterableDataset(store).class_to_idx == {}

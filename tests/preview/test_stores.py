@@ -72,8 +72,11 @@ def test_a_label_filter_shows_only_that_label(store):
     image = preview.sheet(store, n=8, tile=32, label=1)
     assert len(image.info["patches"]) == 8
     assert (store.label[image.info["patches"]] == 1).all()
-    with pytest.raises(InvalidArgumentError, match="has no complete patches with label 7"):
+    with pytest.raises(InvalidArgumentError, match=r"label 7 is not a label or class name of "
+                                                    r"the store; labels: 0 'normal', 1 'tumour'"):
         preview.sheet(store, label=7)
+    named = preview.sheet(store, n=8, tile=32, label="tumour")  # a class name works too
+    assert named.info["patches"] == image.info["patches"]
 
 
 def test_patches_of_unfinished_shards_are_not_shown(store, tmp_path):

@@ -40,3 +40,25 @@ def make_unfinished_store(path):
         plan={}, shard_size=2,
     ))
     return path
+
+
+def make_class_store(root, shard_size=8):
+    """A complete store extracted from class folders: ``benign/{a,b}.tif``, ``tumor/c.tif``
+    (64x80, 3 slides, label 0 0 1, 20 patches of 16x16 each), classes ("benign", "tumor").
+
+    Returns the store and the folder of the slides.
+    """
+    import tifffile
+
+    import gigapatch
+    from gigapatch.plan.labels import find_slides
+
+    rng = np.random.default_rng(1)
+    slides = root / "slides"
+    for name in ("benign/a.tif", "benign/b.tif", "tumor/c.tif"):
+        (slides / name).parent.mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(slides / name, rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    found = find_slides(slides, labels_from_dirs=True)
+    plan = gigapatch.grid(found, 16)
+    store = gigapatch.extract_to_zarr(found, plan, root / "classes.zarr", shard_size=shard_size)
+    return store, slides

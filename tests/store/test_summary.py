@@ -78,16 +78,44 @@ def test_summarize_says_what_info_prints(tmp_path):
     make_store(tmp_path / "s.zarr")
     store = PatchStore(tmp_path / "s.zarr")
     lines = summarize(store)
-    assert [key for key, _ in lines] == ["store", "patches", "shards", "plan", "source 0  ",
-                                         "source 1  "]
+    assert [key for key, _ in lines] == ["store", "format", "patches", "shards", "plan",
+                                         "label 0  ", "label 1  ", "source 0  ", "source 1  "]
     values = dict(lines)
-    assert values["store"].startswith(f"{tmp_path / 's.zarr'} (") and values["store"][-3:] in (
-        " B)", "KB)")
+    assert values["store"].startswith(f"{tmp_path / 's.zarr'} (")
+    assert values["store"][-11:] in (" B on disk)", "KB on disk)")
+    assert values["format"].startswith("gigapatch store format 1 (Zarr v3), written by gigapatch ")
     assert values["patches"] == "5 of 4x3x1 uint8"
     assert values["shards"] == "0/3 done, 2 patches each, codec zstd"
     assert values["plan"] == "grid of 4x3, at level 0, stride 4x3"
-    assert values["source 0  "] == "/data/a.svs (level 1, label 0)"
-    assert values["source 1  "] == "array (level 0, label 1)"  # no path: its name
+    assert values["label 0  "] == "3 patches from 1 slide"  # no class names: bare labels
+    assert values["label 1  "] == "2 patches from 1 slide"
+    assert values["source 0  "] == "/data/a.svs (level 1, label 0, 3 patches)"
+    assert values["source 1  "] == "array (level 0, label 1, 2 patches)"  # no path: its name
+
+
+def test_summarize_names_classes_and_skipped_slides(tmp_path):
+    plan = {"kind": "grid", "size": [4, 3], "level": 0, "stride": [4, 3],
+            "classes": ["neg", "pos"]}
+    group = make_store(tmp_path / "s.zarr", n=6, plan=plan)
+    values = dict(summarize(PatchStore(tmp_path / "s.zarr")))
+    assert values["label 0  "] == "neg: 3 patches from 1 slide"
+    assert values["source 1  "] == "array (level 0, label 1 (pos), 3 patches)"
+    assert "skipped" not in values
+    attrs = dict(group.attrs["gigapatch"])
+    attrs["skipped"] = [{"path": "/data/c.svs", "reason": "unreadable"}, "d.svs"]
+    group.attrs["gigapatch"] = attrs
+    values = dict(summarize(PatchStore(tmp_path / "s.zarr")))
+    assert values["skipped"] == "2 slides: /data/c.svs (unreadable), d.svs"
+
+
+def test_summarize_counts_unlabelled_patches(tmp_path):
+    create_store(tmp_path / "u.zarr", StoreSpec(
+        patch_shape=(2, 2, 1), dtype=np.uint8, coords=np.zeros((4, 2)), slide=np.zeros(4),
+        label=np.full(4, -1), sources=[{"name": "x.tif", "label": -1}], plan={}, shard_size=2,
+    ))
+    values = dict(summarize(PatchStore(tmp_path / "u.zarr")))
+    assert values["label -1 "] == "none: 4 patches from 1 slide"
+    assert values["source 0  "] == "x.tif (level None, label none, 4 patches)"
 
 
 def test_is_store(tmp_path, square_path):
