@@ -20,6 +20,7 @@ channel (``CYX``: fluorescence); channels end up last, as ``(h, w, C)``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -38,6 +39,7 @@ import tifffile
 from gigapatch.errors import GigapatchError, SlideError
 from gigapatch.sources.series import Series, choose_series
 from gigapatch.sources.slide import Level, Slide
+from gigapatch.sources.tilecache import thread_cache
 from gigapatch.sources.units import to_micrometres
 
 __all__ = ["TiffReader", "UnsupportedTiffError", "open_tiff"]
@@ -49,6 +51,7 @@ _RESUNIT_TO_UM: dict[int, float] = {  # keyed by RESUNIT (an IntEnum), looked up
     tifffile.RESUNIT.MILLIMETER: 1e3, tifffile.RESUNIT.MICROMETER: 1.0,
 }
 _PHOTOMETRIC = tifffile.PHOTOMETRIC
+_TOKENS = itertools.count()
 
 
 class UnsupportedTiffError(SlideError):
@@ -174,6 +177,7 @@ class TiffReader:
         self._fd: int | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._token = next(_TOKENS)  # tells this reader's tiles apart in the shared tile cache
 
     # ------------------------------------------------------------------ parsing
     def _parse(self, tif: tifffile.TiffFile) -> None:
@@ -321,7 +325,7 @@ class TiffReader:
                 continue
             for plane in range(planes):
                 c0 = plane * data.samples
-                segment = self._segment(level, data, plane, index, fd)
+                segment = self._cached_segment(level, data, plane, index, fd)
                 for k in users:
                     y, x = int(ys[k]), int(xs[k])
                     ya, yb = max(y, sy), min(y + h, sy + th, lh)
@@ -329,6 +333,27 @@ class TiffReader:
                     out[k, ya - y : yb - y, xa - x : xb - x, c0 : c0 + data.samples] = segment[
                         ya - sy : yb - sy, xa - sx : xb - sx
                     ]
+
+    def _cached_segment(
+        self, level: int, data: _LevelData, plane: int, index: int, fd: int,
+    ) -> np.ndarray:
+        """:meth:`_segment` through the thread's tile cache (JPEG tiles: full, fixed size)."""
+        if data.jpeg is None:
+            return self._segment(level, data, plane, index, fd)
+        th, tw = self.levels[level].tile
+        cache = thread_cache((th, tw, data.samples), self.dtype)
+        key = (self._token, level, plane, index)
+        tile = cache.get(key)
+        if tile is not None:
+            return tile
+        tile = cache.take()
+        try:
+            self._segment(level, data, plane, index, fd, out=tile)
+        except BaseException:
+            cache.give_back(tile)
+            raise
+        cache.put(key, tile)
+        return tile
 
     def _segment(
         self, level: int, data: _LevelData, plane: int, index: int, fd: int,

@@ -237,24 +237,52 @@ def test_read_regions_decodes_each_tile_once_and_aligned_tiles_in_place(slide_pa
     slide = gigapatch.open(slide_path)
     calls = []
     real = slide._reader._segment
+    outs = [np.empty((7, 256, 256, 3), np.uint8), np.empty((2, 256, 256, 3), np.uint8)]
 
     def counting(level, data, plane, index, fd, out=None):
-        calls.append((index, out is not None))
+        # "in place": decoded straight into a slot of the caller's output (not a tile buffer)
+        calls.append((index, out is not None and any(np.shares_memory(out, o) for o in outs)))
         return real(level, data, plane, index, fd, out=out)
 
     slide._reader._segment = counting
     # 4 aligned 256² patches (one tile each) and 3 overlapping unaligned ones
     ys = [0, 0, 256, 256, 100, 120, 140]
     xs = [0, 256, 0, 256, 100, 130, 160]
-    out = slide.read_regions(ys, xs, 256, 256)
+    out = slide.read_regions(ys, xs, 256, 256, out=outs[0])
     decoded = [index for index, _ in calls]
     assert sorted(decoded) == [0, 1, 11, 12]  # tiles of rows 0-1 x columns 0-1, once each
     assert {index for index, direct in calls if direct} == set()  # shared: none in place
     calls.clear()
-    slide.read_regions([0, 512], [768, 1024], 256, 256)
+    slide.read_regions([0, 512], [768, 1024], 256, 256, out=outs[1])
     assert calls == [(3, True), (2 * 11 + 4, True)]  # each decoded straight into its slot
+    calls.clear()
+    again = [slide.read(ys[k], xs[k], 256, 256) for k in range(7)]
+    # the 4 aligned reads decode straight into their own output; the 3 unaligned ones find
+    # the 4 tiles they share in the thread's tile cache: no decode again
+    assert sorted(index for index, _ in calls) == [0, 1, 11, 12]
     for k in range(7):
-        assert np.array_equal(out[k], slide.read(ys[k], xs[k], 256, 256))
+        assert np.array_equal(out[k], again[k])
+
+
+def test_tile_cache_keeps_slides_apart_and_recovers_from_a_failed_decode(slide_path, tmp_path):
+    from gigapatch.sources.tilecache import TileCache
+    from gigapatch.synth import synthesize
+
+    other = gigapatch.open(synthesize(tmp_path / "other.svs", (1800, 2600), seed=9))
+    mine = gigapatch.open(slide_path)
+    a, b = mine.read(300, 300, 200, 200), other.read(300, 300, 200, 200)
+    assert not np.array_equal(a, b)  # same tile indices, other slide: never the cached tile
+    assert np.array_equal(mine.read(300, 300, 200, 200), a)
+    cache = TileCache((2, 2, 1), np.uint8, capacity=0)
+    assert cache.slots == 4
+    tiles = [cache.take() for _ in range(4)]
+    for k, t in enumerate(tiles):
+        t[...] = k
+        cache.put(k, t)
+    fifth = cache.take()  # the oldest (key 0) is evicted to make room
+    assert cache.get(0) is None and fifth is tiles[0]
+    cache.give_back(fifth)  # its decode failed: free again, never stored under a key
+    assert cache.take() is fifth and cache.get(1) is tiles[1]
 
 
 def test_read_regions_checks_its_arguments(slide_path):
