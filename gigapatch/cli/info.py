@@ -40,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         for s in slide.series:
             mark = "*" if s.index == slide.series_index else " "
             print(f"series  {mark} {s}")
-    print("levels    level   height    width  downsample  tile       compression")
+    print("levels    level   height    width  downsample  mpp       tile       compression")
     for k, lvl in enumerate(slide.levels):
-        (h, w), (dy, _dx), (th, tw) = lvl.shape, lvl.downsample, lvl.tile
-        print(f"          {k:>5} {h:>8} {w:>8} {dy:>11.4g}  {f'{th}x{tw}':<10} {lvl.compression}")
+        (h, w), (dy, dx), (th, tw) = lvl.shape, lvl.downsample, lvl.tile
+        mpp = f"{slide.mpp * dx:.4g}" if slide.mpp is not None else "-"
+        print(f"          {k:>5} {h:>8} {w:>8} {dy:>11.4g}  {mpp:<9} {f'{th}x{tw}':<10} "
+              f"{lvl.compression}")
     return 0

@@ -183,7 +183,11 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
     counts = np.bincount(slide, minlength=len(sources)) if n else np.zeros(len(sources), int)
     for k, src in enumerate(sources):
         where = src.get("path") or src.get("name")
-        lines.append((f"source {k:<3}", f"{where} (level {src.get('level')}, label "
+        factor = src.get("factor", 1.0)
+        read = f"level {src.get('level')}"
+        if factor not in (None, 1.0) and src.get("patch_mpp") is not None:
+            read += f" area-averaged {factor:g}x to {src['patch_mpp']:.4g} um/px"
+        lines.append((f"source {k:<3}", f"{where} ({read}, label "
                                         f"{_label_name(src.get('label'), names)}, "
                                         f"{int(counts[k])} patches)"))
     if attrs.get("skipped"):

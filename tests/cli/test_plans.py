@@ -119,6 +119,11 @@ def test_20x_from_a_40x_slide_by_mpp_or_magnification_is_the_same_store(tmp_path
         stores.append(PatchStore(out_path))
     a, b = stores
     assert np.array_equal(a.coords, b.coords) and np.array_equal(a[:], b[:])
+    code, out, _ = run(capsys, "info", a.path)
+    assert code == 0 and "(level 0 area-averaged 2x to 0.5 um/px, label none, 20 patches)" in out
+    code, out, _ = run(capsys, "info", slide)
+    assert code == 0 and "magnif.   40x (recorded)" in out
+    assert "downsample  mpp" in out and " 1  0.25      256x256" in out  # level 0: 0.25 µm/px
     assert a.sources[0]["factor"] == 2.0 and a.sources[0]["resampling"] == "area-integer"
     code, _, err = run(capsys, "extract", slide, "-o", tmp_path / "c.zarr", "--size", 100,
                        "--mpp", 0.1, "--quiet")
