@@ -73,6 +73,22 @@ def slide_file(size: int) -> Path:
     return path
 
 
+def recorder(rows: list[dict]):
+    """``record(job, method, workers, times, count)``: a row of patches/s (best and median of
+    the timed runs), appended to ``rows`` and printed."""
+
+    def record(job: str, method: str, workers: int | str, times: list[float], count: int):
+        rates = [count / t for t in times]
+        row = {"job": job, "method": method, "workers": workers, "best": max(rates),
+               "median": statistics.median(rates), "patches": count, "seconds": times}
+        rows.append(row)
+        print(f"  {job:<7} {method:<22} w={workers!s:<2} best {row['best']:8,.0f}/s  "
+              f"median {row['median']:8,.0f}/s", flush=True)
+        return row
+
+    return record
+
+
 def timed(fn, repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
@@ -237,14 +253,7 @@ def resampling_main(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     ratios: dict[str, float] = {}
 
-    def record(job: str, method: str, workers: int, times: list[float], count: int) -> dict:
-        rates = [count / t for t in times]
-        row = {"job": job, "method": method, "workers": workers, "best": max(rates),
-               "median": statistics.median(rates), "patches": count, "seconds": times}
-        rows.append(row)
-        print(f"  {job:<7} {method:<22} w={workers:<2} best {row['best']:8,.0f}/s  "
-              f"median {row['median']:8,.0f}/s", flush=True)
-        return row
+    record = recorder(rows)
 
     try:
         for job, plan in plans.items():
@@ -318,14 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     tmp = Path(tempfile.mkdtemp(prefix="gigapatch-bench-"))
 
-    def record(job: str, method: str, workers: int | str, times: list[float], count: int):
-        rates = [count / t for t in times]
-        row = {"job": job, "method": method, "workers": workers, "best": max(rates),
-               "median": statistics.median(rates), "patches": count, "seconds": times}
-        rows.append(row)
-        print(f"  {job:<7} {method:<22} w={workers!s:<2} best {row['best']:8,.0f}/s  "
-              f"median {row['median']:8,.0f}/s", flush=True)
-        return row
+    record = recorder(rows)
 
     try:
         for w in (1, 2):

@@ -258,3 +258,27 @@ def run_asan(script: Path, lib: Path, cases: int):
            "PYTHONPATH": path}
     return subprocess.run([sys.executable, str(script), str(lib), str(cases)], env=env,
                           capture_output=True, text=True, check=False, cwd=root, timeout=300)
+
+
+def demangled_parameters(source: str, names: list[str]) -> dict[str, list[str]]:
+    """The parameter C types NVRTC itself gives each instantiation in ``names`` of ``source``
+    (demangled, ``T const*`` spelled ``const T*``); skips without ``c++filt``."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from tests.kernels.test_cuda_compile import compile_cubin
+
+    demangle = shutil.which("c++filt")
+    if demangle is None:
+        pytest.skip("c++filt is not installed: cannot demangle NVRTC's names")
+    ok, log, lowered, _ = compile_cubin(source, "sm_90", names)
+    assert ok, log
+    found = {}
+    for name in names:
+        text = subprocess.run([demangle, lowered[name]], capture_output=True, text=True,
+                              check=True).stdout
+        params = text[text.index("(", text.index(">")) + 1 : text.rindex(")")].split(", ")
+        found[name] = [re.sub(r"^(.*) const\*$", r"const \1*", p) for p in params]
+    return found
