@@ -30,8 +30,10 @@ __all__ = [
     "MissingExtraError",
     "RegionError",
     "SlideError",
+    "StoreCorruptError",
     "StoreError",
     "StoreExistsError",
+    "StoreIncompleteError",
 ]
 
 
@@ -57,6 +59,16 @@ class StoreError(GigapatchError, OSError):
 
 class StoreExistsError(StoreError, FileExistsError):
     """The output store exists and neither overwrite nor resume was asked for."""
+
+
+class StoreCorruptError(StoreError):
+    """Bytes of a store are damaged or missing: a checksum fails, a chunk of a finished shard is
+    missing, a file is truncated. Never answered with data or a fill value; the message names
+    the array, the shard and the patches."""
+
+
+class StoreIncompleteError(StoreError):
+    """Patches were asked of a shard that is not written yet (the extraction did not finish)."""
 
 
 class DeviceError(GigapatchError, RuntimeError):

@@ -34,10 +34,9 @@ from gigapatch.store import (
     create_store,
     mark_done,
     open_for_resume,
-    read_done,
     write_shard,
 )
-from gigapatch.store.reader import array_node
+from gigapatch.store.columns import array_node, read_flags
 
 __all__ = ["extract", "extract_to_zarr"]
 
@@ -246,13 +245,15 @@ def _run_store(
     """Create or reopen the store, then run the shards not yet done."""
     shard_size = spec.shard_size
     if resume and os.path.exists(out) and not _empty_dir(out):
-        group = open_for_resume(out, spec)
-        done, layout = read_done(group), ShardLayout.of(array_node(group, "images"))
-        # a shard marked done whose file is missing or damaged is written again
-        todo = [i for i in range(len(done))
-                if not done[i] or (layout is not None and layout.problem(i) is not None)]
+        group = open_for_resume(out, spec, sync=sync)
+        flags, layout = read_flags(group), ShardLayout.of(array_node(group, "images"))
+        # a shard marked done whose file is missing, damaged or not the one marked done is
+        # written again (its index and digest are checked; ``verify`` reads every chunk)
+        todo = [i for i in range(len(flags))
+                if not flags[i] or (layout is not None
+                                    and layout.problem(i, int(flags[i])) is not None)]
     else:
-        group = create_store(out, spec, overwrite=overwrite or resume)
+        group = create_store(out, spec, overwrite=overwrite or resume, sync=sync)
         todo = list(range(-(-len(plan) // shard_size)))
     images = array_node(group, "images")
     n = len(plan)
@@ -271,7 +272,7 @@ def _run_store(
     def on_done(key: Any, result: Any) -> None:
         nonlocal written
         if isinstance(key, tuple) and key[0] == "gigapatch-shard":
-            mark_done(group, [result])
+            mark_done(group, [result], sync=sync)
             written += min(shard_size, n - result * shard_size)
             if progress is not None:
                 progress(written, n)

@@ -18,8 +18,10 @@ from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
-from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, META_ROWS, Codec
-from gigapatch.store.shards import index_nbytes
+from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, Codec
+from gigapatch.store.nodes import DONE_DTYPE, create_nodes
+from gigapatch.store.shards import CHUNK_CRC_NBYTES, index_nbytes
+from gigapatch.store.spec import StoreSpec
 
 __all__ = ["encoder", "metadata_bytes", "shard_index_bytes"]
 
@@ -33,7 +35,7 @@ def encoder(codec: Codec, dtype: npt.DTypeLike) -> Encoder:
     The store's own codec object (:data:`~gigapatch.store.format.CODECS`) as
     numcodecs runs it inside zarr: the ``bytes`` codec (little-endian), then
     the compressor, if any (Blosc learns the item size from the dtype, as zarr
-    sets it).
+    sets it), then the room of the chunk's CRC32C.
     """
     if codec not in CODECS:
         raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
@@ -58,7 +60,7 @@ def encoder(codec: Codec, dtype: npt.DTypeLike) -> Encoder:
 
     def encode(patch: npt.NDArray[Any]) -> bytes:
         data = np.ascontiguousarray(patch, dtype=little)
-        return bytes(compress(data))
+        return bytes(compress(data)) + bytes(CHUNK_CRC_NBYTES)  # + the chunk's CRC32C
 
     return encode
 
@@ -85,39 +87,25 @@ def metadata_bytes(slides: Sequence[Slide], plan: PatchPlan, *, shard_size: int 
                    codec: Codec = "lz4") -> int:
     """Bytes of a store of ``plan`` other than the patches: the per-patch arrays (``coords``,
     ``slide``, ``label``, ``tissue``) encoded by zarr as the store lays them out, the ``done``
-    flags (one byte each) and every ``zarr.json``."""
+    flags (a digest and its checksum each) and every ``zarr.json``."""
     n = len(plan)
     if n == 0:
         return 0
     found: dict[str, Any] = {}
     group = zarr.open_group(MemoryStore(found), mode="w", zarr_format=3)
     h, w = plan.size
-    channels, dtype = slides[0].channels, slides[0].dtype
-    compressor = CODECS[codec]()
-    group.create_array(
-        "images", shape=(n, h, w, channels), dtype=dtype, chunks=(1, h, w, channels),
-        shards=(shard_size, h, w, channels), compressors=[compressor] if compressor else None,
-        fill_value=0, dimension_names=["patch", "y", "x", "channel"],
+    spec = StoreSpec(
+        patch_shape=(h, w, slides[0].channels), dtype=slides[0].dtype,
+        coords=np.stack([plan.y, plan.x], axis=1), slide=plan.slide, label=plan.label,
+        sources=[_source_record(s, plan, k) for k, s in enumerate(slides)],
+        plan=plan.params(), shard_size=shard_size, codec=codec, tissue=plan.tissue,
     )
-    rows = min(n, META_ROWS)
-    columns: dict[str, npt.NDArray[Any]] = {
-        "coords": np.stack([plan.y, plan.x], axis=1).astype(np.int64),
-        "slide": np.asarray(plan.slide, np.int32),
-        "label": plan.label,
-    }
-    if plan.tissue is not None:
-        columns["tissue"] = np.asarray(plan.tissue, np.float32)
-    for name, data in columns.items():
-        group.create_array(name, data=data, chunks=(rows, *data.shape[1:]),
-                           dimension_names=["patch", "yx"][: data.ndim])
-    shards = -(-n // shard_size)
-    group.create_array("done", shape=(shards,), dtype=bool, fill_value=False, chunks=(1,),
-                       compressors=None, dimension_names=["shard"])
+    create_nodes(group, spec)
     group.attrs[ATTRS_KEY] = {
         "format": FORMAT_VERSION, "version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "shard_size": shard_size, "codec": codec,
-        "sources": [_source_record(s, plan, k) for k, s in enumerate(slides)],
-        "plan": plan.params(),
+        "shard_size": shard_size, "codec": codec, "sources": list(spec.sources),
+        "plan": spec.plan,
     }
-    return sum(len(value) for value in found.values()) + shards  # + one byte per done flag
+    flags = -(-n // shard_size) * (DONE_DTYPE.itemsize + CHUNK_CRC_NBYTES)  # one file each
+    return sum(len(value) for value in found.values()) + flags

@@ -1,4 +1,4 @@
-"""The patch store: a Zarr v3 group in gigapatch's format version 1.
+"""The patch store: a Zarr v3 group in gigapatch's format version 2.
 
 =============  ====================  ==============================================
 node           shape / dtype         meaning
@@ -7,25 +7,31 @@ node           shape / dtype         meaning
 ``coords``     (N, 2) int64          (y, x) level-0 top-left of each patch
 ``slide``      (N,) int32            index into ``attrs["gigapatch"]["sources"]``
 ``label``      (N,) int32            class label, -1 where none
-``done``       (ceil(N/S),) bool     shard written completely
+``done``       (ceil(N/S),) uint32   0: shard not written; else the shard's digest
 ``tissue``     (N,) float32          optional: tissue fraction of each patch's footprint
 attrs          ``gigapatch``         format, version, sources, plan, created
 =============  ====================  ==============================================
 
-A shard of ``images`` is written whole by one task; only then is its ``done``
-flag set, by the single process that drives the run. A store whose flags are
-not all set is incomplete, whatever its other nodes hold. The layout of a
-shard file is known to :class:`ShardLayout` alone; :class:`ShardReader` reads
-patches straight from the shard files.
+Every chunk of every array ends with its CRC32C (Zarr v3's ``crc32c`` codec),
+so any Zarr v3 reader checks it. A shard of ``images`` is written whole by one
+task and synced; only then does the single process that drives the run set
+its ``done`` value to the digest of the file on disk. Readers hand out
+patches of done shards only, every chunk checked, and raise
+:class:`~gigapatch.errors.StoreCorruptError` for damage and
+:class:`~gigapatch.errors.StoreIncompleteError` for patches not written — never
+a fill value. :func:`verify_store` reads everything; :func:`repair_store`
+makes damage resumable. The layout of a shard file is known to
+:class:`ShardLayout` alone.
 """
 
-from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, Codec
+from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, READABLE_FORMATS, Codec
 from gigapatch.store.reader import PatchStore, read_done
 from gigapatch.store.selection import PatchSelection
 from gigapatch.store.shardreader import ShardReader
 from gigapatch.store.shards import ShardLayout
 from gigapatch.store.spec import StoreSpec
 from gigapatch.store.summary import describe_plan, is_store, patches_done, recorded_seed, summarize
+from gigapatch.store.verify import Verification, repair_store, verify_store
 from gigapatch.store.writer import create_store, mark_done, open_for_resume, write_shard
 
 __all__ = [
@@ -35,9 +41,11 @@ __all__ = [
     "Codec",
     "PatchSelection",
     "PatchStore",
+    "READABLE_FORMATS",
     "ShardLayout",
     "ShardReader",
     "StoreSpec",
+    "Verification",
     "create_store",
     "describe_plan",
     "is_store",
@@ -46,6 +54,8 @@ __all__ = [
     "patches_done",
     "read_done",
     "recorded_seed",
+    "repair_store",
     "summarize",
+    "verify_store",
     "write_shard",
 ]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Final, Literal
 
 from zarr.codecs import BloscCodec, ZstdCodec
 
-__all__ = ["ATTRS_KEY", "CODECS", "FORMAT_VERSION", "META_ROWS", "Codec"]
+__all__ = ["ATTRS_KEY", "CODECS", "FORMAT_VERSION", "META_ROWS", "READABLE_FORMATS", "Codec"]
 
-FORMAT_VERSION = 1
-ATTRS_KEY = "gigapatch"
-META_ROWS = 1 << 16  # chunk length of the small per-patch arrays
+#: The format gigapatch writes: every chunk of every array carries a CRC32C, ``done`` holds a
+#: digest of each finished shard.
+FORMAT_VERSION: Final = 2
+#: Formats gigapatch reads; format 1 (no chunk checksums) is read-only.
+READABLE_FORMATS: Final = (1, 2)
+ATTRS_KEY: Final = "gigapatch"
+META_ROWS: Final = 1 << 16  # chunk length of the small per-patch arrays
 
 #: The name of a codec of ``images``.
 Codec = Literal["lz4", "zstd", "zstd-3", "none"]

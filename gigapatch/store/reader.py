@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Literal, Unpack
 
 import numpy as np
 import numpy.typing as npt
 import zarr
 
 from gigapatch.errors import InvalidArgumentError, StoreError
-from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
+from gigapatch.store.columns import array_node, read_column, read_flags
+from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION, READABLE_FORMATS
 from gigapatch.store.selection import Filters, PatchSelection
 from gigapatch.store.shardreader import ShardReader
 from gigapatch.store.shards import ShardLayout
 from gigapatch.store.split import Stratify
 
-__all__ = ["PatchStore", "array_node", "read_done"]
-
-
-def array_node(group: zarr.Group, name: str) -> zarr.Array[Any]:
-    """The array ``name`` of a store's group.
-
-    Raises
-    ------
-    StoreError
-        ``name`` is a group, not an array.
-    """
-    node = group[name]
-    if not isinstance(node, zarr.Array):
-        raise StoreError(f"node {name!r} of store {str(group.store)!r} is not an array")
-    return node
+__all__ = ["PatchStore", "array_node", "open_store_group", "read_done"]
 
 
 def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -42,18 +30,51 @@ def _read_only(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 
 def read_done(group: zarr.Group) -> npt.NDArray[np.bool_]:
-    """The ``done`` flags; a flag that cannot be read (a torn write) counts as not done."""
-    done = array_node(group, "done")
+    """Which shards are done; a flag that cannot be read (a torn write) counts as not done."""
+    flags: npt.NDArray[np.bool_] = read_flags(group) != 0
+    return flags
+
+
+def _metadata_problem(path: Path) -> str:
+    """What is wrong with the ``zarr.json`` files of the store at ``path`` (named), or a
+    generic line when none of them is the cause."""
+    if not path.is_dir():
+        return f"{str(path)!r} is not a Zarr group (not a folder)"
+    for meta in [path / "zarr.json", *sorted(path.glob("*/zarr.json"))]:
+        try:
+            json.loads(meta.read_bytes())
+        except FileNotFoundError:
+            if meta.parent == path:
+                return f"{str(path)!r} is not a Zarr group (no {str(meta)!r})"
+        except (ValueError, OSError) as exc:
+            return f"store metadata {str(meta)!r} is malformed ({str(exc).splitlines()[0]})"
+    return f"{str(path)!r} is not a Zarr group gigapatch can read (Zarr v3)"
+
+
+def open_store_group(path: Path, mode: Literal["r", "r+"] = "r") -> zarr.Group:
+    """The Zarr group of the gigapatch store at ``path``, its metadata checked.
+
+    Raises
+    ------
+    StoreError
+        ``path`` does not exist, is not a Zarr v3 group, a ``zarr.json`` is
+        malformed (named), or it is not a gigapatch store of a readable format.
+    """
+    if not path.exists():
+        raise StoreError(f"store {str(path)!r} does not exist")
     try:
-        return np.asarray(done[:], dtype=bool)
+        group = zarr.open_group(path, mode=mode, zarr_format=3)
     except Exception:
-        flags = np.zeros(done.shape[0], bool)
-        for i in range(len(flags)):
-            try:
-                flags[i] = bool(done[i])
-            except Exception:
-                flags[i] = False
-        return flags
+        raise StoreError(_metadata_problem(path)) from None
+    attrs = group.attrs.get(ATTRS_KEY)
+    if not isinstance(attrs, dict) or "format" not in attrs:
+        raise StoreError(f"{str(path)!r} is not a gigapatch store (no attrs['{ATTRS_KEY}'])")
+    if attrs["format"] not in READABLE_FORMATS:
+        raise StoreError(
+            f"{str(path)!r} is a gigapatch store of format {attrs['format']!r}; this gigapatch "
+            f"reads formats {', '.join(map(str, READABLE_FORMATS))}: upgrade gigapatch"
+        )
+    return group
 
 
 class PatchStore:
@@ -77,17 +98,9 @@ class PatchStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise StoreError(f"store {str(self.path)!r} does not exist")
-        try:
-            self._group = zarr.open_group(self.path, mode="r")
-        except Exception:
-            raise StoreError(f"{str(self.path)!r} is not a Zarr group") from None
-        attrs = self._group.attrs.get(ATTRS_KEY)
-        if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_VERSION:
-            raise StoreError(
-                f"{str(self.path)!r} is not a gigapatch store of format {FORMAT_VERSION}"
-            )
+        self._group = open_store_group(self.path)
+        attrs = self._group.attrs[ATTRS_KEY]
+        assert isinstance(attrs, dict)  # checked by open_store_group
         self.attrs: dict[str, Any] = attrs
         missing = [k for k in ("images", "coords", "slide", "label", "done")
                    if k not in self._group]
@@ -97,35 +110,32 @@ class PatchStore:
             )
         self.images: zarr.Array[Any] = array_node(self._group, "images")
 
+    @property
+    def format(self) -> int:
+        """The store's format version (2: every chunk checksummed; 1: read-only, no chunk
+        checksums)."""
+        return int(self.attrs["format"])
+
+    @property
+    def checksummed(self) -> bool:
+        """Whether every chunk of the store carries a CRC32C (format 2)."""
+        return self.format >= FORMAT_VERSION
+
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def __getitem__(self, index: Any) -> npt.NDArray[Any]:
-        rows = self._rows(index) if self.reader.direct else None
-        if rows is None:
-            patches: npt.NDArray[Any] = np.asarray(self.images[index])
-            return patches
-        if isinstance(rows, int):
-            return self.reader.read([rows]).squeeze(0)
-        return self.reader.read(rows)
-
-    def _rows(self, index: Any) -> int | npt.NDArray[np.int64] | None:
-        """The store indices ``index`` names when it is an integer, a slice of step 1 or a
-        1-D sequence of integers, all in range; else None (zarr then reads it)."""
-        n = len(self)
-        if isinstance(index, int | np.integer) and not isinstance(index, bool):
-            i = int(index)
-            return i % n if -n <= i < n else None
-        if isinstance(index, slice):
-            return np.arange(*index.indices(n)) if index.step in (None, 1) else None
-        if not isinstance(index, list | np.ndarray):
-            return None
-        rows = np.asarray(index)
-        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
-            return None
-        if len(rows) and (rows.min() < -n or rows.max() >= n):
-            return None
-        return np.where(rows < 0, rows + n, rows).astype(np.int64)
+        # every read goes through the shard reader: finished shards only, checksums checked
+        rest: tuple[Any, ...] = ()
+        if isinstance(index, tuple):
+            index, rest = (index[0] if index else slice(None)), index[1:]
+        rows = np.arange(len(self))[index]
+        if np.ndim(rows) == 0:
+            patch: npt.NDArray[Any] = self.reader.read([int(rows)]).squeeze(0)
+            return patch[rest] if rest else patch
+        patches = self.reader.read(np.asarray(rows, np.int64).reshape(-1))
+        patches = patches.reshape(*np.shape(rows), *patches.shape[1:])
+        return patches[(slice(None), *rest)] if rest else patches
 
     def __reduce__(self) -> tuple[type[PatchStore], tuple[str]]:
         # pickles as its path: each DataLoader worker or Dask task opens the store itself
@@ -145,8 +155,9 @@ class PatchStore:
 
     @cached_property
     def reader(self) -> ShardReader:
-        """Reads patches straight from the shard files (caching each shard's index)."""
-        return ShardReader(self.images)
+        """Reads patches of finished shards straight from their files (caching each shard's
+        checked index), every chunk's checksum checked."""
+        return ShardReader(self.images, flags=lambda: read_flags(self._group))
 
     @property
     def patch_shape(self) -> tuple[int, int, int]:
@@ -155,7 +166,8 @@ class PatchStore:
         return (h, w, c)
 
     def _per_patch(self, name: str) -> npt.NDArray[Any]:
-        return _read_only(np.asarray(array_node(self._group, name)[:]))
+        # every chunk checked: a missing or damaged one raises, never reads as zeros
+        return _read_only(read_column(array_node(self._group, name), name))
 
     @cached_property
     def coords(self) -> npt.NDArray[np.int64]:
@@ -247,75 +259,20 @@ class PatchStore:
         """Whether every shard is written."""
         return bool(self.done.all())
 
-    def verify(self) -> list[str]:
+    def verify(self, *, quick: bool = False) -> list[str]:
         """Check the store; return the problems found (empty when it is sound).
 
-        Checks that every shard is done, that the file of every done shard is
-        whole, that the per-patch arrays have one row per patch, that every
-        slide index names a recorded source, that every patch lies inside its
-        source at the plan's level, and that the attributes are complete.
+        Reads every chunk of every array (checksums, missing chunks, each
+        finished shard's digest against its ``done`` value), and checks that
+        every shard is done, that the per-patch arrays have one row per patch,
+        that every slide index names a recorded source and every patch lies
+        inside its source; ``quick`` reads the shard files' indexes only, not
+        their chunks. See :func:`gigapatch.store.verify_store` for the damaged
+        shards by index.
         """
-        problems = []
-        missing = [
-            k
-            for k in ("version", "created", "sources", "plan", "shard_size")
-            if k not in self.attrs
-        ]
-        if missing:
-            problems.append(f"attrs['gigapatch'] lacks {', '.join(missing)}")
-        n = len(self)
-        for name in ("coords", "slide", "label"):
-            rows = array_node(self._group, name).shape[0]
-            if rows != n:
-                problems.append(f"{name} has {rows} rows for {n} patches")
-        if problems:
-            return problems
-        problems += self._shard_problems()
-        sources, slide = self.sources, self.slide
-        if n and (slide.min() < 0 or slide.max() >= len(sources)):
-            problems.append(f"slide indices outside [0, {len(sources) - 1}]")
-            return problems
-        return problems + self._outside_problems()
+        from gigapatch.store.verify import verify_store
 
-    def _shard_problems(self) -> list[str]:
-        problems = []
-        done = self.done
-        if len(done) != self.n_shards:
-            problems.append(f"done has {len(done)} flags for {self.n_shards} shards")
-        elif not done.all():
-            todo = np.flatnonzero(~done)
-            problems.append(
-                f"{len(todo)} of {self.n_shards} shards not done (first: {todo[:5].tolist()}); "
-                "the extraction did not finish"
-            )
-        layout = self.layout
-        if layout is None:  # not a layout gigapatch reads itself: its files can't be told
-            return problems
-        for index in np.flatnonzero(done[: self.n_shards]).tolist():
-            why = layout.problem(index)
-            if why is not None:
-                problems.append(f"shard {index} is marked done but {why}; run with --resume")
-        return problems
-
-    def _outside_problems(self) -> list[str]:
-        problems = []
-        coords, slide = self.coords, self.slide
-        ph, pw = self.patch_shape[:2]
-        for k, src in enumerate(self.sources):
-            rows = coords[slide == k]
-            if not len(rows):
-                continue
-            dy, dx = src["downsample"]
-            h0, w0 = src["shape"]
-            ly, lx = np.rint(rows[:, 0] / dy), np.rint(rows[:, 1] / dx)
-            lh, lw = round(h0 / dy), round(w0 / dx)
-            outside = (ly < 0) | (lx < 0) | (ly + ph > lh) | (lx + pw > lw)
-            if outside.any() and self.plan.get("padding", "valid") == "valid":
-                problems.append(
-                    f"{int(outside.sum())} patches of source {k} ({src.get('name')}) lie "
-                    f"outside its {lh}x{lw} level"
-                )
-        return problems
+        return verify_store(self, quick=quick).problems
 
     def shard(self, index: int) -> npt.NDArray[Any]:
         """Read shard ``index`` whole: the fast way to stream a store."""

@@ -4,7 +4,9 @@ A store's ``images`` array is sharded the Zarr v3 way: one file per shard
 holding its inner chunks (one patch each) back to back, then the shard index
 — (offset, nbytes) as little-endian uint64 per chunk, 2⁶⁴−1 for a chunk not
 stored — followed by the index's CRC32C, as the sharding codec's
-``index_codecs`` ``bytes`` + ``crc32c`` prescribe (index at the end).
+``index_codecs`` ``bytes`` + ``crc32c`` prescribe (index at the end). In
+format 2 every chunk ends with its own CRC32C too (the inner codec chain ends
+with ``crc32c``): a chunk whose bytes changed is an error, never pixels.
 
 :class:`ShardLayout` knows all of it, modelled on zarr-python's
 ``_ShardIndex``: the index encoding and its checksum, chunk offsets, the file
@@ -22,8 +24,11 @@ every read costs ~1 ms of per-call overhead (``z[i]``: ~740 patches/s of
 whole shard needs none of zarr's read-modify-write machinery.
 
 A shard is written to a temporary file next to its place, synced to disk,
-then renamed over it, so a shard file is either whole or absent, and on disk
-before its ``done`` flag is set. Any array laid out otherwise (another
+then renamed over it (and its folder synced), so a shard file is either whole
+or absent, and on disk before its ``done`` flag is set. The flag then holds
+the shard's :meth:`~ShardLayout.digest`, which ties the flag to the content of
+that very file: a shard file copied in from another store, or rewritten since,
+no longer matches it. Any array laid out otherwise (another
 codec, index at the start, a store that is not a local folder) has no
 :class:`ShardLayout`; it is read and written through zarr.
 """
@@ -53,15 +58,18 @@ from zarr.codecs import (
 from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import LocalStore
 
-from gigapatch.errors import StoreError
+from gigapatch.errors import StoreCorruptError
+from gigapatch.store.durable import fsync_dir
 
-__all__ = ["EMPTY", "ShardDamaged", "ShardLayout", "index_nbytes"]
+__all__ = ["CHUNK_CRC_NBYTES", "EMPTY", "ShardDamaged", "ShardLayout", "index_nbytes"]
 
 #: Offset and nbytes of an index entry whose chunk is not stored (the spec's 2⁶⁴−1).
 EMPTY: Final = 2**64 - 1
 _ENTRY: Final = np.dtype("<u8")  # offset, nbytes: little-endian uint64
 _ENTRY_NBYTES: Final = 2 * _ENTRY.itemsize
-_CRC: Final = np.dtype("<u4")  # CRC32C of the index, little-endian
+_CRC: Final = np.dtype("<u4")  # CRC32C of the index, and of each chunk, little-endian
+#: Bytes of the CRC32C that ends every chunk of format 2.
+CHUNK_CRC_NBYTES: Final = _CRC.itemsize
 _BLOSC_SHUFFLE: Final = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
 Array = npt.NDArray[Any]
@@ -71,11 +79,26 @@ Encode = Callable[[Array], bytes | memoryview]
 Decode = Callable[[bytes | memoryview, Array], None]
 
 
-class ShardDamaged(StoreError):
-    """A shard file that cannot be read: truncated, or its index fails its checksum."""
+class ShardDamaged(StoreCorruptError):
+    """A shard whose bytes cannot be trusted: file missing or truncated, index or a chunk failing
+    its checksum, a chunk missing, or content other than the one marked done.
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"shard file {str(path)!r} is damaged: its {reason}")
+    Attributes
+    ----------
+    shard
+        The shard's index.
+    reason
+        What is wrong, e.g. ``"its file is missing"``.
+    """
+
+    def __init__(self, layout: ShardLayout, shard: int, reason: str) -> None:
+        patches = layout.patches(shard)
+        super().__init__(
+            f"array {layout.folder.name!r}, shard {shard} (patches {patches.start}-"
+            f"{patches.stop - 1}, file {str(layout.path(shard))!r}) is damaged: {reason}; "
+            "run `gigapatch verify --repair STORE`, then extract with --resume"
+        )
+        self.shard = shard
         self.reason = reason
 
 
@@ -86,7 +109,15 @@ def index_nbytes(per_shard: int) -> int:
 
 
 def _crc(data: bytes | memoryview) -> bytes:
+    if isinstance(data, memoryview):  # google_crc32c refuses memoryviews, takes arrays: no copy
+        return np.array([google_crc32c.value(np.frombuffer(data, np.uint8))], _CRC).tobytes()
     return np.array([google_crc32c.value(data)], _CRC).tobytes()
+
+
+def _digest_value(index: bytes, trailers: bytes) -> int:
+    """The digest of a shard from its index and its chunks' CRC32C trailers (never 0: 0 means
+    'not done' in ``done``)."""
+    return google_crc32c.extend(google_crc32c.value(index), trailers) or 0xFFFFFFFF
 
 
 def _raw_encode(patch: Array) -> memoryview:
@@ -121,7 +152,7 @@ def _patch_sharding(images: zarr.Array[Any]) -> ShardingCodec | None:
 
     That layout: a local folder; one patch per inner chunk; the index at the
     end, as little-endian ``bytes`` + ``crc32c``; inner codecs little-endian
-    ``bytes`` and at most one compressor.
+    ``bytes``, at most one compressor, then ``crc32c`` (format 2; format 1 has none).
     """
     metadata = images.metadata
     if not isinstance(images.store, LocalStore) or not isinstance(metadata, ArrayV3Metadata):
@@ -137,12 +168,17 @@ def _patch_sharding(images: zarr.Array[Any]) -> ShardingCodec | None:
         or len(index_codecs) != 2
         or not _little_endian(index_codecs[0])
         or not isinstance(index_codecs[1], Crc32cCodec)
-        or not 1 <= len(inner) <= 2
+        or not 1 <= len(inner) - _checksummed(inner) <= 2
         or not _little_endian(inner[0])
         or tuple(sharding.chunk_shape) != (1, *images.shape[1:])
     ):
         return None
     return sharding
+
+
+def _checksummed(inner: Sequence[object]) -> bool:
+    """Whether an inner codec chain ends with ``crc32c``."""
+    return isinstance(inner[-1], Crc32cCodec)
 
 
 @dataclass(frozen=True)
@@ -170,7 +206,10 @@ class ShardLayout:
     fill_value
         What a patch never written reads as.
     encode, decode
-        One patch to its bytes, and bytes into one patch (``decode(data, out)``).
+        One patch to its bytes, and bytes into one patch (``decode(data, out)``),
+        without the checksum.
+    checksum
+        Whether every chunk ends with its CRC32C (format 2).
     """
 
     folder: Path
@@ -182,6 +221,7 @@ class ShardLayout:
     fill_value: Any
     encode: Encode
     decode: Decode
+    checksum: bool = False
 
     @classmethod
     def of(cls, images: zarr.Array[Any]) -> ShardLayout | None:
@@ -189,7 +229,8 @@ class ShardLayout:
         sharding = _patch_sharding(images)
         if sharding is None or images.shards is None:
             return None
-        inner = sharding.codecs
+        checksum = _checksummed(sharding.codecs)
+        inner = sharding.codecs[:-1] if checksum else sharding.codecs
         codec = _codec(inner[1]) if len(inner) == 2 else (_raw_encode, _raw_decode)
         if codec is None:
             return None
@@ -206,6 +247,7 @@ class ShardLayout:
             fill_value=images.fill_value,
             encode=codec[0],
             decode=codec[1],
+            checksum=checksum,
         )
 
     # ------------------------------------------------------------------ geometry
@@ -236,8 +278,8 @@ class ShardLayout:
         raw = np.asarray(table).astype(_ENTRY, copy=False).tobytes()
         return raw + _crc(raw)
 
-    def read_index(self, fd: int, path: Path) -> Index:
-        """The index of the open shard file ``fd`` (at ``path``), checked whole.
+    def read_index(self, fd: int, shard: int) -> Index:
+        """The index of the open file ``fd`` of ``shard``, checked whole.
 
         Raises
         ------
@@ -247,32 +289,87 @@ class ShardLayout:
         """
         size, tail = os.fstat(fd).st_size, self.index_nbytes
         if size < tail:
-            raise ShardDamaged(path, f"file is truncated ({size} bytes)")
+            raise ShardDamaged(self, shard, f"its file is truncated ({size} bytes)")
         raw = os.pread(fd, tail, size - tail)
         body, crc = raw[: -_CRC.itemsize], raw[-_CRC.itemsize :]
         if len(raw) != tail or _crc(body) != crc:
-            raise ShardDamaged(path, "index is damaged (checksum mismatch)")
+            raise ShardDamaged(self, shard, "its index is damaged (checksum mismatch)")
         table: Index = np.frombuffer(body, _ENTRY).reshape(self.per_shard, 2)
         used = table[table[:, 0] != EMPTY]
         if len(used) and int((used[:, 0] + used[:, 1]).max()) > size - tail:
-            raise ShardDamaged(path, "file is truncated (chunks past the end)")
+            raise ShardDamaged(self, shard, "its file is truncated (chunks past the end)")
         return table
 
-    def problem(self, shard: int) -> str | None:
-        """Why the file of ``shard`` is not a whole shard, or None if it is.
+    def digest(self, fd: int, shard: int, table: Index) -> int:
+        """The digest of the open file ``fd`` of ``shard``: the CRC32C of its index and of
+        every chunk's own CRC32C (format 2), in order — what its ``done`` flag holds.
 
-        Checks that the file exists, that its index has a valid CRC32C, and
-        that every chunk it lists lies inside the file.
+        Changes when any chunk's content, size or place changes; costs one
+        4-byte read per chunk, no decoding.
         """
-        path = self.path(shard)
+        trailers = b"".join(
+            os.pread(fd, _CRC.itemsize, offset + nbytes - _CRC.itemsize)
+            for offset, nbytes in table.tolist()
+            if offset != EMPTY and self.checksum and nbytes >= _CRC.itemsize
+        )
+        return _digest_value(self.encode_index(table), trailers)
+
+    def checked_index(self, fd: int, shard: int, done: int | None = None) -> Index:
+        """:meth:`read_index`, and given the shard's ``done`` value (format 2), a check that the
+        file's :meth:`digest` equals it.
+
+        Raises
+        ------
+        ShardDamaged
+            As :meth:`read_index`, or the digest differs from ``done``: the file
+            holds other content than the one marked done.
+        """
+        table = self.read_index(fd, shard)
+        if done is not None and self.digest(fd, shard, table) != done:
+            raise ShardDamaged(
+                self, shard, "its content is not the one marked done (digest mismatch: a "
+                "shard file from another run or store?)",
+            )
+        return table
+
+    def open_shard(self, shard: int, *, done: int | None = None) -> tuple[int, Index]:
+        """Open the file of ``shard``; return its descriptor (the caller closes it) and its
+        :meth:`checked_index`.
+
+        Raises
+        ------
+        ShardDamaged
+            The file is missing, or as :meth:`checked_index`.
+        """
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(self.path(shard), os.O_RDONLY)
         except FileNotFoundError:
-            return "its file is missing"
+            raise ShardDamaged(self, shard, "its file is missing") from None
         try:
-            self.read_index(fd, path)
+            return fd, self.checked_index(fd, shard, done)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def problem(self, shard: int, done: int | None = None, *, deep: bool = False) -> str | None:
+        """Why the file of ``shard`` is not the whole shard marked done, or None if it is.
+
+        Checks that the file exists, that its index has a valid CRC32C, that
+        every chunk it lists lies inside the file and, given the shard's
+        ``done`` value, that the file's digest equals it. With ``deep``, every
+        chunk is also read, checked against its CRC32C and decoded.
+        """
+        try:
+            fd, table = self.open_shard(shard, done=done)
         except ShardDamaged as damaged:
-            return f"its {damaged.reason}"
+            return damaged.reason
+        try:
+            if deep:
+                scratch = np.empty((1, *self.shape[1:]), self.stored)
+                for k in range(len(self.patches(shard))):
+                    self.read_chunks(fd, shard, table, [k], scratch, [0])
+        except ShardDamaged as damaged:
+            return damaged.reason
         finally:
             os.close(fd)
         return None
@@ -288,16 +385,20 @@ class ShardLayout:
             patch = data[k] if data.dtype == self.stored else data[k].astype(self.stored)
             blob = self.encode(np.ascontiguousarray(patch))  # a view, not a copy, when it can
             parts.append(blob)
-            table[k] = (offset, len(blob))
-            offset += len(blob)
+            nbytes = len(blob)
+            if self.checksum:
+                parts.append(_crc(blob))
+                nbytes += _CRC.itemsize
+            table[k] = (offset, nbytes)
+            offset += nbytes
         parts.append(self.encode_index(table))
         return parts
 
-    def write(self, shard: int, data: Array, *, sync: bool = True) -> None:
-        """Write the file of ``shard`` whole from its patches ``data``.
+    def write(self, shard: int, data: Array, *, sync: bool = True) -> int:
+        """Write the file of ``shard`` whole from its patches ``data``; return its size.
 
-        With ``sync`` the file is on disk before it is renamed into place, so it
-        survives a power loss once its ``done`` flag is set.
+        With ``sync`` the file, then its folder, are on disk before this returns,
+        so the shard survives a power loss once its ``done`` flag is set.
         """
         parts = self.encode_shard(data)
         path = self.path(shard)
@@ -309,33 +410,49 @@ class ShardLayout:
                 fh.flush()
                 os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
         os.replace(tmp, path)
+        if sync:
+            fsync_dir(path.parent)  # the rename itself survives a power loss
+        return sum(len(part) for part in parts)
 
     def read_chunks(
-        self, fd: int, path: Path, table: Index, local: Sequence[int], out: Array,
-        rows: Sequence[int],
+        self, fd: int, shard: int, table: Index, local: Sequence[int], out: Array,
+        rows: Sequence[int], *, missing_ok: bool = False,
     ) -> None:
-        """Decode the patches ``local`` (positions in the shard) of ``fd`` into ``out[rows]``.
+        """Decode the patches ``local`` (positions in ``shard``) of ``fd`` into ``out[rows]``.
 
-        A chunk the index lists as not stored reads as the fill value, as in zarr.
+        With ``missing_ok`` a chunk the index lists as not stored reads as the
+        fill value, as in zarr (a bare array, not a store: gigapatch stores
+        every chunk of a shard, so there it is damage).
 
         Raises
         ------
-        StoreError
-            A chunk does not decode to one patch.
+        ShardDamaged
+            A chunk is not stored (unless ``missing_ok``), fails its CRC32C or
+            does not decode to one patch.
         """
         # decoded in place when ``out`` holds the bytes as stored, else through one patch
         direct = out.dtype == self.stored and out.flags.c_contiguous
         scratch = None if direct else np.empty(self.shape[1:], self.stored)
+        first = shard * self.per_shard
         for row, k, (offset, nbytes) in zip(rows, local, table[list(local)].tolist(), strict=True):
             if offset == EMPTY:
+                if not missing_ok:
+                    raise ShardDamaged(self, shard, f"patch {first + k} is missing from its file")
                 out[row] = self.fill_value
                 continue
+            data = memoryview(os.pread(fd, nbytes, offset))
+            if self.checksum:
+                data, crc = data[: -_CRC.itemsize], data[-_CRC.itemsize :]
+                if len(crc) != _CRC.itemsize or _crc(data) != crc:
+                    raise ShardDamaged(
+                        self, shard, f"patch {first + k} fails its checksum (CRC32C)"
+                    )
             target = out[row] if scratch is None else scratch
             try:
-                self.decode(os.pread(fd, nbytes, offset), target)
+                self.decode(data, target)
             except Exception as exc:
-                raise StoreError(
-                    f"shard file {str(path)!r}: patch {k} does not decode ({exc})"
+                raise ShardDamaged(
+                    self, shard, f"patch {first + k} does not decode ({exc})"
                 ) from None
             if scratch is not None:
                 out[row] = scratch

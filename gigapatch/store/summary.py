@@ -163,7 +163,8 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
     lines = [
         ("store", f"{store.path} ({human_bytes(describe_file(store.path)['size'])} on disk)"),
         ("format", f"gigapatch store format {attrs.get('format')} (Zarr v3), written by "
-                   f"gigapatch {attrs.get('version')} on {attrs.get('created')}"),
+                   f"gigapatch {attrs.get('version')} on {attrs.get('created')}"
+                   + ("" if store.checksummed else "; read-only: its chunks carry no checksums")),
         ("patches", f"{n} of {h}x{w}x{c} {store.images.dtype}"),
         (
             "shards",

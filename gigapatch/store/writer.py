@@ -16,8 +16,12 @@ import zarr
 
 from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
-from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, META_ROWS
-from gigapatch.store.reader import PatchStore, array_node
+from gigapatch.store.columns import ChunkProblem, array_node, compare_column, rewrite_chunks
+from gigapatch.store.durable import fsync_dir, sync_tree
+from gigapatch.store.flags import set_flag
+from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
+from gigapatch.store.nodes import create_nodes
+from gigapatch.store.reader import PatchStore
 from gigapatch.store.shards import ShardLayout
 from gigapatch.store.spec import StoreSpec
 
@@ -49,9 +53,9 @@ def _clear_output(path: Path, overwrite: bool) -> None:
 
 
 def create_store(
-    path: str | os.PathLike[str], spec: StoreSpec, *, overwrite: bool = False
+    path: str | os.PathLike[str], spec: StoreSpec, *, overwrite: bool = False, sync: bool = True
 ) -> zarr.Group:
-    """Create an empty store (no shard done) with every node and attribute of format 1.
+    """Create an empty store (no shard done) with every node and attribute of format 2.
 
     Parameters
     ----------
@@ -62,6 +66,9 @@ def create_store(
         optional node ``tissue``.
     overwrite
         Replace a gigapatch store already at ``path``.
+    sync
+        Sync every file and folder of the new store to disk before it appears
+        at ``path``.
 
     Raises
     ------
@@ -82,39 +89,8 @@ def create_store(
     for stale in path.parent.glob(f".{path.name}.creating-*"):
         shutil.rmtree(stale, ignore_errors=True)
     building = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    h, w, c = spec.patch_shape
-    n_shards = -(-n // spec.shard_size)
     group = zarr.open_group(building, mode="w", zarr_format=3)
-    compressor = CODECS[spec.codec]()
-    group.create_array(
-        "images",
-        shape=(n, h, w, c),
-        dtype=np.dtype(spec.dtype),
-        chunks=(1, h, w, c),
-        shards=(spec.shard_size, h, w, c),
-        compressors=[compressor] if compressor else None,
-        fill_value=0,
-        dimension_names=["patch", "y", "x", "channel"],
-    )
-    meta_rows = min(n, META_ROWS)
-    for name, data in arrays.items():  # coords, slide, label, and tissue if any
-        group.create_array(
-            name,
-            data=data,
-            chunks=(meta_rows, *data.shape[1:]),
-            dimension_names=["patch", "yx"] if name == "coords" else ["patch"],
-        )
-    # one tiny uncompressed file per flag: setting a flag rewrites no other flag, so a run
-    # killed while marking a shard done cannot damage the flags of finished shards
-    group.create_array(
-        "done",
-        shape=(n_shards,),
-        dtype=bool,
-        fill_value=False,
-        chunks=(1,),
-        compressors=None,
-        dimension_names=["shard"],
-    )
+    create_nodes(group, spec)
     group.attrs[ATTRS_KEY] = {
         "format": FORMAT_VERSION,
         "version": __version__,
@@ -124,16 +100,21 @@ def create_store(
         "sources": list(spec.sources),
         "plan": spec.plan,
     }
+    if sync:
+        sync_tree(building)  # every node on disk before the store appears at ``path``
     if path.exists():  # an empty folder the user made for the output
         path.rmdir()
     os.replace(building, path)
+    if sync:
+        fsync_dir(path.parent)
     return zarr.open_group(path, mode="r+")
 
 
 def write_shard(
     images: zarr.Array[Any], index: int, data: npt.NDArray[Any], *, sync: bool = True
-) -> None:
-    """Write shard ``index`` of ``images`` whole (one writer per shard, never partial)."""
+) -> int:
+    """Write shard ``index`` of ``images`` whole (one writer per shard, never partial); return
+    the bytes of its file (0 when written through zarr)."""
     size = (images.shards or images.chunks)[0]
     start = index * size
     stop = min(start + size, images.shape[0])
@@ -144,22 +125,60 @@ def write_shard(
     layout = ShardLayout.of(images)
     if layout is None:
         images[start:stop] = data
-    else:
-        layout.write(index, data, sync=sync)
+        return 0
+    return layout.write(index, data, sync=sync)
 
 
-def mark_done(group: zarr.Group, indices: Iterable[int]) -> None:
-    """Set the ``done`` flags of shards whose bytes are on disk (driver process only)."""
-    done = array_node(group, "done")
+def mark_done(group: zarr.Group, indices: Iterable[int], *, sync: bool = True) -> None:
+    """Set the ``done`` flags of shards ``indices`` once their files are on disk (driver process
+    only).
+
+    Each flag holds the digest of its shard's file as it is on disk now
+    (format 2), so any later change of that file is found by readers and
+    ``verify``.
+
+    Raises
+    ------
+    ShardDamaged
+        A shard's file is missing or damaged: it is not marked done.
+    """
+    images = array_node(group, "images")
+    layout = ShardLayout.of(images)
     for index in indices:
-        done[index] = True
+        if layout is None:
+            set_flag(group, index, 1, sync=sync)
+            continue
+        fd, table = layout.open_shard(index)
+        try:
+            digest = layout.digest(fd, index, table)
+        finally:
+            os.close(fd)
+        set_flag(group, index, digest, sync=sync)
 
 
 _SOURCE_KEYS = ("path", "size", "mtime", "level", "shape", "label")
 
 
-def _differences(store: PatchStore, spec: StoreSpec) -> list[str]:
-    """How ``store`` differs from what ``spec`` would make (empty when it does not)."""
+def _source_differences(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+    if len(old) != len(new):
+        return [f"number of sources ({len(old)} vs {len(new)})"]
+    diffs = []
+    for k, (a, b) in enumerate(zip(old, new, strict=True)):
+        name = b.get("name") or b.get("path")
+        changed = [key for key in _SOURCE_KEYS if a.get(key) != b.get(key)]
+        if changed:
+            diffs.append(f"source {k} {name} ({', '.join(changed)})")
+        elif a.get("fingerprint") != b.get("fingerprint"):
+            diffs.append(
+                f"source {k} {name} (its content changed on disk since the store was made: "
+                "same size and time, other content fingerprint)"
+            )
+    return diffs
+
+
+def _differences(store: PatchStore, spec: StoreSpec) -> tuple[list[str], list[ChunkProblem]]:
+    """How ``store`` differs from what ``spec`` would make (empty when it does not), and the
+    chunks of its per-patch arrays that are missing or damaged (to write again)."""
     attrs, diffs = store.attrs, []
     plan, old_plan = json.loads(json.dumps(spec.plan)), attrs.get("plan", {})
     if plan != attrs.get("plan"):
@@ -172,43 +191,53 @@ def _differences(store: PatchStore, spec: StoreSpec) -> list[str]:
     shape, dtype = tuple(spec.patch_shape), np.dtype(spec.dtype)
     if store.patch_shape != shape or store.images.dtype != dtype:
         diffs.append(f"patches ({store.patch_shape} {store.images.dtype} vs {shape} {dtype})")
-    old, new = attrs.get("sources", []), json.loads(json.dumps(list(spec.sources)))
-    if len(old) != len(new):
-        diffs.append(f"number of sources ({len(old)} vs {len(new)})")
-    else:
-        for k, (a, b) in enumerate(zip(old, new, strict=True)):
-            changed = [key for key in _SOURCE_KEYS if a.get(key) != b.get(key)]
-            if changed:
-                diffs.append(f"source {k} {b.get('name') or b.get('path')} ({', '.join(changed)})")
-    if diffs:
-        return diffs
-    arrays = spec.arrays()
-    for name in ("coords", "slide", "label"):
-        if not np.array_equal(getattr(store, name), arrays[name]):
-            diffs.append(f"{name} of the patches")
-    tissue, new_tissue = store.tissue, arrays.get("tissue")
-    same = (tissue is None and new_tissue is None) or (
-        tissue is not None and new_tissue is not None
-        and np.array_equal(tissue, new_tissue, equal_nan=True)
+    diffs += _source_differences(
+        attrs.get("sources", []), json.loads(json.dumps(list(spec.sources)))
     )
-    if not same:
-        diffs.append("tissue fractions of the patches")
-    return diffs
+    if diffs:
+        return diffs, []
+    broken: list[ChunkProblem] = []
+    arrays = spec.arrays()
+    for name in ("coords", "slide", "label", "tissue"):
+        expected = arrays.get(name)
+        if (name in store._group) != (expected is not None):
+            diffs.append("tissue fractions of the patches")
+            continue
+        if expected is None:
+            continue
+        differs, bad = compare_column(array_node(store._group, name), name, expected)
+        if differs:
+            diffs.append("tissue fractions of the patches" if name == "tissue"
+                         else f"{name} of the patches")
+        broken += bad
+    return diffs, broken
 
 
-def open_for_resume(path: str | os.PathLike[str], spec: StoreSpec) -> zarr.Group:
+def open_for_resume(
+    path: str | os.PathLike[str], spec: StoreSpec, *, sync: bool = True
+) -> zarr.Group:
     """Open an existing store to finish it, after checking it was made by the same request.
 
     The plan, its coordinates, slide indices, labels and tissue fractions, the
-    patch shape and dtype, shard size, codec and every source's path, size and
-    modification time must match ``spec``.
+    patch shape and dtype, shard size, codec and every source's path, size,
+    modification time and content fingerprint must match ``spec``. Chunks of
+    the per-patch arrays that are missing or damaged (``verify --repair``
+    removes damaged ones) are written again from ``spec``.
 
     Raises
     ------
     StoreError
-        It is not a gigapatch store, or it differs (the message lists how).
+        It is not a gigapatch store, it is of format 1, or it differs (the
+        message lists how).
     """
-    diffs = _differences(PatchStore(path), spec)
+    store = PatchStore(path)
+    if store.format != FORMAT_VERSION:
+        raise StoreError(
+            f"cannot resume {str(path)!r}: it is a store of format {store.format} (no chunk "
+            "checksums), which this gigapatch reads but does not write; pass overwrite=True "
+            "(--overwrite) to extract it again"
+        )
+    diffs, broken = _differences(store, spec)
     if diffs:
         raise StoreError(
             f"cannot resume {str(path)!r}: it was made by a different request (differs in "
@@ -216,4 +245,10 @@ def open_for_resume(path: str | os.PathLike[str], spec: StoreSpec) -> zarr.Group
         )
     for stale in Path(path, "images").rglob(".*.tmp"):  # shard files a killed run left half-written
         stale.unlink(missing_ok=True)
-    return zarr.open_group(path, mode="r+")
+    group = zarr.open_group(path, mode="r+")
+    arrays = spec.arrays()
+    for problem in broken:
+        rewrite_chunks(array_node(group, problem.array), arrays[problem.array], [problem])
+    for name in {problem.array for problem in broken} if sync else ():
+        sync_tree(Path(path) / name)
+    return group

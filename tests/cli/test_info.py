@@ -19,7 +19,7 @@ def test_info_on_a_store_names_classes_and_counts(tmp_path, capsys):
     assert main(["info", str(store.path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"store     {store.path} (") and out[0].endswith(" on disk)")
-    assert out[1].startswith("format    gigapatch store format 1 (Zarr v3)")
+    assert out[1].startswith("format    gigapatch store format 2 (Zarr v3)")
     assert out[3] == "shards    8/8 done, 8 patches each, codec lz4"
     assert out[4] == "plan      grid of 16x16, at level 0, stride 16x16, classes benign, tumor"
     assert out[5:7] == ["label 0   benign: 40 patches from 2 slides",

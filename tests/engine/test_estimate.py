@@ -191,11 +191,13 @@ def test_decode_tiles_reads_each_tile_once_whole(tmp_path, monkeypatch):
 @pytest.mark.parametrize("codec", list(CODECS))
 def test_a_patch_encodes_as_zarr_stores_it(tmp_path, codec):
     import zarr
+    from zarr.codecs import Crc32cCodec
 
     patch = np.random.default_rng(0).integers(0, 60, (32, 32, 3), dtype=np.uint8)
     compressor = CODECS[codec]()
     arr = zarr.create_array(tmp_path / "a.zarr", shape=(1, 32, 32, 3), chunks=(1, 32, 32, 3),
-                            dtype=np.uint8, compressors=[compressor] if compressor else None)
+                            dtype=np.uint8,
+                            compressors=[*([compressor] if compressor else []), Crc32cCodec()])
     arr[0] = patch
     chunk = next(p for p in (tmp_path / "a.zarr").rglob("*") if p.is_file()
                  and p.name != "zarr.json")

@@ -79,8 +79,10 @@ def killing(real):
 
 if where == "read":
     engine.read_patches = killing(engine.read_patches)
-elif where == "fsync":
-    os.fsync = killing(os.fsync)
+elif where == "fsync":  # the nth fsync of a shard's temporary file: written, not renamed
+    real_fsync, killing_fsync = os.fsync, killing(os.fsync)
+    os.fsync = lambda fd: (killing_fsync if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp")
+                           else real_fsync)(fd)
 else:
     engine.mark_done = killing(engine.mark_done)
 plan = gigapatch.grid(slide, 64, level=1)
@@ -249,8 +251,8 @@ def test_verify_and_resume_catch_missing_or_damaged_shard_files(tmp_path):
     with open(out / "images" / "c" / "2" / "0" / "0" / "0", "r+b") as fh:
         fh.truncate(100)
     assert PatchStore(out).verify() == [
-        "shard 1 is marked done but its file is missing; run with --resume",
-        "shard 2 is marked done but its index is damaged (checksum mismatch); run with --resume",
+        "shard 1 (patches 4-7) is marked done but its file is missing",
+        "shard 2 (patches 8-11) is marked done but its index is damaged (checksum mismatch)",
     ]
     gigapatch.extract_to_zarr(image, plan, out, shard_size=4, resume=True)
     assert PatchStore(out).verify() == [] and np.array_equal(PatchStore(out)[:], reference)

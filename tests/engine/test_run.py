@@ -150,11 +150,19 @@ def test_unsynced_shards_have_the_same_bytes(slide_path, tmp_path, monkeypatch):
     plan = gigapatch.grid(slide_path, 256)
     synced = []
     real_fsync = os_module.fsync
-    monkeypatch.setattr(os_module, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    monkeypatch.setattr(os_module, "fsync",
+                        lambda fd: (synced.append(os_module.readlink(f"/proc/self/fd/{fd}")),
+                                    real_fsync(fd)))
     a = gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "a.zarr", shard_size=8)
     n_synced = len(synced)
     b = gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "b.zarr", shard_size=8, sync=False)
-    assert n_synced == a.n_shards and len(synced) == n_synced  # one fsync per shard, then none
+    shard_files = [p for p in synced if p.endswith(".tmp")]
+    flags = [p for p in synced if "/done/c/" in p and not p.endswith(".tmp")]
+    assert len(shard_files) == len(flags) == a.n_shards  # each shard, then its flag
+    folders = [p for p in synced if p.startswith(str(tmp_path / "a.zarr" / "images" / "c"))
+               and os_module.path.isdir(p)]
+    assert len(folders) >= a.n_shards  # each shard's folder too: the renames last
+    assert len(synced) == n_synced  # unsynced: not one fsync
     assert np.array_equal(a[:], b[:])
 
 

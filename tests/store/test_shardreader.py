@@ -60,13 +60,13 @@ def test_missing_shards_read_as_fill_and_damage_is_an_error(tmp_path):
     damaged = bytearray(raw)
     damaged[-10] ^= 0xFF
     layout.path(0).write_bytes(bytes(damaged))
-    with pytest.raises(StoreError, match=r"shard file '.*' is damaged: its index is damaged "
-                                         r"\(checksum mismatch\)"):
+    with pytest.raises(StoreError, match=r"shard 0 \(patches 0-15, file '.*'\) is damaged: its "
+                                         r"index is damaged \(checksum mismatch\)"):
         ShardReader(store.images).read(np.array([0]))
     garbled = bytearray(raw)
     garbled[:4] = b"\0\0\0\0"  # patch 0's zstd frame loses its magic number
     layout.path(0).write_bytes(bytes(garbled))
-    with pytest.raises(StoreError, match="patch 0 does not decode"):
+    with pytest.raises(StoreError, match=r"patch 0 fails its checksum \(CRC32C\)"):
         ShardReader(store.images).read(np.array([0]))
 
 

@@ -14,18 +14,20 @@ import google_crc32c
 import numpy as np
 import pytest
 import zarr
-from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
+from zarr.codecs import BloscCodec, Crc32cCodec, GzipCodec, ZstdCodec
 
 from gigapatch.store import CODECS, ShardLayout, ShardReader, StoreSpec, create_store
 from gigapatch.store.shards import EMPTY
 
 SHAPE = (5, 6, 3)
+ALL_CODECS = ["zstd", "zstd-checksum", "blosc", "none", "zstd-crc32c", "crc32c"]
 
 
 def _array(store, dtype, codec, n=10, shard=4, shape=SHAPE):
     compressors = {"zstd": [ZstdCodec(level=1)], "zstd-checksum": [ZstdCodec(level=3,
                    checksum=True)], "blosc": [BloscCodec(cname="lz4", shuffle="shuffle")],
-                   "none": None}[codec]
+                   "none": None, "zstd-crc32c": [ZstdCodec(level=1), Crc32cCodec()],
+                   "crc32c": [Crc32cCodec()]}[codec]
     return zarr.create_array(store, shape=(n, *shape), dtype=dtype, chunks=(1, *shape),
                              shards=(shard, *shape), compressors=compressors, fill_value=0)
 
@@ -72,7 +74,7 @@ def test_every_store_codec_has_a_layout_and_writes_zarrs_exact_bytes(tmp_path, c
     assert np.array_equal(zarr.open_array(tmp_path / "ours.zarr" / "images")[:], data)
 
 
-@pytest.mark.parametrize("codec", ["zstd", "zstd-checksum", "blosc", "none"])
+@pytest.mark.parametrize("codec", ALL_CODECS)
 @pytest.mark.parametrize("dtype", [np.uint16, ">u2"])
 def test_our_shard_files_equal_zarrs_byte_for_byte(tmp_path, codec, dtype):
     ours, theirs = (_array(tmp_path / f"{name}.zarr", dtype, codec) for name in ("a", "b"))
@@ -84,7 +86,7 @@ def test_our_shard_files_equal_zarrs_byte_for_byte(tmp_path, codec, dtype):
         assert layout.path(i).read_bytes() == other.path(i).read_bytes(), f"shard {i}"
 
 
-@pytest.mark.parametrize("codec", ["zstd", "zstd-checksum", "blosc", "none"])
+@pytest.mark.parametrize("codec", ALL_CODECS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, ">u2"])
 def test_shards_we_write_read_back_through_zarr(tmp_path, codec, dtype):
     arr = _array(tmp_path / "a.zarr", dtype, codec)
@@ -100,7 +102,7 @@ def test_shards_we_write_read_back_through_zarr(tmp_path, codec, dtype):
     assert not list((tmp_path / "a.zarr").rglob("*.tmp"))
 
 
-@pytest.mark.parametrize("codec", ["zstd", "zstd-checksum", "blosc", "none"])
+@pytest.mark.parametrize("codec", ALL_CODECS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, ">u2"])
 def test_shards_zarr_writes_read_back_through_our_reader(tmp_path, codec, dtype):
     arr = _array(tmp_path / "a.zarr", dtype, codec)
@@ -132,7 +134,7 @@ def test_the_index_is_laid_out_as_the_sharding_spec_says(tmp_path):
         assert raw[offset : offset + nbytes] == data[k].astype("<u2").tobytes()
     fd = os.open(layout.path(0), os.O_RDONLY)
     try:
-        table = layout.read_index(fd, layout.path(0))
+        table = layout.read_index(fd, 0)
     finally:
         os.close(fd)
     assert [tuple(int(v) for v in row) for row in table] == entries

@@ -17,6 +17,7 @@ from gigapatch.store import (
     patches_done,
     recorded_seed,
     summarize,
+    write_shard,
 )
 from gigapatch.store.summary import human_bytes
 
@@ -83,7 +84,7 @@ def test_summarize_says_what_info_prints(tmp_path):
     values = dict(lines)
     assert values["store"].startswith(f"{tmp_path / 's.zarr'} (")
     assert values["store"][-11:] in (" B on disk)", "KB on disk)")
-    assert values["format"].startswith("gigapatch store format 1 (Zarr v3), written by gigapatch ")
+    assert values["format"].startswith("gigapatch store format 2 (Zarr v3), written by gigapatch ")
     assert values["patches"] == "5 of 4x3x1 uint8"
     assert values["shards"] == "0/3 done, 2 patches each, codec zstd"
     assert values["plan"] == "grid of 4x3, at level 0, stride 4x3"
@@ -153,6 +154,9 @@ def test_patches_done_counts_the_patches_of_done_shards(tmp_path, n, shard_size,
     n_shards = -(-n // shard_size)
     done = data.draw(st.lists(st.booleans(), min_size=n_shards, max_size=n_shards))
     group = make_store(tmp_path / "s.zarr", n=n, shard_size=shard_size, overwrite=True)
+    for i in range(n_shards):
+        rows = len(range(i * shard_size, min(n, (i + 1) * shard_size)))
+        write_shard(group["images"], i, np.zeros((rows, 4, 3, 1), np.uint8))
     mark_done(group, [i for i, d in enumerate(done) if d])
     expected = sum(done[i // shard_size] for i in range(n))  # patch i lies in shard i // S
     assert patches_done(PatchStore(tmp_path / "s.zarr")) == expected
