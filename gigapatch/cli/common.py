@@ -89,8 +89,9 @@ positive_float = number(float, lambda v: 0 < v < float("inf"), "a positive numbe
 class ProgressBar:
     """A one-line progress display on a terminal; silent otherwise, or when ``quiet``."""
 
-    def __init__(self, label: str, *, quiet: bool = False) -> None:
+    def __init__(self, label: str, *, quiet: bool = False, unit: str = "patches") -> None:
         self.label = label
+        self.unit = unit
         self.enabled = sys.stderr.isatty() and not quiet
         self.start = time.perf_counter()
         self._last = 0.0
@@ -108,7 +109,7 @@ class ProgressBar:
         width = 30
         filled = int(width * done / total) if total else width
         sys.stderr.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} patches "
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {self.unit} "
             f"{rate:,.0f}/s ETA {eta:,.0f}s "
         )
         if done >= total:

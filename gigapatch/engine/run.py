@@ -25,7 +25,7 @@ from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
-from gigapatch.sources import Slide, describe_file
+from gigapatch.sources import Slide, describe_file, fingerprint
 from gigapatch.store import (
     Codec,
     PatchStore,
@@ -110,6 +110,8 @@ def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[st
     """What the store records of source ``k``: the file, the level read and how patches were
     resampled (target mpp, factor, method, level pixels read per patch)."""
     record: dict[str, Any] = describe_file(slide.path) if slide.path else {"path": None}
+    if slide.path:  # what --resume checks: the content, not only size and time
+        record["fingerprint"] = fingerprint(slide.path)
     level, factor = plan.level_of(k), plan.factor_of(k)
     lvl = slide.levels[level]
     base = slide.mpp

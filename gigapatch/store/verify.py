@@ -53,6 +53,9 @@ class Verification:
         Damaged or missing chunks of the per-patch arrays.
     unreadable_flags
         ``done`` flags that do not read (counted as not done).
+    fatal
+        The problems neither :func:`repair_store` nor a resumed run can fix
+        (attributes, counts, slide indices, patches outside their slides).
     """
 
     problems: list[str] = field(default_factory=list)
@@ -60,6 +63,11 @@ class Verification:
     not_done: list[int] = field(default_factory=list)
     chunks: list[ChunkProblem] = field(default_factory=list)
     unreadable_flags: list[int] = field(default_factory=list)
+    fatal: list[str] = field(default_factory=list)
+
+    def _fatal(self, problem: str) -> None:
+        self.problems.append(problem)
+        self.fatal.append(problem)
 
     @property
     def ok(self) -> bool:
@@ -95,20 +103,20 @@ def _check_attrs(store: PatchStore, found: Verification) -> bool:
     missing = [k for k in ("version", "created", "sources", "plan", "shard_size")
                if k not in store.attrs]
     if missing:
-        found.problems.append(f"attrs['gigapatch'] lacks {', '.join(missing)}")
+        found._fatal(f"attrs['gigapatch'] lacks {', '.join(missing)}")
     n = len(store)
     for name in _COLUMNS:
         if name not in store._group:
             if name != "tissue":
-                found.problems.append(f"array {name!r} is missing")
+                found._fatal(f"array {name!r} is missing")
             continue
         array = array_node(store._group, name)
         if array.shape[0] != n:
-            found.problems.append(f"{name} has {array.shape[0]} rows for {n} patches")
+            found._fatal(f"{name} has {array.shape[0]} rows for {n} patches")
             continue
         found.chunks += check_column(array, name)
     found.problems += [str(problem) for problem in found.chunks]
-    return not found.problems
+    return not found.fatal
 
 
 def _check_shards(
@@ -116,7 +124,7 @@ def _check_shards(
 ) -> None:
     flags = read_flags(store._group)
     if len(flags) != store.n_shards:
-        found.problems.append(f"done has {len(flags)} flags for {store.n_shards} shards")
+        found._fatal(f"done has {len(flags)} flags for {store.n_shards} shards")
         return
     found.unreadable_flags = _unreadable_flags(store) if not flags.all() else []
     found.not_done = np.flatnonzero(flags == 0).tolist()
@@ -160,7 +168,7 @@ def _zarr_problem(store: PatchStore, index: int, quick: bool) -> str | None:
 def _check_places(store: PatchStore, found: Verification) -> None:
     sources, slide, coords = store.sources, store.slide, store.coords
     if len(store) and (slide.min() < 0 or slide.max() >= len(sources)):
-        found.problems.append(f"slide indices outside [0, {len(sources) - 1}]")
+        found._fatal(f"slide indices outside [0, {len(sources) - 1}]")
         return
     ph, pw = store.patch_shape[:2]
     plan = store.plan
@@ -175,7 +183,7 @@ def _check_places(store: PatchStore, found: Verification) -> None:
         lh, lw = round(h0 / dy), round(w0 / dx)
         outside = (ly < 0) | (lx < 0) | (ly + sh > lh) | (lx + sw > lw)
         if outside.any() and plan.get("padding", "valid") == "valid":
-            found.problems.append(
+            found._fatal(
                 f"{int(outside.sum())} patches of source {k} ({src.get('name')}) lie "
                 f"outside its {lh}x{lw} level"
             )
@@ -197,7 +205,7 @@ def verify_store(
         Called as ``progress(shards_checked, shards_done)``.
     """
     found = Verification()
-    if _check_attrs(store, found):
+    if _check_attrs(store, found) and not found.chunks:
         _check_places(store, found)
     _check_shards(store, found, quick, progress)
     return found
