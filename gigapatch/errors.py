@@ -30,8 +30,10 @@ __all__ = [
     "MissingExtraError",
     "RegionError",
     "SlideError",
+    "StaleLockWarning",
     "StoreError",
     "StoreExistsError",
+    "StoreLockedError",
 ]
 
 
@@ -57,6 +59,14 @@ class StoreError(GigapatchError, OSError):
 
 class StoreExistsError(StoreError, FileExistsError):
     """The output store exists and neither overwrite nor resume was asked for."""
+
+
+class StoreLockedError(StoreError):
+    """Another run holds the store's writer lock (the message names it: host, pid, since when)."""
+
+
+class StaleLockWarning(UserWarning):
+    """A store's writer lock was taken over: its holder is gone, or ``break_lock`` was given."""
 
 
 class DeviceError(GigapatchError, RuntimeError):

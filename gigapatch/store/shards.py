@@ -293,11 +293,12 @@ class ShardLayout:
         parts.append(self.encode_index(table))
         return parts
 
-    def write(self, shard: int, data: Array, *, sync: bool = True) -> None:
-        """Write the file of ``shard`` whole from its patches ``data``.
+    def write(self, shard: int, data: Array, *, sync: bool = True) -> int:
+        """Write the file of ``shard`` whole from its patches ``data``; return its size.
 
         With ``sync`` the file is on disk before it is renamed into place, so it
-        survives a power loss once its ``done`` flag is set.
+        survives a power loss once its ``done`` flag is set. The driver checks
+        it sees a file of the returned size before it sets that flag.
         """
         parts = self.encode_shard(data)
         path = self.path(shard)
@@ -305,10 +306,12 @@ class ShardLayout:
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             fh.writelines(parts)
+            nbytes = fh.tell()
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
         os.replace(tmp, path)
+        return nbytes
 
     def read_chunks(
         self, fd: int, path: Path, table: Index, local: Sequence[int], out: Array,
