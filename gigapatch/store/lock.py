@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import json
 import os
 import secrets
 import socket
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -167,6 +169,24 @@ def _sync_dir(folder: Path) -> None:
         pass  # some filesystems cannot sync a folder
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` of ``folder`` (released when the process ends, however);
+    where a filesystem cannot lock a folder, go on without."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        fd = -1
+    try:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # releases the flock
 
 
 def _create(path: Path, data: bytes) -> None:
@@ -330,18 +350,16 @@ class StoreLock:
         return f"breaking the lock of store {store!r} held by {other.describe()} (break_lock)"
 
     def _remove(self, raw: bytes) -> None:
-        """Remove the lock file if it still holds ``raw``: moved aside first, so that of two
-        runs taking over the same stale lock only one removes it."""
-        aside = self.path.with_name(f"{LOCK_NAME}.{self.token}")
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return
-        moved = aside.read_bytes()
-        aside.unlink()
-        if moved != raw:  # another run took the lock since we read it: give it back
-            with contextlib.suppress(FileExistsError):
-                _create(self.path, moved)
+        """Remove the lock file if it still holds ``raw``. Runs taking over one stale lock
+        do this one at a time (``flock`` of the store folder), so none of them removes the
+        lock another has just taken."""
+        with _one_at_a_time(self.store):
+            try:
+                now = self.path.read_bytes()
+            except FileNotFoundError:
+                return
+            if now == raw:
+                self.path.unlink(missing_ok=True)
 
     def build(self, folder: Path) -> None:
         """Write this lock into ``folder``, which will be renamed to the store."""
