@@ -275,6 +275,7 @@ def _run_store(
     """Take the store's lock, create or reopen the store, then run the shards not yet done."""
     shard_size = spec.shard_size
     if resume and os.path.exists(out) and not _empty_dir(out):
+        PatchStore(out)  # a folder that is no store is refused before a lock is put in it
         lock.acquire()  # before anything of the store is read or changed
         group = open_for_resume(out, spec)
         done, layout = read_done(group), ShardLayout.of(array_node(group, "images"))
