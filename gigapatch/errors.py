@@ -30,10 +30,12 @@ __all__ = [
     "MissingExtraError",
     "RegionError",
     "SlideError",
+    "StaleLockWarning",
     "StoreCorruptError",
     "StoreError",
     "StoreExistsError",
     "StoreIncompleteError",
+    "StoreLockedError",
 ]
 
 
@@ -69,6 +71,14 @@ class StoreCorruptError(StoreError):
 
 class StoreIncompleteError(StoreError):
     """Patches were asked of a shard that is not written yet (the extraction did not finish)."""
+
+
+class StoreLockedError(StoreError):
+    """Another run holds the store's writer lock (the message names it: host, pid, since when)."""
+
+
+class StaleLockWarning(UserWarning):
+    """A store's writer lock was taken over: its holder is gone, or ``break_lock`` was given."""
 
 
 class DeviceError(GigapatchError, RuntimeError):

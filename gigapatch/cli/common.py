@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import NoReturn, Protocol, TypeAlias, TypeVar
 
@@ -117,16 +118,26 @@ class ProgressBar:
         sys.stderr.flush()
 
 
+def _one_line_warning(prog: str) -> Callable[..., None]:
+    def show(message: Warning | str, *args: object, **kwargs: object) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def run_reporting_errors(
     prog: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace
 ) -> int:
     """``run(args)``, with every user error turned into one stderr line and an exit status.
 
     Bad arguments exit 2, files and stores that cannot be used 1, an interrupt 130;
-    a closed stdout (``BrokenPipeError``) is left to :func:`gigapatch.cli.main`.
+    a closed stdout (``BrokenPipeError``) is left to :func:`gigapatch.cli.main`. A
+    warning shown meanwhile is one stderr line too (``PROG: warning: ...``).
     """
     try:
-        return run(args)
+        with warnings.catch_warnings():  # restores the previous display on exit
+            warnings.showwarning = _one_line_warning(prog)
+            return run(args)
     except InvalidArgumentError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

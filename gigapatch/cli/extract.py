@@ -45,6 +45,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true",
                        help="finish an interrupted run of the same request")
     again.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--break-lock", action="store_true", dest="break_lock",
+                   help="take over the store's writer lock held by a run on another host "
+                        "(only when that run is gone)")
     p.add_argument("--no-sync", action="store_true", dest="no_sync",
                    help="do not fsync shard files (faster; a crash of the machine may then "
                         "lose shards already marked done)")
@@ -88,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         sync=not args.no_sync,
         progress=ProgressBar("extract", quiet=args.quiet),
+        break_lock=args.break_lock,
     )
     dt = time.perf_counter() - t0
     what = "patches" if plan.kind == "grid" else f"{plan.kind} patches"

@@ -3,7 +3,9 @@
 :mod:`gigapatch.engine.run` builds and runs the tasks (one per output
 shard, each reading the tiles its patches need and writing its shard whole);
 :mod:`gigapatch.engine.scheduling` runs a task graph on local threads or
-processes, or on a ``distributed`` cluster, and reports each finished task.
+processes, or on a ``distributed`` cluster, and reports each finished task;
+:mod:`gigapatch.engine.workers` makes the paths tasks carry hold on every
+worker, and checks them on both ends.
 :mod:`gigapatch.engine.estimate` says what a plan will write, how big and how
 long, before anything is written; :mod:`gigapatch.engine.benchmark` compares
 gigapatch with the decode limit and ``read_region`` loops on one slide.

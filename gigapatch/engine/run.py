@@ -4,8 +4,11 @@ Each task owns whole shards: it reads the source regions its patches need
 (decoding only the tiles those regions touch), cuts the patches with the
 gather kernel on the chosen device, and writes its shard whole. The driver
 process alone sets ``done`` flags, in a Dask callback, after a task has
-returned — so a shard is never marked done before its bytes are on disk, and
-no two writers ever touch one chunk of ``done``.
+returned and the driver sees its shard file — so a shard is never marked done
+before its bytes are on disk, and no two writers ever touch one chunk of
+``done``. The driver holds the store's writer lock for the whole run
+(:mod:`gigapatch.store.lock`), and makes every path absolute before it builds
+a task (:mod:`gigapatch.engine.workers`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dask.delayed import delayed
 
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
+from gigapatch.engine.workers import TaskSlides, check_output_seen, check_shard_seen
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
@@ -37,6 +41,7 @@ from gigapatch.store import (
     write_shard,
 )
 from gigapatch.store.columns import array_node, read_flags
+from gigapatch.store.lock import StoreLock
 
 __all__ = ["extract", "extract_to_zarr"]
 
@@ -44,18 +49,22 @@ Progress = Callable[[int, int], None]
 
 
 def _shard_task(
-    slides: Sequence[Slide], plan: PatchPlan, images: zarr.Array[Any], index: int, device: str,
+    sources: TaskSlides, plan: PatchPlan, images: zarr.Array[Any], index: int, device: str,
     sync: bool,
-) -> int:
+) -> tuple[int, int | None]:
+    """Write shard ``index``; return it and the size of its file (for the driver to check)."""
+    check_output_seen(images)
+    slides = sources.open()
     per_shard = (images.shards or images.chunks)[0]
     buf = shard_buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))[: len(plan)]
-    write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
-    return index
+    nbytes = write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
+    return index, nbytes
 
 
 def _block_task(
-    slides: Sequence[Slide], plan: PatchPlan, device: str, out: npt.NDArray[Any] | None = None
+    sources: TaskSlides, plan: PatchPlan, device: str, out: npt.NDArray[Any] | None = None
 ) -> npt.NDArray[Any] | None:
+    slides = sources.open()
     if out is not None:  # threads share the result array: fill its slice, return nothing
         read_patches(slides, plan, device, out=out)
         return None
@@ -153,6 +162,7 @@ def extract_to_zarr(
     overwrite: bool = False,
     sync: bool = True,
     progress: Progress | None = None,
+    break_lock: bool = False,
 ) -> PatchStore:
     """Extract the patches of ``plan`` into a Zarr v3 patch store.
 
@@ -163,7 +173,8 @@ def extract_to_zarr(
     plan
         Where the patches are (:func:`gigapatch.grid`).
     out
-        Folder of the store to create.
+        Folder of the store to create (made absolute here, so workers in
+        another working directory write it where the caller said).
     labels
         One class label per source (-1 for none); default: the plan's labels
         (``plan.slide_labels``), else all -1.
@@ -187,7 +198,8 @@ def extract_to_zarr(
         sources unchanged on disk, shard size, codec). Without a store at
         ``out``, a fresh run.
     overwrite
-        Replace an existing gigapatch store at ``out``.
+        Replace an existing gigapatch store at ``out`` (never one another run
+        is writing).
     sync
         Sync every shard file to disk before marking it done (default), so a
         finished shard survives a power loss or node crash, not only a killed
@@ -195,12 +207,28 @@ def extract_to_zarr(
         with SIGKILL still resumes correctly either way.
     progress
         Called in the driver as ``progress(patches_done, patches_total)``.
+    break_lock
+        Take over the store's writer lock when another host holds it (a lock
+        left on this host by a process that no longer runs is taken over
+        anyway, with a :class:`~gigapatch.errors.StaleLockWarning`).
 
     Returns
     -------
     PatchStore
         The finished store, open for reading.
+
+    Raises
+    ------
+    StoreLockedError
+        Another run writes the store at ``out`` (the message names it).
+    StoreError
+        A worker cannot see a source or the output, or the driver does not
+        see a shard file a worker wrote (the message names the worker or the
+        shard, and the path).
     """
+    if not isinstance(out, str | os.PathLike):
+        raise InvalidArgumentError(f"out must be a path; got {type(out).__name__}")
+    out = os.path.abspath(out)
     slides = as_slides(sources)
     _check_plan(slides, plan)
     device = resolve_device(device)
@@ -232,21 +260,24 @@ def extract_to_zarr(
     )
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
-        return _run_store(slides, plan, out, spec, resume=resume, overwrite=overwrite,
-                          device=device, sync=sync, scheduler=scheduler, workers=workers,
-                          progress=progress)
+        with StoreLock(out, break_lock=break_lock) as lock:  # released however the run ends
+            return _run_store(slides, plan, out, spec, lock, resume=resume, overwrite=overwrite,
+                              device=device, sync=sync, scheduler=scheduler, workers=workers,
+                              progress=progress)
     finally:
         disconnect()
 
 
 def _run_store(
-    slides: Sequence[Slide], plan: PatchPlan, out: str | os.PathLike[str], spec: StoreSpec, *,
+    slides: Sequence[Slide], plan: PatchPlan, out: str, spec: StoreSpec, lock: StoreLock, *,
     resume: bool, overwrite: bool, device: str, sync: bool, scheduler: Any, workers: int,
     progress: Progress | None,
 ) -> PatchStore:
-    """Create or reopen the store, then run the shards not yet done."""
+    """Take the store's lock, create or reopen the store, then run the shards not yet done."""
     shard_size = spec.shard_size
     if resume and os.path.exists(out) and not _empty_dir(out):
+        PatchStore(out)  # a folder that is no store is refused before a lock is put in it
+        lock.acquire()  # before anything of the store is read or changed
         group = open_for_resume(out, spec, sync=sync)
         flags, layout = read_flags(group), ShardLayout.of(array_node(group, "images"))
         # a shard marked done whose file is missing, damaged or not the one marked done is
@@ -255,16 +286,18 @@ def _run_store(
                 if not flags[i] or (layout is not None
                                     and layout.problem(i, int(flags[i])) is not None)]
     else:
-        group = create_store(out, spec, overwrite=overwrite or resume, sync=sync)
+        group = create_store(out, spec, overwrite=overwrite or resume, lock=lock, sync=sync)
         todo = list(range(-(-len(plan) // shard_size)))
     images = array_node(group, "images")
+    layout = ShardLayout.of(images)
+    sources = TaskSlides(slides)
     n = len(plan)
     tasks = []
     for i in todo:
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
             delayed(_shard_task, pure=False)(
-                slides, rows, images, i, device, sync, dask_key_name=("gigapatch-shard", i)
+                sources, rows, images, i, device, sync, dask_key_name=("gigapatch-shard", i)
             )
         )
     written = n - sum(min(shard_size, n - i * shard_size) for i in todo)
@@ -274,8 +307,11 @@ def _run_store(
     def on_done(key: Any, result: Any) -> None:
         nonlocal written
         if isinstance(key, tuple) and key[0] == "gigapatch-shard":
-            mark_done(group, [result], sync=sync)
-            written += min(shard_size, n - result * shard_size)
+            index, nbytes = result
+            check_shard_seen(layout, index, nbytes)
+            lock.check()  # still this run's store: another run may not have broken the lock
+            mark_done(group, [index], sync=sync)
+            written += min(shard_size, n - index * shard_size)
             if progress is not None:
                 progress(written, n)
 
@@ -305,6 +341,7 @@ def extract(
     _check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
+    sent = TaskSlides(slides)
     n = len(plan)
     h, w = plan.size
     starts = list(range(0, n, block_size))
@@ -312,7 +349,7 @@ def extract(
     result = np.empty((n, h, w, slides[0].channels), slides[0].dtype) if shared else None
     tasks = [
         delayed(_block_task, pure=False)(
-            slides, plan.rows(a, min(a + block_size, n)), device,
+            sent, plan.rows(a, min(a + block_size, n)), device,
             None if result is None else result[a : a + block_size],
             dask_key_name=("gigapatch-block", k),
         )

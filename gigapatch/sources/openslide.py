@@ -251,7 +251,7 @@ def open_openslide(path: str | os.PathLike[str], *, series: int | str | None = N
     if reader is not main:  # the associated image is in memory: no handle to keep
         main.close()
     return Slide(reader, name=Path(path).name, path=os.path.abspath(path),
-                 reopen=(_reopen, (path, index)))
+                 reopen=(_reopen, (os.path.abspath(path), index)))
 
 
 def _reopen(path: str, series: int) -> Slide:

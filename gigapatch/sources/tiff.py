@@ -399,12 +399,13 @@ def open_tiff(path: str | os.PathLike[str], *, series: int | str | None = None) 
     """Open a TIFF file as a :class:`~gigapatch.sources.slide.Slide`.
 
     ``series`` picks one of the file's images by index or name; ``None``: the largest. The
-    slide pickles as the path and the chosen series' index.
+    slide pickles as the absolute path (a worker in another folder reopens the same file) and
+    the chosen series' index.
     """
     path = os.fspath(path)
     reader = TiffReader(path, series)
     return Slide(reader, name=Path(path).name, path=os.path.abspath(path),
-                 reopen=(_reopen, (path, reader.series_index)))
+                 reopen=(_reopen, (os.path.abspath(path), reader.series_index)))
 
 
 def _reopen(path: str, series: int) -> Slide:

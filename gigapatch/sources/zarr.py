@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 import zarr
+from zarr.storage import LocalStore
 
 from gigapatch.errors import SlideError
 from gigapatch.sources.axes import check_dtype, yxc_order
@@ -134,7 +135,8 @@ def open_zarr(source: str | os.PathLike[str] | Any, *, axes: str | None = None) 
         name = source.name or "zarr array"
         index, order = _plain_array(source, axes, name)
         reader = ZarrReader([source], index, order, name, None, "zarr")
-        return Slide(reader, name=name, path=None, reopen=(_reopen_array, (source, axes)))
+        return Slide(reader, name=name, path=None,
+                     reopen=(_reopen_array, (_anchored(source), axes)))
     path = Path(source)
     name = path.name
     try:
@@ -155,7 +157,17 @@ def open_zarr(source: str | os.PathLike[str] | Any, *, axes: str | None = None) 
         arrays, index, order, mpp = _ome(node, ms, name)
         reader = ZarrReader(arrays, index, order, name, mpp, f"ome-zarr-{version}")
     return Slide(reader, name=name, path=os.path.abspath(path),
-                 reopen=(_reopen_path, (os.fspath(path), axes)))
+                 reopen=(_reopen_path, (os.path.abspath(path), axes)))
+
+
+def _anchored(array: zarr.Array[Any]) -> zarr.Array[Any]:
+    """``array``, reopened from an absolute folder if its local store's folder is relative (so
+    a worker in another working directory reads the same array)."""
+    store = array.store
+    if not isinstance(store, LocalStore) or Path(store.root).is_absolute():
+        return array
+    absolute = LocalStore(Path(store.root).absolute(), read_only=True)
+    return zarr.open_array(absolute, path=array.path, mode="r")
 
 
 def _reopen_path(path: str, axes: str | None) -> Slide:

@@ -398,7 +398,8 @@ class ShardLayout:
         """Write the file of ``shard`` whole from its patches ``data``; return its size.
 
         With ``sync`` the file, then its folder, are on disk before this returns,
-        so the shard survives a power loss once its ``done`` flag is set.
+        so the shard survives a power loss once its ``done`` flag is set. The
+        driver checks it sees a file of the returned size before it sets that flag.
         """
         parts = self.encode_shard(data)
         path = self.path(shard)
@@ -406,13 +407,14 @@ class ShardLayout:
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             fh.writelines(parts)
+            nbytes = fh.tell()
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())  # on disk before the driver can mark the shard done
         os.replace(tmp, path)
         if sync:
             fsync_dir(path.parent)  # the rename itself survives a power loss
-        return sum(len(part) for part in parts)
+        return nbytes
 
     def read_chunks(
         self, fd: int, shard: int, table: Index, local: Sequence[int], out: Array,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import shutil
@@ -15,11 +16,12 @@ import numpy.typing as npt
 import zarr
 
 from gigapatch import __version__
-from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
+from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError, StoreLockedError
 from gigapatch.store.columns import ChunkProblem, array_node, compare_column, rewrite_chunks
 from gigapatch.store.durable import fsync_dir, sync_tree
 from gigapatch.store.flags import set_flag
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
+from gigapatch.store.lock import StoreLock, abandoned, lock_holder
 from gigapatch.store.nodes import create_nodes
 from gigapatch.store.reader import PatchStore
 from gigapatch.store.shards import ShardLayout
@@ -36,26 +38,78 @@ def _is_gigapatch_store(path: Path) -> bool:
     return ATTRS_KEY in group.attrs
 
 
-def _clear_output(path: Path, overwrite: bool) -> None:
+def _check_output(path: Path, overwrite: bool, lock: StoreLock) -> bool:
+    """Check what is at ``path``; return whether it is a store to replace (its lock is then
+    taken, so a store another run writes is never deleted)."""
     if not path.exists():
-        return
+        return False
+    holder = lock_holder(path) if path.is_dir() else None
+    if holder is not None and not overwrite:
+        raise StoreLockedError(
+            f"output {str(path)!r} is being written by another run: {holder.describe()}"
+        )
     if not overwrite:
         raise StoreExistsError(
             f"output {str(path)!r} already exists; pass overwrite=True (--overwrite) to replace "
             "it, or resume=True (--resume) to finish it"
         )
-    if path.is_dir() and (not any(path.iterdir()) or _is_gigapatch_store(path)):
-        shutil.rmtree(path)
-        return
+    if path.is_dir() and not any(path.iterdir()):
+        return False  # an empty folder the user made: the new store is renamed over it
+    if path.is_dir() and _is_gigapatch_store(path):
+        lock.acquire()
+        return True
     raise StoreExistsError(
         f"output {str(path)!r} exists and is not a gigapatch store; refusing to overwrite it"
     )
 
 
+def _remove_abandoned(path: Path) -> None:
+    """Remove the folders that runs now gone left while creating or replacing ``path``."""
+    for pattern in (f".{path.name}.creating-*", f".{path.name}.replaced-*"):
+        for folder in path.parent.glob(pattern):
+            if folder.is_dir() and abandoned(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _taken_meanwhile(path: Path) -> StoreError:
+    holder = lock_holder(path)
+    if holder is not None:
+        return StoreLockedError(
+            f"output {str(path)!r} was created by another run meanwhile: {holder.describe()}"
+        )
+    return StoreExistsError(
+        f"output {str(path)!r} was created by another run meanwhile; pass overwrite=True "
+        "(--overwrite) to replace it, or resume=True (--resume) to finish it"
+    )
+
+
+def _put_in_place(building: Path, path: Path, replacing: bool, lock: StoreLock) -> None:
+    """Rename ``building`` to ``path``, never over a store another run made meanwhile."""
+    aside = path.with_name(f".{path.name}.replaced-{lock.token}") if replacing else None
+    if aside is not None:
+        os.rename(path, aside)  # the old store, still locked by this run
+    try:
+        os.rename(building, path)  # fails when ``path`` is a folder that is not empty
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise
+        raise _taken_meanwhile(path) from None
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+    lock.placed()
+
+
 def create_store(
-    path: str | os.PathLike[str], spec: StoreSpec, *, overwrite: bool = False, sync: bool = True
+    path: str | os.PathLike[str], spec: StoreSpec, *, overwrite: bool = False,
+    lock: StoreLock | None = None, sync: bool = True,
 ) -> zarr.Group:
     """Create an empty store (no shard done) with every node and attribute of format 2.
+
+    The store is built in a hidden sibling folder (``.NAME.creating-TOKEN``)
+    holding the writer lock from the start, then renamed into place: a run
+    killed while creating leaves nothing at ``path``, and of two runs creating
+    one store at once, one makes it and the other is refused.
 
     Parameters
     ----------
@@ -65,10 +119,13 @@ def create_store(
         What the store holds; ``spec.tissue``, when given, is written as the
         optional node ``tissue``.
     overwrite
-        Replace a gigapatch store already at ``path``.
+        Replace a gigapatch store already at ``path`` (after taking its lock).
+    lock
+        The run's lock of ``path``: held when this returns. ``None``: a lock
+        of this call alone, released before it returns.
     sync
         Sync every file and folder of the new store to disk before it appears
-        at ``path``.
+        at ``path``, and the rename after.
 
     Raises
     ------
@@ -76,20 +133,43 @@ def create_store(
         The spec holds no patches.
     StoreExistsError
         ``path`` exists and ``overwrite`` is false, or it is not a gigapatch
-        store (never deleted then).
+        store (never deleted then), or another run created it meanwhile.
+    StoreLockedError
+        Another run holds the lock of the store at ``path``.
     """
     arrays = spec.arrays()
     n = len(arrays["coords"])
     if n == 0:
         raise InvalidArgumentError("the plan holds no patches: nothing to write")
-    path = Path(path)
-    _clear_output(path, overwrite)
-    # built aside, then renamed into place: a run killed while creating leaves no half-store
-    # at ``path`` (only a hidden ``.NAME.creating-*`` folder, removed by the next creation)
-    for stale in path.parent.glob(f".{path.name}.creating-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    building = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    group = zarr.open_group(building, mode="w", zarr_format=3)
+    path = Path(os.path.abspath(path))
+    own = lock is None
+    lock = StoreLock(path) if lock is None else lock
+    try:
+        replacing = _check_output(path, overwrite, lock)
+        _remove_abandoned(path)
+        building = path.with_name(f".{path.name}.creating-{lock.token}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        building.mkdir()
+        try:
+            lock.build(building)
+            _build(building, spec)
+            if sync:
+                sync_tree(building)  # every node on disk before the store appears at ``path``
+            _put_in_place(building, path, replacing, lock)
+            if sync:
+                fsync_dir(path.parent)  # the rename itself survives a power loss
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+    finally:
+        if own:
+            lock.release()
+    return zarr.open_group(path, mode="r+")
+
+
+def _build(building: Path, spec: StoreSpec) -> None:
+    """Write the nodes and attributes of a new store into ``building``."""
+    group = zarr.open_group(building, mode="a", zarr_format=3)  # keeps the lock already in it
     create_nodes(group, spec)
     group.attrs[ATTRS_KEY] = {
         "format": FORMAT_VERSION,
@@ -100,21 +180,16 @@ def create_store(
         "sources": list(spec.sources),
         "plan": spec.plan,
     }
-    if sync:
-        sync_tree(building)  # every node on disk before the store appears at ``path``
-    if path.exists():  # an empty folder the user made for the output
-        path.rmdir()
-    os.replace(building, path)
-    if sync:
-        fsync_dir(path.parent)
-    return zarr.open_group(path, mode="r+")
 
 
 def write_shard(
     images: zarr.Array[Any], index: int, data: npt.NDArray[Any], *, sync: bool = True
-) -> int:
-    """Write shard ``index`` of ``images`` whole (one writer per shard, never partial); return
-    the bytes of its file (0 when written through zarr)."""
+) -> int | None:
+    """Write shard ``index`` of ``images`` whole (one writer per shard, never partial).
+
+    Returns the size of the shard file, for the driver to check it sees the same file;
+    None when the shard is written through zarr (no :class:`ShardLayout`).
+    """
     size = (images.shards or images.chunks)[0]
     start = index * size
     stop = min(start + size, images.shape[0])
@@ -125,7 +200,7 @@ def write_shard(
     layout = ShardLayout.of(images)
     if layout is None:
         images[start:stop] = data
-        return 0
+        return None
     return layout.write(index, data, sync=sync)
 
 

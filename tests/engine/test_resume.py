@@ -11,8 +11,9 @@ import pytest
 import zarr
 
 import gigapatch
-from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.errors import InvalidArgumentError, StaleLockWarning, StoreError
 from gigapatch.store import PatchStore
+from gigapatch.store.lock import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +54,8 @@ def small_job(tmp_path_factory, square_path):
 
 # The child SIGKILLs itself at the nth call of one function, so where the run dies is fixed:
 # - "read": shard n is being read; its file was never started (shards 0..n-2 are done)
-# - "fsync": shard n is written whole to its temporary file, not yet renamed into place
+# - "fsync": shard n is written whole to its temporary file, not yet renamed into place (the
+#   nth fsync of a shard's temporary file)
 # - "mark": shard n's file is in place, its done flag not yet set
 # One worker runs one shard at a time and the driver marks each before the next starts, so
 # shards 0..n-2 are done, whatever the timing.
@@ -68,9 +70,11 @@ from gigapatch.engine import run as engine
 slide, out, where, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 calls = 0
 
-def killing(real):
+def killing(real, counts=lambda *args: True):
     def call(*args, **kwargs):
         global calls
+        if not counts(*args):
+            return real(*args, **kwargs)
         calls += 1
         if calls == nth:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -79,10 +83,8 @@ def killing(real):
 
 if where == "read":
     engine.read_patches = killing(engine.read_patches)
-elif where == "fsync":  # the nth fsync of a shard's temporary file: written, not renamed
-    real_fsync, killing_fsync = os.fsync, killing(os.fsync)
-    os.fsync = lambda fd: (killing_fsync if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp")
-                           else real_fsync)(fd)
+elif where == "fsync":  # of shard files only (not of the lock, flags or folders)
+    os.fsync = killing(os.fsync, lambda fd: os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"))
 else:
     engine.mark_done = killing(engine.mark_done)
 plan = gigapatch.grid(slide, 64, level=1)
@@ -110,9 +112,12 @@ def test_sigkill_at_fixed_points_then_resume_gives_the_same_bytes(small_job):
         assert len(temporary) == (where == "fsync"), (where, nth)  # the half-written shard
         assert len(files) - len(temporary) == nth - (where != "mark"), (where, nth)
         assert killed.verify()[0].endswith("the extraction did not finish")
+        assert (out / LOCK_NAME).exists()  # the killed run's lock stays behind
         seen: list[int] = []
-        gigapatch.extract_to_zarr(slide, plan, out, shard_size=4, resume=True,
-                                  progress=lambda done, total, seen=seen: seen.append(done))
+        with pytest.warns(StaleLockWarning, match="that process is no longer running"):
+            gigapatch.extract_to_zarr(slide, plan, out, shard_size=4, resume=True,
+                                      progress=lambda done, total, seen=seen: seen.append(done))
+        assert not (out / LOCK_NAME).exists()
         kept = (nth - 1) * 4  # the finished shards are kept, the others written once each
         assert seen == ([kept] if kept else []) + list(range(kept + 4, 65, 4)), (where, nth)
         _same_store(out, reference)
