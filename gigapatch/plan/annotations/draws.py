@@ -168,7 +168,8 @@ def sample_slide(
         if len(part[0]) < count:
             raise InvalidArgumentError(
                 f"n: could draw only {len(part[0])} of {count} patches "
-                f"{_what(ann, target, min_tissue if tissue else None)} from {slide.name!r}; "
+                f"{_what(ann, target, min_tissue if tissue else None)}"
+                f"{'' if replace else ', all distinct'} from {slide.name!r}; "
                 "lower n, min_annotation or min_tissue"
             )
         if not replace:

@@ -60,6 +60,12 @@ def _threshold(value: Any) -> float:
     return float(value)
 
 
+def _key(r: Region) -> tuple[Any, ...]:
+    """A region's place in the canonical order: class, larger first, then where it lies (so
+    plans do not depend on the order a file lists its regions in)."""
+    return (r.class_name, -r.area, r.bbox, len(r.exterior))
+
+
 @dataclass(frozen=True, eq=False)
 class AnnotatedSlides:
     """The regions of every slide of a plan and the rules that judge patches by them.
@@ -67,7 +73,9 @@ class AnnotatedSlides:
     Attributes
     ----------
     regions
-        Per slide, its regions after the class filters.
+        Per slide, its regions after the class filters, in a canonical order
+        (class name, then larger first, then bounding box): the same regions
+        listed in any order give the same plan.
     region_labels
         Per slide, the class index of each region (into ``classes`` with
         labels; into that slide's own sorted classes as a mask).
@@ -197,7 +205,8 @@ def annotated_slides(
             f"{list(include) if include is not None else None}, exclude_classes "
             f"{list(exclude or ())})"
         )
-    regions = [[r for r in (a.regions if a else ()) if r.class_name in wanted] for a in found]
+    regions = [sorted((r for r in (a.regions if a else ()) if r.class_name in wanted), key=_key)
+               for a in found]
     classes = tuple(sorted({*wanted, background})) if background else tuple(wanted)
     if labels_from_annotations:
         index = {c: i for i, c in enumerate(classes)}

@@ -40,7 +40,7 @@ class RingIndex:
         x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
         keep = y0 != y1  # horizontal edges never count
         self.x0, self.y0, self.x1, self.y1 = x0[keep], y0[keep], x1[keep], y1[keep]
-        self.slope = (self.x1 - self.x0) / (self.y1 - self.y0)
+        self.dx, self.dy = self.x1 - self.x0, self.y1 - self.y0
         self.top = float(ring[:, 1].min())
         self.bottom = float(ring[:, 1].max())
         n = len(self.y0)
@@ -94,7 +94,8 @@ class RingIndex:
         y0, y1 = self.y0[edges], self.y1[edges]
         py = y[:, None]
         spans = (y0 > py) != (y1 > py)
-        cross = self.x0[edges] + (py - y0) * self.slope[edges]
+        with np.errstate(all="ignore"):  # pairs that do not span are masked out below
+            cross = self.x0[edges] + self.dx[edges] * ((py - y0) / self.dy[edges])
         hits = spans & (x[:, None] < cross)
         odd: npt.NDArray[np.bool_] = (np.count_nonzero(hits, axis=1) & 1).astype(bool)
         return odd

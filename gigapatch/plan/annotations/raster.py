@@ -50,7 +50,8 @@ def fill(ring: npt.NDArray[np.float64], s: float, window: Window) -> npt.NDArray
         return out
     edge = np.repeat(np.arange(len(v0)), count)
     row = np.repeat(lo, count) + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
-    cross = u0[edge] + (row - v0[edge]) * ((u1 - u0) / (v1 - v0))[edge]
+    # t in [0, 1] along the edge: no overflow however steep or short the edge
+    cross = u0[edge] + (u1 - u0)[edge] * ((row - v0[edge]) / (v1 - v0)[edge])
     col = np.maximum(np.ceil(cross), 0).astype(np.int64)
     inside = col < w
     flat = row[inside] * (w + 1) + col[inside]
