@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.plan.annotations.raster import NONE, paint
+from gigapatch.plan.annotations.raster import paint
 from gigapatch.plan.annotations.regions import Region
 
 __all__ = ["CACHE_BYTES", "MIN_SIDE", "TILE", "Coverage", "mask_scale"]
@@ -46,10 +47,17 @@ def mask_scale(footprint: tuple[float, float]) -> float:
 
 
 def _edge(a: npt.NDArray[np.float64], n: int) -> tuple[npt.NDArray[np.int64], np.ndarray]:
-    """Cell index and fraction into it of window positions ``a`` (clipped to [0, n])."""
-    a = np.clip(a, 0.0, float(n))
+    """Cell index and fraction into it of window positions ``a`` (within [0, n])."""
     i = np.minimum(np.floor(a).astype(np.int64), n - 1)
     return i, a - i
+
+
+def _integral(m: npt.NDArray[np.bool_], out: npt.NDArray[np.int32]) -> None:
+    """The integral image of ``m`` into ``out[1:, 1:]`` (row sums along the contiguous axis,
+    then rows added one after the other: 4x faster than NumPy's cumsum along axis 0)."""
+    np.cumsum(m.view(np.uint8), axis=1, dtype=np.int32, out=out[1:, 1:])
+    for i in range(2, len(out)):
+        out[i, 1:] += out[i - 1, 1:]
 
 
 class Coverage:
@@ -85,7 +93,7 @@ class Coverage:
         self._left = np.ceil(box[:, 0] / self.s - 0.5)
         self._bottom = np.floor(box[:, 3] / self.s - 0.5)
         self._right = np.floor(box[:, 2] / self.s - 0.5)
-        self._cache: OrderedDict[tuple[int, int], npt.NDArray[np.int16]] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], npt.NDArray[np.integer[Any]]] = OrderedDict()
         self.painted = 0  # tiles painted so far (a measure of work, for tests and benches)
 
     def window(self, ti: int, tj: int) -> tuple[int, int, int, int]:
@@ -94,7 +102,7 @@ class Coverage:
         return r0, c0, min(TILE + self.halo, self.grid[0] - r0), min(
             TILE + self.halo, self.grid[1] - c0)
 
-    def _tile(self, ti: int, tj: int) -> npt.NDArray[np.int16] | None:
+    def _tile(self, ti: int, tj: int) -> npt.NDArray[np.integer[Any]] | None:
         key = (ti, tj)
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -104,7 +112,10 @@ class Coverage:
                               & (self._right >= c0) & (self._left < c0 + w))
         if not len(near):
             return None
-        tile = paint([self.regions[k] for k in near], [self.labels[k] for k in near], self.s, win)
+        tile: npt.NDArray[np.integer[Any]] = paint(
+            [self.regions[k] for k in near], [self.labels[k] for k in near], self.s, win)
+        if self.classes < 128:
+            tile = tile.astype(np.int8)  # half the memory, for the cache
         self.painted += 1
         self._cache[key] = tile
         while len(self._cache) > 1 and sum(t.nbytes for t in self._cache.values()) > CACHE_BYTES:
@@ -135,30 +146,74 @@ class Coverage:
         return out
 
     def _fractions(
-        self, tile: npt.NDArray[np.int16], win: tuple[int, int, int, int],
+        self, tile: npt.NDArray[np.integer[Any]], win: tuple[int, int, int, int],
         y: npt.NDArray[np.float64], x: npt.NDArray[np.float64],
     ) -> npt.NDArray[np.float32]:
+        """Coverage of footprints in one tile: summed cell by cell when they are few, else
+        read off per-class integral images of the whole tile (the same exact values)."""
         r0, c0, h, w = win
         s, (fh, fw) = self.s, self.footprint
-        rows = [_edge(y / s - r0, h), _edge((y + fh) / s - r0, h)]
-        cols = [_edge(x / s - c0, w), _edge((x + fw) / s - c0, w)]
-        out = np.zeros((len(y), self.classes), np.float32)
+        rows = np.clip(y / s - r0, 0, h), np.clip((y + fh) / s - r0, 0, h)
+        cols = np.clip(x / s - c0, 0, w), np.clip((x + fw) / s - c0, 0, w)
         area = (fh / s) * (fw / s)
-        for k in np.unique(tile):
-            if k == NONE:
-                continue
-            sat = np.zeros((h + 1, w + 1), np.int32)
-            sat[1:, 1:] = (tile == k).cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
-
-            def below(r: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray],
-                      sat: np.ndarray = sat) -> np.ndarray:
-                (i, fi), (j, fj) = r, c
-                top = sat[i, j] + fj * (sat[i, j + 1] - sat[i, j])
-                low = sat[i + 1, j] + fj * (sat[i + 1, j + 1] - sat[i + 1, j])
-                res: np.ndarray = top + fi * (low - top)
-                return res
-
-            total = (below(rows[1], cols[1]) - below(rows[0], cols[1])
-                     - below(rows[1], cols[0]) + below(rows[0], cols[0]))
-            out[:, int(k)] = np.clip(total / area, 0.0, 1.0)
+        span = math.ceil(fh / s) + 1, math.ceil(fw / s) + 1  # cells a footprint can touch
+        if 2 * len(y) * span[0] * span[1] < h * w:
+            return self._summed(tile, rows, cols, span, area)
+        out = np.zeros((len(y), self.classes), np.float32)
+        ends = [_edge(rows[0], h), _edge(rows[1], h)], [_edge(cols[0], w), _edge(cols[1], w)]
+        present = np.flatnonzero(np.bincount(tile.ravel() + 1, minlength=self.classes + 1)[1:])
+        sat = np.zeros((h + 1, w + 1), np.int32)
+        for k in present:
+            _integral(tile == k, sat)
+            out[:, int(k)] = np.clip(_box_sums(sat, *ends) / area, 0.0, 1.0)
         return out
+
+    def _summed(
+        self, tile: npt.NDArray[np.integer[Any]], rows: tuple[np.ndarray, np.ndarray],
+        cols: tuple[np.ndarray, np.ndarray], span: tuple[int, int], area: float,
+    ) -> npt.NDArray[np.float32]:
+        """Coverage by summing, for each footprint, the cells it overlaps times the overlap."""
+        n = len(rows[0])
+        out = np.zeros((n, self.classes), np.float32)
+        step = max(1, (1 << 22) // (span[0] * span[1]))
+        for a in range(0, n, step):
+            part = slice(a, a + step)
+            ri, wr = _overlaps(rows[0][part], rows[1][part], span[0], tile.shape[0])
+            ci, wc = _overlaps(cols[0][part], cols[1][part], span[1], tile.shape[1])
+            vals = tile[ri[:, :, None], ci[:, None, :]]
+            weight = wr[:, :, None] * wc[:, None, :]
+            present = np.flatnonzero(np.bincount(vals.ravel() + 1, minlength=self.classes + 1)[1:])
+            for k in present:
+                covered = np.where(vals == k, weight, 0.0).sum(axis=(1, 2))
+                out[part, int(k)] = np.clip(covered / area, 0.0, 1.0)
+        return out
+
+
+def _overlaps(
+    lo: npt.NDArray[np.float64], hi: npt.NDArray[np.float64], span: int, n: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(N, span) cells from ``floor(lo)`` on (clipped to ``n - 1``) and how much of each the
+    interval ``[lo, hi]`` covers."""
+    first = np.floor(lo).astype(np.int64)
+    cells = first[:, None] + np.arange(span)[None, :]
+    weight = np.clip(np.minimum(hi[:, None], cells + 1) - np.maximum(lo[:, None], cells), 0, 1)
+    return np.minimum(cells, n - 1), weight
+
+
+def _box_sums(
+    sat: npt.NDArray[np.int32], rows: list[tuple[np.ndarray, np.ndarray]],
+    cols: list[tuple[np.ndarray, np.ndarray]],
+) -> npt.NDArray[np.float64]:
+    """Sums over boxes from an integral image, bilinear between cell edges (exact for
+    cells of uniform value)."""
+
+    def below(r: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        (i, fi), (j, fj) = r, c
+        top = sat[i, j] + fj * (sat[i, j + 1] - sat[i, j])
+        low = sat[i + 1, j] + fj * (sat[i + 1, j + 1] - sat[i + 1, j])
+        res: np.ndarray = top + fi * (low - top)
+        return res
+
+    total: npt.NDArray[np.float64] = (below(rows[1], cols[1]) - below(rows[0], cols[1])
+                                      - below(rows[1], cols[0]) + below(rows[0], cols[0]))
+    return total

@@ -122,10 +122,13 @@ def test_coverage_is_the_exact_cell_overlap_of_the_mask():
     rng = np.random.default_rng(2)
     y = rng.integers(-20, 780, 300)
     x = rng.integers(-20, 680, 300)
-    got = Coverage(regions, labels, 2, shape0, footprint)(y, x)
+    got = Coverage(regions, labels, 2, shape0, footprint)(y, x)  # many: integral images
     want = _brute(regions, labels, 2, shape0, footprint, y, x)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert got.sum(axis=1).max() <= 1 + 1e-6
+    few = Coverage(regions, labels, 2, shape0, footprint)(y[:20], x[:20])  # few: cell by cell
+    np.testing.assert_allclose(few, want[:20], atol=1e-5)
+    assert (want[:20] > 0).any() and (want[:20] < 1).any()
 
 
 def test_coverage_paints_only_tiles_near_regions():
