@@ -147,7 +147,8 @@ def _check_flags(
                  "include_classes": include is not None, "exclude_classes": exclude is not None}
         for name, present in given.items():
             if present:
-                raise InvalidArgumentError(f"{name} needs annotations=; got it without")
+                raise InvalidArgumentError(
+                    f"{name} needs annotations (a file or folder of regions); got it without")
     if background is not None:
         if not isinstance(background, str) or not background:
             raise InvalidArgumentError(

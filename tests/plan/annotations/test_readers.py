@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gigapatch.errors import AnnotationError
 from gigapatch.plan.annotations import UNCLASSIFIED, read_annotations
@@ -264,3 +266,22 @@ def test_a_missing_file_or_a_folder_is_named(tmp_path):
         read_annotations(tmp_path / "nope.xml")
     with pytest.raises(AnnotationError, match=r"is a folder, not a file"):
         read_annotations(tmp_path)
+
+
+points = st.floats(0, 1e5, allow_nan=False, allow_infinity=False)
+polygons = st.lists(st.tuples(points, points), min_size=3, max_size=12, unique=True)
+shapes = st.lists(st.tuples(st.sampled_from(["a", "b", "c d"]), st.lists(polygons, min_size=1,
+                                                                         max_size=3)),
+                  min_size=1, max_size=4)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes)
+def test_any_polygons_read_back_the_same_from_every_format(tmp_path, drawn):
+    shapes = [(name, [(np.array(p), []) for p in polys]) for name, polys in drawn]
+    folder = tmp_path / str(abs(hash(str(drawn))))
+    found = {fmt: read_annotations(p) for fmt, p in write_all(folder, shapes).items()}
+    want = sorted((name, np.array(p).tolist(), []) for name, polys in drawn for p in polys)
+    for fmt, ann in found.items():
+        assert _canonical(ann.regions) == sorted(want, key=lambda t: (t[0], t[1])), fmt
