@@ -20,6 +20,7 @@ import numpy as np
 
 __all__ = [
     "Pair",
+    "AnnotationError",
     "check_int",
     "check_seed",
     "parse_pair",
@@ -49,6 +50,10 @@ class InvalidArgumentError(GigapatchError, ValueError):
 
 class SlideError(GigapatchError, OSError):
     """A source image cannot be opened or decoded (missing, not an image, corrupt)."""
+
+
+class AnnotationError(GigapatchError, ValueError):
+    """An annotation file is missing, malformed, or does not fit its slide."""
 
 
 class RegionError(GigapatchError, ValueError):

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     )
     dt = time.perf_counter() - t0
     what = "patches" if plan.kind == "grid" else f"{plan.kind} patches"
-    classes = f" in {len(found.classes)} classes" if found.classes else ""
+    classes = f" in {len(plan.classes)} classes" if plan.classes else ""
     new = len(store) - before
     kept = f" ({before} were already done)" if before else ""
     print(

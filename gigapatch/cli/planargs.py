@@ -53,6 +53,22 @@ def add_plan_arguments(p: argparse.ArgumentParser, *, size_required: bool = True
                    help="how slides are opened (openslide: vendor formats, extra 'openslide')")
     p.add_argument("--labels-from-dirs", action="store_true",
                    help="SRC is one folder whose sub-folders name the classes")
+    p.add_argument("--annotations", default=None, metavar="PATH",
+                   help="regions drawn on the slides: a QuPath GeoJSON, ASAP or Aperio XML "
+                        "file (one slide), or a folder with NAME.geojson|.json|.xml per slide "
+                        "NAME.*; alone, only patches inside regions are kept")
+    p.add_argument("--labels-from-annotations", action="store_true",
+                   help="label each patch by the class covering most of it (see "
+                        "--min-annotation)")
+    p.add_argument("--min-annotation", type=fraction, default=None, metavar="F",
+                   help="fraction of a patch a class (or, without labels, the regions) must "
+                        "cover (default 0.5)")
+    p.add_argument("--background", default=None, metavar="NAME",
+                   help="label patches no class covers enough NAME instead of leaving them out")
+    p.add_argument("--include-class", action="append", default=None, metavar="NAME",
+                   dest="include_class", help="only regions of this class (repeatable)")
+    p.add_argument("--exclude-class", action="append", default=None, metavar="NAME",
+                   dest="exclude_class", help="no regions of this class (repeatable)")
 
 
 def _refuse(given: dict[str, bool], why: str) -> None:
@@ -68,6 +84,13 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
     ``--random N``; flags of the other kind are an error."""
     sources = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs).open(
         series=args.series, reader=args.reader)
+    if args.min_annotation == 0:
+        raise InvalidArgumentError("--min-annotation must be in (0, 1]; got 0")
+    regions = {
+        "annotations": args.annotations, "labels_from_annotations": args.labels_from_annotations,
+        "min_annotation": args.min_annotation, "background": args.background,
+        "include_classes": args.include_class, "exclude_classes": args.exclude_class,
+    }
     if args.random is None:
         _refuse(
             {"--seed": args.seed is not None, "--weights": args.weights is not None,
@@ -77,7 +100,8 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
         return sources, grid(
             sources, args.size, args.stride, padding=args.padding, dilation=args.dilation,
             level=args.level, mpp=args.mpp, magnification=args.magnification,
-            mpp_tolerance=args.mpp_tolerance, fill=args.fill, min_tissue=args.min_tissue)
+            mpp_tolerance=args.mpp_tolerance, fill=args.fill, min_tissue=args.min_tissue,
+            **regions)
     _refuse(
         {"--stride": args.stride is not None, "--padding": args.padding != "valid",
          "--dilation": args.dilation != 1},
@@ -87,4 +111,4 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
         sources, args.size, args.random, args.seed, level=args.level, mpp=args.mpp,
         magnification=args.magnification, mpp_tolerance=args.mpp_tolerance,
         weights=args.weights, min_tissue=args.min_tissue, per_slide=args.per_slide,
-        balance=args.balanced)
+        balance=args.balanced, **regions)

@@ -23,7 +23,6 @@ the plan's real patches on this machine:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -142,10 +141,7 @@ def sample_rows(plan: PatchPlan, sample: int, seed: int) -> npt.NDArray[np.int64
 
 
 def _subplan(plan: PatchPlan, rows: npt.NDArray[np.int64]) -> PatchPlan:
-    return dataclasses.replace(
-        plan, slide=plan.slide[rows], y=plan.y[rows], x=plan.x[rows],
-        tissue=None if plan.tissue is None else plan.tissue[rows],
-    )
+    return plan.take(rows)
 
 
 def _existing_folder(out: str | os.PathLike[str]) -> Path:
@@ -214,7 +210,11 @@ def estimate(
     channels, dtype = slides[0].channels, slides[0].dtype
     n = len(plan)
     per_class: dict[str, int] = {}
-    if plan.slide_labels:
+    if plan.patch_labels is not None:
+        names, counts = np.unique(plan.patch_labels, return_counts=True)
+        for v, c in zip(names.tolist(), counts.tolist(), strict=True):
+            per_class[plan.classes[v] if 0 <= v < len(plan.classes) else str(v)] = c
+    elif plan.slide_labels:
         for row in rows:
             name = row.label if row.label is not None else "-1"
             per_class[name] = per_class.get(name, 0) + row.patches

@@ -144,6 +144,8 @@ def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[st
         shape=list(slide.shape),
         label=label,
     )
+    if plan.extra.get("annotations"):  # the regions' file and content fingerprint
+        record["annotations"] = plan.extra["annotations"][k]
     return record
 
 
@@ -177,7 +179,8 @@ def extract_to_zarr(
         another working directory write it where the caller said).
     labels
         One class label per source (-1 for none); default: the plan's labels
-        (``plan.slide_labels``), else all -1.
+        (``plan.slide_labels``), else all -1. A plan labelled patch by patch
+        (``plan.patch_labels``, from annotations) keeps its own.
     shard_size
         Patches per shard file (one task writes one shard).
     codec
@@ -248,7 +251,8 @@ def extract_to_zarr(
         dtype=slides[0].dtype,
         coords=np.stack([plan.y, plan.x], axis=1),
         slide=plan.slide,
-        label=np.asarray(labels, np.int32)[plan.slide] if len(plan) else np.empty(0, np.int32),
+        label=(plan.label if plan.patch_labels is not None else  # labels from annotations
+               np.asarray(labels, np.int32)[plan.slide] if len(plan) else np.empty(0, np.int32)),
         sources=[
             _source_record(s, plan, k, lab)
             for k, (s, lab) in enumerate(zip(slides, labels, strict=True))

@@ -84,6 +84,9 @@ class PatchPlan:
     tissue
         (N,) float32 tissue fraction of each patch's footprint, or ``None``
         when no tissue mask was used.
+    patch_labels
+        (N,) int32 label of each patch when patches of one source differ
+        (labels from annotations); ``None`` when labels are per source.
     """
 
     slide: npt.NDArray[np.int32]
@@ -103,6 +106,7 @@ class PatchPlan:
     slide_labels: tuple[int, ...] = ()
     classes: tuple[str, ...] = ()
     tissue: npt.NDArray[np.float32] | None = None
+    patch_labels: npt.NDArray[np.int32] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.slide)
@@ -114,6 +118,11 @@ class PatchPlan:
         if self.tissue is not None and len(self.tissue) != n:
             raise InvalidArgumentError(
                 f"plan tissue must have one value per patch ({n}); got {len(self.tissue)}"
+            )
+        if self.patch_labels is not None and len(self.patch_labels) != n:
+            raise InvalidArgumentError(
+                f"plan patch_labels must have one value per patch ({n}); got "
+                f"{len(self.patch_labels)}"
             )
 
     def __len__(self) -> int:
@@ -142,7 +151,10 @@ class PatchPlan:
 
     @property
     def label(self) -> npt.NDArray[np.int32]:
-        """(N,) int32 class label of every patch, -1 where the plan has no labels."""
+        """(N,) int32 class label of every patch (``patch_labels``, else the label of its
+        source), -1 where the plan has no labels."""
+        if self.patch_labels is not None:
+            return self.patch_labels
         if not self.slide_labels:
             return np.full(len(self), -1, np.int32)
         labels: npt.NDArray[np.int32] = np.asarray(self.slide_labels, np.int32)[self.slide]
@@ -169,12 +181,17 @@ class PatchPlan:
 
     def rows(self, start: int, stop: int) -> PatchPlan:
         """The sub-plan of patches ``start:stop`` (views, no copies)."""
+        return self.take(slice(start, stop))
+
+    def take(self, rows: slice | npt.NDArray[np.integer[Any]]) -> PatchPlan:
+        """The sub-plan of the patches ``rows`` selects (a slice: views; indices: copies)."""
         return dataclasses.replace(
             self,
-            slide=self.slide[start:stop],
-            y=self.y[start:stop],
-            x=self.x[start:stop],
-            tissue=None if self.tissue is None else self.tissue[start:stop],
+            slide=self.slide[rows],
+            y=self.y[rows],
+            x=self.x[rows],
+            tissue=None if self.tissue is None else self.tissue[rows],
+            patch_labels=None if self.patch_labels is None else self.patch_labels[rows],
         )
 
 
@@ -234,6 +251,7 @@ class PlanArrays(TypedDict):
     levels: tuple[int, ...]
     factors: tuple[float, ...]
     tissue: npt.NDArray[np.float32] | None
+    patch_labels: npt.NDArray[np.int32] | None
 
 
 class PlanRows:
@@ -244,21 +262,24 @@ class PlanRows:
         self._y: list[npt.NDArray[np.int64]] = []
         self._x: list[npt.NDArray[np.int64]] = []
         self._tissue: list[npt.NDArray[np.float32] | None] = []
+        self._labels: list[npt.NDArray[np.int32] | None] = []
 
     def add(
         self, index: int, y: npt.NDArray[np.int64], x: npt.NDArray[np.int64],
-        tissue: npt.NDArray[np.float32] | None,
+        tissue: npt.NDArray[np.float32] | None, labels: npt.NDArray[np.int32] | None = None,
     ) -> None:
-        """Append the level-0 corners (and tissue fractions, if a mask was used) of slide
-        ``index``."""
+        """Append the level-0 corners (and tissue fractions, if a mask was used, and labels,
+        if patches are labelled one by one) of slide ``index``."""
         self._slide.append(np.full(len(y), index, np.int32))
         self._y.append(y)
         self._x.append(x)
         self._tissue.append(tissue)
+        self._labels.append(labels)
 
     def arrays(self, resolutions: Sequence[Resolution]) -> PlanArrays:
         """The joined arrays, the slides' common ``level``, ``levels`` and ``factors``;
-        ``tissue`` is NaN for slides without a mask, ``None`` when no slide had one."""
+        ``tissue`` is NaN for slides without a mask, ``None`` when no slide had one;
+        ``patch_labels`` -1 for slides without, ``None`` when no slide had them."""
         level, per_slide, factors = common_level(resolutions)
         tissue = None
         if any(t is not None for t in self._tissue):
@@ -266,9 +287,15 @@ class PlanRows:
                 np.full(len(y), np.nan, np.float32) if t is None else t
                 for t, y in zip(self._tissue, self._y, strict=True)
             ])
+        labels = None
+        if any(v is not None for v in self._labels):
+            labels = np.concatenate([
+                np.full(len(y), -1, np.int32) if v is None else v.astype(np.int32)
+                for v, y in zip(self._labels, self._y, strict=True)
+            ])
         return PlanArrays(slide=np.concatenate(self._slide), y=np.concatenate(self._y),
                           x=np.concatenate(self._x), level=level, levels=per_slide,
-                          factors=factors, tissue=tissue)
+                          factors=factors, tissue=tissue, patch_labels=labels)
 
 
 def resolve_labels(

@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, Pair, parse_pair
+from gigapatch.plan.annotations.loading import AnnotationSpec
+from gigapatch.plan.annotations.planning import annotated_slides
 from gigapatch.plan.core import (
     PADDINGS,
     Padding,
@@ -64,6 +66,12 @@ def grid(
     mask: MaskSpec | Sequence[MaskSpec] = None,
     min_tissue: float = 0.0,
     labels: Sequence[int] | None = None,
+    annotations: AnnotationSpec = None,
+    labels_from_annotations: bool = False,
+    min_annotation: float | None = None,
+    background: str | None = None,
+    include_classes: str | Sequence[str] | None = None,
+    exclude_classes: str | Sequence[str] | None = None,
 ) -> PatchPlan:
     """Plan a regular grid of patches over every slide.
 
@@ -112,11 +120,30 @@ def grid(
         above 0 without ``mask``, the mask is ``"tissue"``.
     labels
         One class label per slide (default: a `SlideSet`'s, else none).
+    annotations
+        Regions drawn on the slides (``docs/annotations.md``): an annotation
+        file (QuPath GeoJSON, ASAP XML, Aperio XML) for one slide, a folder
+        holding ``NAME.geojson`` / ``NAME.json`` / ``NAME.xml`` per slide
+        ``NAME.*``, regions in memory, or a list with one per slide. Alone, a
+        mask: only patches at least ``min_annotation`` covered by regions are
+        kept.
+    labels_from_annotations
+        Label each patch by the class covering the largest fraction of its
+        footprint, when at least ``min_annotation``; others are left out (or
+        labelled ``background``). Class names (sorted) become ``classes``.
+    min_annotation
+        Fraction of a footprint that must be covered (default 0.5), in (0, 1].
+    background
+        Class name of patches no class covers enough (with
+        ``labels_from_annotations``); ``min_tissue`` still applies.
+    include_classes, exclude_classes
+        Only regions of these classes, or none of these (names or lists).
 
     Returns
     -------
     PatchPlan
-        With ``tissue`` (fraction per patch) when a mask was used.
+        With ``tissue`` (fraction per patch) when a mask was used, and
+        ``patch_labels`` with ``labels_from_annotations``.
     """
     slides = as_slides(sources)
     size = parse_pair("size", size)
@@ -132,6 +159,12 @@ def grid(
         mask = "tissue"
     shared = mask is None or isinstance(mask, str) or callable(mask)
     masks = spread("mask", mask, len(slides), shared)
+    regions = annotated_slides(
+        annotations, slides, slide_labels, labels_from_annotations=labels_from_annotations,
+        min_annotation=min_annotation, background=background, include_classes=include_classes,
+        exclude_classes=exclude_classes)
+    if regions is not None and regions.labels:
+        classes = regions.classes
     span = [(k - 1) * r + 1 for k, r in zip(size, dilation, strict=True)]
     rows = PlanRows()
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
@@ -151,18 +184,23 @@ def grid(
             py, px = np.floor(py * f).astype(np.int64), np.floor(px * f).astype(np.int64)
         y, x = to_level0(np.repeat(py, len(px)), np.tile(px, len(py)), slide, lvl)
         m = resolve_mask(masks[k], slide)
-        frac = None
+        dy, dx = slide.levels[lvl].downsample
+        rh, rw = res.read_size((span[0], span[1]))
+        frac = lab = None
+        if regions is not None:
+            keep, lab = regions.judge(regions.coverage(k, slide, (rh * dy, rw * dx))(y, x))
+            y, x, lab = y[keep], x[keep], None if lab is None else lab[keep]
         if m is not None:
-            dy, dx = slide.levels[lvl].downsample
-            rh, rw = res.read_size((span[0], span[1]))
             frac = footprint_fraction(m, slide.shape, y, x, (rh * dy, rw * dx))
             keep = frac >= min_tissue
             y, x, frac = y[keep], x[keep], frac[keep]
-        rows.add(k, y, x, frac)
+            lab = None if lab is None else lab[keep]
+        rows.add(k, y, x, frac, lab)
     extra = {
         **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
         "min_tissue": min_tissue,
         "mask": describe(mask),
+        **(regions.params if regions is not None else {}),
     }
     return PatchPlan(
         **rows.arrays(resolutions), size=size, stride=stride, kind="grid", padding=padding,

@@ -10,6 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError, Pair, check_int, check_seed, parse_pair
+from gigapatch.plan.annotations.draws import allocate_targets, sample_slide
+from gigapatch.plan.annotations.loading import AnnotationSpec
+from gigapatch.plan.annotations.planning import annotated_slides
 from gigapatch.plan.core import (
     PatchPlan,
     PlanRows,
@@ -208,6 +211,12 @@ def random(
     labels: Sequence[int] | None = None,
     per_slide: bool = False,
     balance: bool = False,
+    annotations: AnnotationSpec = None,
+    labels_from_annotations: bool = False,
+    min_annotation: float | None = None,
+    background: str | None = None,
+    include_classes: str | Sequence[str] | None = None,
+    exclude_classes: str | Sequence[str] | None = None,
 ) -> PatchPlan:
     """Plan ``n`` random patches, always whole and inside the slide.
 
@@ -258,7 +267,18 @@ def random(
     labels
         One class label per slide (default: a `SlideSet`'s, else none).
     per_slide, balance
-        How ``n`` is allocated (see above).
+        How ``n`` is allocated (see above). With ``labels_from_annotations``,
+        ``balance`` splits ``n`` evenly over the annotations' classes (and
+        ``background``) instead of the slides' labels.
+    annotations, labels_from_annotations, min_annotation, background, include_classes, \
+exclude_classes
+        Regions drawn on the slides, as in :func:`gigapatch.grid`. Each
+        patch's *centre* is then drawn uniformly over the union of the wanted
+        regions (an overlap counting once; with ``balance``, the regions of the
+        class being drawn; background patches uniformly over the slide), the
+        patch shifted to fit inside the slide, and kept when its own centre
+        lies in a region and the coverage rule (and ``min_tissue``) holds.
+        Excludes ``weights``.
 
     Returns
     -------
@@ -272,7 +292,20 @@ def random(
     min_tissue = check_fraction("min_tissue", min_tissue)
     resolutions = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance)
     slide_labels, classes = resolve_labels(sources, slides, labels)
-    counts = allocate(n, len(slides), slide_labels, per_slide, balance)
+    regions = annotated_slides(
+        annotations, slides, slide_labels, labels_from_annotations=labels_from_annotations,
+        min_annotation=min_annotation, background=background, include_classes=include_classes,
+        exclude_classes=exclude_classes)
+    if regions is not None and weights is not None:
+        raise InvalidArgumentError(
+            "weights and annotations exclude each other: patch centres are drawn over the "
+            f"regions; got weights={describe(weights)!r}"
+        )
+    if regions is not None and regions.labels:
+        classes = regions.classes
+        wants = allocate_targets(regions, n, len(slides), per_slide, balance)
+    else:
+        wants = [[(None, c)] for c in allocate(n, len(slides), slide_labels, per_slide, balance)]
     if mask is None and min_tissue > 0:
         mask = "tissue"
     shared = mask is None or isinstance(mask, str) or callable(mask)
@@ -307,19 +340,25 @@ def random(
                 y0, x0 = to_level0(ly, lx, slide, lvl)
                 return footprint_fraction(m, slide.shape, y0, x0, (rsize[0] * dy, rsize[1] * dx))
 
-        if not replace and m is None and w is None and counts[k] > (lh - rsize[0] + 1) * (
+        count = sum(c for _, c in wants[k])
+        if not replace and m is None and w is None and count > (lh - rsize[0] + 1) * (
             lw - rsize[1] + 1
         ):
             raise InvalidArgumentError(
-                f"n: {counts[k]} distinct patches of {size[0]}x{size[1]} do not fit in "
+                f"n: {count} distinct patches of {size[0]}x{size[1]} do not fit in "
                 f"{slide.name!r} at level {lvl}; lower n or pass replace=True"
             )
-        ly, lx, f = _sample(
-            slide_rng(seed, k), counts[k], draw, fraction, min_tissue, replace, lw, slide.name
-        )
+        lab = None
+        if regions is not None:
+            ly, lx, f, lab = sample_slide(slide_rng(seed, k), wants[k], regions, k, slide, lvl,
+                                          rsize, fraction, min_tissue, replace)
+        else:
+            ly, lx, f = _sample(
+                slide_rng(seed, k), count, draw, fraction, min_tissue, replace, lw, slide.name
+            )
         order = locality_order(ly, lx, slide.levels[lvl].tile[0])
         y, x = to_level0(ly[order], lx[order], slide, lvl)
-        rows.add(k, y, x, None if f is None else f[order])
+        rows.add(k, y, x, None if f is None else f[order], None if lab is None else lab[order])
     extra = {
         **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
         "min_tissue": min_tissue,
@@ -329,6 +368,7 @@ def random(
         "n": n,
         "per_slide": bool(per_slide),
         "balance": bool(balance),
+        **(regions.params if regions is not None else {}),
     }
     return PatchPlan(
         **rows.arrays(resolutions), size=size, stride=size,

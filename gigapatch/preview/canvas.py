@@ -25,6 +25,7 @@ __all__ = [
     "BACKGROUND",
     "LABEL_COLOURS",
     "MASK_COLOUR",
+    "REGION_COLOUR",
     "UNLABELLED",
     "Key",
     "fit_text",
@@ -52,6 +53,8 @@ LABEL_COLOURS: tuple[tuple[int, int, int], ...] = (
 UNLABELLED = (0, 0, 0)
 #: Colour of the tissue mask's outline.
 MASK_COLOUR = (40, 190, 60)
+#: Colour of region outlines when patches are not labelled by their class.
+REGION_COLOUR = (255, 200, 0)
 #: Background of the header and of sheet margins.
 BACKGROUND = (255, 255, 255)
 HEADER_FONT = 14

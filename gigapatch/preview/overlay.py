@@ -179,6 +179,18 @@ def _outline(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return edge
 
 
+def _polylines(img: np.ndarray, lines: Sequence[tuple[np.ndarray, tuple[int, int, int]]]) -> None:
+    """Draw each closed polyline onto ``img`` in place, 2 pixels wide (Pillow)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.fromarray(img)
+    draw = ImageDraw.Draw(canvas)
+    for points, colour in lines:
+        xy = [(float(x), float(y)) for x, y in points]
+        draw.line([*xy, xy[0]], fill=colour, width=2, joint="curve")
+    img[:] = np.asarray(canvas)
+
+
 def annotate(
     thumb: np.ndarray,
     ext: Extents,
@@ -187,9 +199,13 @@ def annotate(
     *,
     max_boxes: int,
     mask: np.ndarray | None,
+    lines: Sequence[tuple[np.ndarray, tuple[int, int, int]]] = (),
+    line_keys: Sequence[Key] = (),
 ) -> tuple[np.ndarray, list[Key]]:
-    """``thumb`` with a heat map (more than ``max_boxes`` boxes), the outline of ``mask``, and
-    the boxes (coloured by label, at most ``max_boxes``), and the legend of what was drawn."""
+    """``thumb`` with a heat map (more than ``max_boxes`` boxes), the outline of ``mask``, the
+    closed polylines ``lines`` ((n, 2) thumbnail (x, y), colour: region outlines), and the
+    boxes (coloured by label, at most ``max_boxes``), and the legend of what was drawn
+    (``line_keys`` for the lines)."""
     img = np.array(thumb, np.uint8)
     keys: list[Key] = []
     heat = len(ext) > max_boxes
@@ -201,6 +217,9 @@ def annotate(
     if mask is not None:
         img[_outline(mask, img.shape[:2])] = MASK_COLOUR
         keys.append(Key("line", MASK_COLOUR, "tissue mask"))
+    if lines:
+        _polylines(img, lines)
+        keys.extend(line_keys)
     if not heat:
         labels = np.asarray(labels, np.int64)
         present = [int(v) for v in np.unique(labels)]

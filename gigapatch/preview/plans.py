@@ -11,6 +11,7 @@ from gigapatch.plan.core import PatchPlan, as_slides
 from gigapatch.plan.masks import resolve_mask
 from gigapatch.preview.canvas import require_pil, with_header
 from gigapatch.preview.overlay import annotate, box_extents, slide_thumbnail
+from gigapatch.preview.regions import outlines, regions_of
 from gigapatch.sources import Slide
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def plan(
     *,
     slide_index: int = 0,
     mask: Any = "auto",
+    regions: Any = "auto",
     max_boxes: int = 5000,
     width: int = 1600,
 ) -> Image.Image:
@@ -69,6 +71,12 @@ def plan(
         used one (``mask``/``weights``/``min_tissue`` by tissue); ``"tissue"``
         always; ``None`` never; or a 2-d map, a mask file or a
         ``(slide) -> map`` callable, as the planners take (≥ 0.5 is inside).
+    regions
+        Region outlines, drawn under the boxes: ``"auto"`` (default) those of
+        the annotation file the plan recorded for this slide (the classes it
+        used), ``None`` none, or an annotation file, an ``Annotations`` or a
+        list of ``Region`` (:mod:`gigapatch.plan.annotations`). An outline has
+        its class's box colour when the plan labels patches by region.
     max_boxes
         Above this many patches, a heat map of how many patches cover each
         pixel replaces the boxes.
@@ -109,10 +117,12 @@ def plan(
             f"got {slide_index}"
         )
     s = slides[0] if len(slides) == 1 else slides[slide_index]
-    return _draw(s, plan, slide_index, mask, max_boxes, width)
+    return _draw(s, plan, slide_index, mask, regions, max_boxes, width)
 
 
-def _draw(s: Slide, p: PatchPlan, k: int, mask: Any, max_boxes: int, width: int) -> Image.Image:
+def _draw(
+    s: Slide, p: PatchPlan, k: int, mask: Any, regions: Any, max_boxes: int, width: int
+) -> Image.Image:
     from PIL import Image
 
     level = s.check_level(p.level_of(k))
@@ -124,7 +134,10 @@ def _draw(s: Slide, p: PatchPlan, k: int, mask: Any, max_boxes: int, width: int)
     thumb = slide_thumbnail(s, width)
     (th, tw), (h0, w0) = thumb.shape[:2], s.shape
     ext = box_extents(p.y[mine], p.x[mine], (rh * dy, rw * dx), (th / h0, tw / w0))
-    img, keys = annotate(thumb, ext, p.label[mine], p.classes, max_boxes=max_boxes, mask=tissue)
+    lines, line_keys = outlines(regions_of(regions, p.params(), k, s), p.classes,
+                                (th / h0, tw / w0))
+    img, keys = annotate(thumb, ext, p.label[mine], p.classes, max_boxes=max_boxes, mask=tissue,
+                         lines=lines, line_keys=line_keys)
     factor = p.factor_of(k)
     mpp = p.extra.get("target_mpp") or (s.mpp * dx * factor if s.mpp else None)
     count = int(np.count_nonzero(mine))

@@ -21,6 +21,7 @@ from gigapatch.preview.canvas import (
 )
 from gigapatch.preview.overlay import annotate, box_extents, slide_thumbnail, to_rgb8
 from gigapatch.preview.plans import describe_patches
+from gigapatch.preview.regions import outlines, recorded_regions
 from gigapatch.sources import open_slide
 from gigapatch.store import PatchStore
 
@@ -141,8 +142,9 @@ def store_boxes(
     thumb = slide_thumbnail(s, width)
     (th, tw), (h0, w0) = thumb.shape[:2], s.shape
     ext = box_extents(coords[:, 0], coords[:, 1], (rh * dy, rw * dx), (th / h0, tw / w0))
+    lines, line_keys = outlines(recorded_regions(plan, k), _classes(st), (th / h0, tw / w0))
     img, keys = annotate(thumb, ext, st.label[rows], _classes(st), max_boxes=max_boxes,
-                         mask=tissue)
+                         mask=tissue, lines=lines, line_keys=line_keys)
     mpp = src.get("target_mpp") or src.get("level_mpp") or (s.mpp * dx if s.mpp else None)
     h, w = st.patch_shape[:2]
     title = (f"{_name(src, k)} · " + describe_patches(len(coords), (h, w), mpp, level,

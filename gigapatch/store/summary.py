@@ -80,6 +80,12 @@ def describe_plan(plan: Mapping[str, Any]) -> str:
             parts.append(f"weights {plan['weights']}")
     if plan.get("min_tissue"):
         parts.append(f"min tissue {plan['min_tissue']:g}")
+    if plan.get("annotations") is not None:
+        how = "labels" if plan.get("labels_from_annotations") else "mask"
+        parts.append(f"regions from annotations as {how} (min coverage "
+                     f"{plan.get('min_annotation', 0.5):g})")
+        if plan.get("background"):
+            parts.append(f"background {plan['background']}")
     if plan.get("classes"):
         parts.append(f"classes {_joined(plan['classes'], ', ')}")
     return ", ".join(parts)
@@ -155,8 +161,9 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
     ``shards`` (progress, codec), ``plan`` (its parameters in words), one
     ``label K`` per label found (``K`` left-aligned in 3 columns: patches and
     slides of that label, with its class name), one ``source K`` per source
-    (path, level, label, patches), then ``skipped`` when the extraction
-    skipped slides.
+    (path, level, label, patches; followed by ``  regions``, its annotation
+    file, format, region count and fingerprint, when it had one), then
+    ``skipped`` when the extraction skipped slides.
     """
     n, (h, w, c) = len(store), store.patch_shape
     attrs = store.attrs
@@ -191,6 +198,11 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
         lines.append((f"source {k:<3}", f"{where} ({read}, label "
                                         f"{_label_name(src.get('label'), names)}, "
                                         f"{int(counts[k])} patches)"))
+        regions = src.get("annotations")
+        if isinstance(regions, dict):
+            lines.append(("  regions", f"{regions.get('path') or 'in memory'} ("
+                                       f"{regions.get('format')}, {regions.get('regions')} "
+                                       f"regions, sha256 {str(regions.get('sha256'))[:12]})"))
     if attrs.get("skipped"):
         lines.append(("skipped", _skipped(attrs["skipped"])))
     return lines

@@ -4,9 +4,15 @@
 (:mod:`gigapatch.synth.tiff`); :func:`render` gives the same picture in memory
 (:mod:`gigapatch.synth.texture`). The picture is a pure function of position
 and seed: the same seed always gives the same pixels and the same file bytes.
+:mod:`gigapatch.synth.annotations` writes regions as QuPath, ASAP and Aperio
+ImageScope save them.
 """
 
+from gigapatch.synth.annotations import write_aperio_xml, write_asap_xml, write_qupath_geojson
 from gigapatch.synth.texture import TISSUE_FRACTION, render
 from gigapatch.synth.tiff import pyramid_shapes, synthesize
 
-__all__ = ["TISSUE_FRACTION", "pyramid_shapes", "render", "synthesize"]
+__all__ = [
+    "TISSUE_FRACTION", "pyramid_shapes", "render", "synthesize", "write_aperio_xml",
+    "write_asap_xml", "write_qupath_geojson",
+]
