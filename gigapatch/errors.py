@@ -24,6 +24,7 @@ __all__ = [
     "check_seed",
     "parse_pair",
     "ClusterError",
+    "CorruptTileError",
     "DeviceError",
     "GigapatchError",
     "InvalidArgumentError",
@@ -45,6 +46,35 @@ class InvalidArgumentError(GigapatchError, ValueError):
 
 class SlideError(GigapatchError, OSError):
     """A source image cannot be opened or decoded (missing, not an image, corrupt)."""
+
+
+class CorruptTileError(SlideError):
+    """One tile (or strip) of a slide cannot be decoded: its bytes are corrupt or missing.
+
+    Raised instead of pixels when the decoder fails *or warns* (libjpeg's "corrupt JPEG
+    data" warnings), or when the tile's byte count does not fit the file. Other tiles of
+    the slide still read.
+
+    Attributes
+    ----------
+    path
+        The slide file.
+    level, row, column
+        The tile: pyramid level, and its row and column in that level's tile grid.
+    reason
+        What is wrong, in a few words.
+    """
+
+    def __init__(self, path: str, level: int, row: int, column: int, reason: str) -> None:
+        self.path, self.level, self.row, self.column = path, level, row, column
+        self.reason = reason
+        super().__init__(
+            f"{path!r}: cannot decode level {level} tile (row {row}, column {column}): {reason}"
+        )
+
+    def __reduce__(self) -> tuple[type[CorruptTileError], tuple[str, int, int, int, str]]:
+        # the exception crosses process boundaries (Dask workers): rebuild it from its fields
+        return type(self), (self.path, self.level, self.row, self.column, self.reason)
 
 
 class RegionError(GigapatchError, ValueError):
