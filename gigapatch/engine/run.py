@@ -21,10 +21,11 @@ from dask.delayed import delayed
 
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_int
 from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
+from gigapatch.plan.core import resolve_labels
 from gigapatch.sources import Slide, describe_file
 from gigapatch.store import (
     Codec,
@@ -101,6 +102,18 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
                 f"{s.name!r} at level {level} ({lh}x{lw} pixels): was the plan made for other "
                 "sources?"
             )
+
+
+def _check_run_args(out: Any, shard_size: Any, codec: Any, progress: Any) -> None:
+    """The arguments of :func:`extract_to_zarr` the store does not check itself."""
+    if not isinstance(out, str | os.PathLike):
+        raise InvalidArgumentError(f"out must be a path; got {out!r}")
+    check_int("shard_size", shard_size)
+    if not isinstance(codec, str):
+        raise InvalidArgumentError(f"codec must be a codec name; got {codec!r}")
+    if progress is not None and not callable(progress):
+        raise InvalidArgumentError(
+            f"progress must be a function progress(done, total) or None; got {progress!r}")
 
 
 def _empty_dir(path: str | os.PathLike[str]) -> bool:
@@ -204,13 +217,10 @@ def extract_to_zarr(
     _check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
+    _check_run_args(out, shard_size, codec, progress)
     if labels is None:
         labels = list(plan.slide_labels) or [-1] * len(slides)
-    if len(labels) != len(slides):
-        raise InvalidArgumentError(
-            f"labels must give one label per source ({len(slides)}); got {len(labels)}"
-        )
-    labels = [int(v) for v in labels]
+    labels = list(resolve_labels(None, slides, labels)[0])
     if resume and overwrite:
         raise InvalidArgumentError("resume and overwrite exclude each other; choose one")
     h, w = plan.size
@@ -302,6 +312,7 @@ def extract(
     _check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
+    block_size = check_int("block_size", block_size)
     n = len(plan)
     h, w = plan.size
     starts = list(range(0, n, block_size))

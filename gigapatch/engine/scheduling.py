@@ -14,7 +14,7 @@ from typing import Any
 from dask.base import compute
 from dask.callbacks import Callback
 
-from gigapatch.errors import ClusterError, InvalidArgumentError
+from gigapatch.errors import ClusterError, InvalidArgumentError, check_int
 
 __all__ = ["LOCAL_SCHEDULERS", "check_scheduler", "connect", "run_tasks"]
 
@@ -54,7 +54,7 @@ def check_scheduler(scheduler: Any, workers: int | None) -> int:
         return os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidArgumentError(f"workers must be a positive integer; got {workers!r}")
-    return workers
+    return check_int("workers", workers)
 
 
 def connect(scheduler: Any) -> tuple[Any, Callable[[], None]]:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.errors import InvalidArgumentError, StoreError, check_int
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
 from gigapatch.store.selection import Filters, PatchSelection
 from gigapatch.store.shardreader import ShardReader
@@ -319,6 +319,7 @@ class PatchStore:
 
     def shard(self, index: int) -> npt.NDArray[Any]:
         """Read shard ``index`` whole: the fast way to stream a store."""
+        index = check_int("shard index", index, minimum=0)
         if not 0 <= index < self.n_shards:
             raise InvalidArgumentError(
                 f"shard index must be in the range [0, {self.n_shards - 1}]; got {index}"
