@@ -42,10 +42,12 @@ __all__ = [
     "GigapatchError",
     "InvalidArgumentError",
     "MissingExtraError",
+    "NoSpaceError",
     "RegionError",
     "SlideError",
     "StoreError",
     "StoreExistsError",
+    "WorkerError",
 ]
 
 
@@ -100,6 +102,33 @@ class StoreError(GigapatchError, OSError):
 
 class StoreExistsError(StoreError, FileExistsError):
     """The output store exists and neither overwrite nor resume was asked for."""
+
+
+class NoSpaceError(StoreError):
+    """The disk holding the output is full (``ENOSPC``) while a shard is written.
+
+    Attributes
+    ----------
+    path
+        The file being written.
+    needed
+        Bytes the write needed at most (the shard's patches, uncompressed); None when unknown.
+    """
+
+    def __init__(self, path: str, needed: int | None = None) -> None:
+        self.path, self.needed = path, needed
+        amount = "" if needed is None else f" (up to {needed / 2**20:,.1f} MiB for this shard)"
+        super().__init__(
+            f"no space left on the device writing {path!r}{amount}: free space or write the "
+            "store elsewhere, then run the same command with --resume"
+        )
+
+    def __reduce__(self) -> tuple[type[NoSpaceError], tuple[str, int | None]]:
+        return type(self), (self.path, self.needed)
+
+
+class WorkerError(GigapatchError, RuntimeError):
+    """A worker process died while running a task (killed, most often for lack of memory)."""
 
 
 class DeviceError(GigapatchError, RuntimeError):

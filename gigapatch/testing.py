@@ -25,13 +25,17 @@ writer                     layout                                          opene
                            optional JPEG macro image
 =========================  ==============================================  ===================
 
-Aperio-style SVS files come from :func:`gigapatch.synthesize`.
+Aperio-style SVS files come from :func:`gigapatch.synthesize`; one damaged tile from
+:func:`gigapatch.synth.damage_tile`. :func:`dying_slide` opens a file as a slide whose first
+pixel read kills its process, as the out-of-memory killer does, to test how worker deaths
+are reported.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import signal
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,9 +47,11 @@ import tifffile
 import zarr
 from PIL import Image
 
+from gigapatch.sources import Slide, open_slide
 from gigapatch.synth import render
 
 __all__ = [
+    "dying_slide",
     "pyramid",
     "write_abbreviated_jpeg",
     "sample_fluorescence",
@@ -365,3 +371,32 @@ def write_ome_zarr(
         multiscales[0]["version"] = "0.4"
         group.attrs["multiscales"] = multiscales
     return Path(path)
+
+
+class _DyingReader:
+    """A slide reader whose pixel reads SIGKILL the calling process (geometry reads work)."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    def read_level(self, *args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def read_many(self, *args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def dying_slide(path: str | os.PathLike[str]) -> Slide:
+    """``path`` opened as a slide whose first pixel read kills its process with SIGKILL.
+
+    Run it in worker processes only (``scheduler="processes"`` or a ``distributed``
+    cluster): a read in the calling process kills that process. It pickles as itself, so
+    each worker that receives it dies on its first read, as one killed by the system for
+    lack of memory does.
+    """
+    slide = open_slide(path)
+    return Slide(_DyingReader(slide._reader), name=slide.name, path=slide.path,
+                 reopen=(dying_slide, (os.fspath(path),)))

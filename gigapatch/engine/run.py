@@ -10,6 +10,8 @@ no two writers ever touch one chunk of ``done``.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,7 +23,7 @@ from dask.delayed import delayed
 
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
-from gigapatch.errors import InvalidArgumentError, check_int
+from gigapatch.errors import InvalidArgumentError, NoSpaceError, check_int
 from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
@@ -43,6 +45,7 @@ from gigapatch.store.reader import array_node
 __all__ = ["extract", "extract_to_zarr"]
 
 Progress = Callable[[int, int], None]
+_LOG = logging.getLogger(__name__)
 
 
 def _shard_task(
@@ -51,8 +54,31 @@ def _shard_task(
 ) -> int:
     per_shard = (images.shards or images.chunks)[0]
     buf = shard_buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))[: len(plan)]
-    write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
+    patches = read_patches(slides, plan, device, out=buf)
+    try:
+        write_shard(images, index, patches, sync=sync)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        layout = ShardLayout.of(images)
+        where = str(layout.path(index)) if layout is not None else str(images.store)
+        raise NoSpaceError(where, patches.nbytes) from None
     return index
+
+
+def _describer(slides: Sequence[Slide], plan: PatchPlan, per_task: int,
+               what: str) -> Callable[[Any], str]:
+    """Names a task by its key, for errors: ``shard 3 (slide a.svs)``."""
+
+    def describe(key: Any) -> str:
+        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], int)):
+            return str(key)
+        rows = plan.slide[key[1] * per_task : (key[1] + 1) * per_task]
+        names = ", ".join(slides[int(k)].name for k in np.unique(rows)[:3])
+        more = " and others" if len(np.unique(rows)) > 3 else ""
+        return f"{what} {key[1]} (slide {names}{more})"
+
+    return describe
 
 
 def _block_task(
@@ -275,6 +301,12 @@ def _run_store(
             )
         )
     written = n - sum(min(shard_size, n - i * shard_size) for i in todo)
+    shards = -(-n // shard_size)
+    _LOG.info("extract: %d patches from %d slide(s) in %d shards to %s; %d shards to do",
+              n, len(slides), shards, os.fspath(out), len(todo))
+    for k, slide in enumerate(slides):
+        _LOG.debug("slide %d: %s, %d patches", k, slide.path or slide.name,
+                   int(np.count_nonzero(plan.slide == k)))
     if progress is not None and written:
         progress(written, n)
 
@@ -283,10 +315,13 @@ def _run_store(
         if isinstance(key, tuple) and key[0] == "gigapatch-shard":
             mark_done(group, [result])
             written += min(shard_size, n - result * shard_size)
+            _LOG.debug("shard %d done: %d of %d patches", result, written, n)
             if progress is not None:
                 progress(written, n)
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
+    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
+              describe=_describer(slides, plan, shard_size, "shard"))
+    _LOG.info("extract: done, %d patches in %s", n, os.fspath(out))
     return PatchStore(out)
 
 
@@ -332,7 +367,8 @@ def extract(
         if isinstance(key, tuple) and key[0] == "gigapatch-block" and block is not None:
             found[key[1]] = block
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
+    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
+              describe=_describer(slides, plan, block_size, "block"))
     if result is not None:
         return result
     if not found:
