@@ -124,8 +124,8 @@ def run_reporting_errors(
         raise
     except (Exception, KeyboardInterrupt) as exc:
         status, kind, message = describe(exc)
-        _LOG.debug("%s failed", prog, exc_info=exc, extra={"console": False})  # the traceback
-        _LOG.error("%s: %s: %s", prog, kind, message, extra={"console": False})
+        # the line and its traceback, for --log (stderr gets the line below, once)
+        _LOG.error("%s: %s: %s", prog, kind, message, exc_info=exc, extra={"console": False})
         if getattr(args, "debug", False):
             traceback.print_exception(exc, file=sys.stderr)
         print(f"{prog}: {kind}: {message}", file=sys.stderr)
