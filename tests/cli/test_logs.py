@@ -8,8 +8,8 @@ import re
 import pytest
 
 import gigapatch
-from gigapatch.cli import main
 from gigapatch.cli import logs as cli_logs
+from gigapatch.cli import main
 from gigapatch.cli.logs import ProgressBar
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
