@@ -122,7 +122,7 @@ def synthesize(
     if tile % 16:
         raise InvalidArgumentError(f"tile must be a multiple of 16; got {tile}")
     height, width = parse_pair("size", size, tile, _MAX_SIDE)
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
     mpp = check_positive("mpp", mpp)
     quality = check_int("quality", quality, 1, 100)
     workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers)
