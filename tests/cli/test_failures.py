@@ -199,3 +199,16 @@ def test_debug_shows_the_traceback_of_a_user_error_too(tmp_path, capsys):
                                     "does not exist")
     code, _, err = run(capsys, "info", tmp_path / "missing.svs")
     assert one_line(err) == err.strip() and code == 1
+
+
+def test_a_corrupt_tile_is_one_line_naming_the_file_and_tile(slide_path, tmp_path, capsys):
+    import shutil
+
+    from gigapatch.synth import damage_tile
+
+    path = damage_tile(shutil.copy(slide_path, tmp_path / "bad.svs"), 0, 2, 3, how="flip")
+    code, _, err = run(capsys, "extract", path, "-o", tmp_path / "p.zarr", "--size", 256)
+    assert code == 1
+    assert re.fullmatch(r"gigapatch extract: error: '.*bad.svs': cannot decode level 0 tile "
+                        r"\(row 2, column 3\): data at byte \d+: Corrupt JPEG data: \d+ "
+                        r"extraneous bytes before marker 0xd9", one_line(err))
