@@ -11,6 +11,8 @@ and read that store for training::
 
 __version__ = "0.1.0"  # first, so that modules imported below can read it
 
+import logging as _logging
+
 from gigapatch import feed
 from gigapatch.engine import extract, extract_to_zarr
 from gigapatch.errors import GigapatchError
@@ -21,6 +23,10 @@ from gigapatch.sources import Level, Slide
 from gigapatch.sources import open_slide as open
 from gigapatch.store import PatchStore
 from gigapatch.synth import synthesize
+
+# gigapatch logs under the "gigapatch" logger (run start and end, shards, fallbacks); what
+# shows where is the application's choice (the command line: -v, -q, --log)
+_logging.getLogger("gigapatch").addHandler(_logging.NullHandler())
 
 __all__ = [
     "GigapatchError",

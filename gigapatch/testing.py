@@ -13,6 +13,10 @@ writer                     layout                                          opene
 ``write_tiff``             generic TIFF: tiled or stripped, optional       tiff
                            pyramid pages in the main IFD chain
                            (OpenSlide's layout)
+``write_abbreviated_jpeg`` one tiled level of JPEG tiles as Aperio writes  tiff
+                           them: abbreviated streams, shared
+                           ``JPEGTables``; RGB components without a
+                           JFIF or Adobe marker (or YCbCr, or grey)
 ``write_zarr``             a bare Zarr v2 or v3 array (h, w[, C])          zarr-v2/3
 ``write_ome_zarr``         OME-Zarr 0.4 (Zarr v2) or 0.5 (Zarr v3)         ome-zarr
                            multiscales
@@ -21,13 +25,17 @@ writer                     layout                                          opene
                            optional JPEG macro image
 =========================  ==============================================  ===================
 
-Aperio-style SVS files come from :func:`gigapatch.synthesize`.
+Aperio-style SVS files come from :func:`gigapatch.synthesize`; one damaged tile from
+:func:`gigapatch.synth.damage_tile`. :func:`dying_slide` opens a file as a slide whose first
+pixel read kills its process, as the out-of-memory killer does, to test how worker deaths
+are reported.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import signal
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,10 +47,13 @@ import tifffile
 import zarr
 from PIL import Image
 
+from gigapatch.sources import Slide, open_slide
 from gigapatch.synth import render
 
 __all__ = [
+    "dying_slide",
     "pyramid",
+    "write_abbreviated_jpeg",
     "sample_fluorescence",
     "sample_rgb",
     "write_hamamatsu_vmu",
@@ -239,6 +250,74 @@ def write_tiff(
     return Path(path)
 
 
+def _split_jpeg(stream: bytes) -> tuple[bytes, bytes]:
+    """(tables, abbreviated image) of a JPEG stream, as Aperio writes its tiles.
+
+    The DQT and DHT segments move to a tables stream; APP segments (JFIF, Adobe) are
+    dropped; the components are numbered 0, 1, 2… (libjpeg takes ``R``, ``G``, ``B``
+    to mean RGB, numbers to mean YCbCr: only the TIFF says which).
+    """
+    tables, image, pos = [], [b"\xff\xd8"], 2
+    while True:
+        marker = stream[pos + 1]
+        end = pos + 2 + int.from_bytes(stream[pos + 2 : pos + 4], "big")
+        segment = bytearray(stream[pos:end])
+        if marker in (0xC0, 0xC1, 0xC2):  # frame header: Nf at 9, then (C, HV, Tq) each
+            segment[10 : 10 + 3 * segment[9] : 3] = bytes(range(segment[9]))
+        elif marker == 0xDA:  # scan header: Ns at 4, then (Cs, TdTa) each
+            segment[5 : 5 + 2 * segment[4] : 2] = bytes(range(segment[4]))
+            image.append(bytes(segment) + stream[end:])
+            break
+        if marker in (0xDB, 0xC4):
+            tables.append(bytes(segment))
+        elif not 0xE0 <= marker <= 0xEF:
+            image.append(bytes(segment))
+        pos = end
+    return b"\xff\xd8" + b"".join(tables) + b"\xff\xd9", b"".join(image)
+
+
+def write_abbreviated_jpeg(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    *,
+    tile: int = 240,
+    colorspace: Literal["rgb", "ycbcr"] = "rgb",
+    quality: int = 90,
+) -> Path:
+    """One tiled level of JPEG tiles the way Aperio scanners write them.
+
+    Every tile is an abbreviated stream (no tables) and the tables are the page's
+    ``JPEGTables`` tag; components are numbered 0, 1, 2 (as in Aperio's files).
+    ``colorspace="rgb"`` stores the RGB components as they are, with no JFIF or Adobe
+    marker: only the TIFF's photometric RGB says so (a reader that trusts the stream
+    decodes them as YCbCr, wrongly). ``"ycbcr"`` stores YCbCr 4:4:4, also without
+    markers. A 2-D ``image`` is stored grey.
+    """
+    import imagecodecs
+
+    grey = image.ndim == 2
+    h, w = image.shape[:2]
+    shape = (tile, tile) if grey else (tile, tile, image.shape[2])
+    tables, tiles = b"", []
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            block = np.zeros(shape, np.uint8)
+            part = image[y : y + tile, x : x + tile]
+            block[: part.shape[0], : part.shape[1]] = part
+            encoded = imagecodecs.jpeg8_encode(
+                block, level=quality, colorspace=None if grey else "RGB",
+                outcolorspace=None if grey else colorspace.upper(), subsampling="444")
+            tables, abbreviated = _split_jpeg(bytes(encoded))
+            tiles.append(abbreviated)
+    colour: dict[str, Any] = {"photometric": "minisblack"} if grey else {
+        "photometric": "rgb", "subsampling": (1, 1),
+        "compressionargs": {"outcolorspace": colorspace}}  # the Photometric tag written
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(iter(tiles), shape=image.shape, dtype=np.uint8, tile=(tile, tile),
+                 compression="jpeg", jpegtables=tables, metadata=None, **colour)
+    return Path(path)
+
+
 def write_zarr(
     path: str | os.PathLike[str], image: np.ndarray, *, zarr_format: Literal[2, 3] = 3,
     chunks: int = 256,
@@ -292,3 +371,32 @@ def write_ome_zarr(
         multiscales[0]["version"] = "0.4"
         group.attrs["multiscales"] = multiscales
     return Path(path)
+
+
+class _DyingReader:
+    """A slide reader whose pixel reads SIGKILL the calling process (geometry reads work)."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    def read_level(self, *args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def read_many(self, *args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def dying_slide(path: str | os.PathLike[str]) -> Slide:
+    """``path`` opened as a slide whose first pixel read kills its process with SIGKILL.
+
+    Run it in worker processes only (``scheduler="processes"`` or a ``distributed``
+    cluster): a read in the calling process kills that process. It pickles as itself, so
+    each worker that receives it dies on its first read, as one killed by the system for
+    lack of memory does.
+    """
+    slide = open_slide(path)
+    return Slide(_DyingReader(slide._reader), name=slide.name, path=slide.path,
+                 reopen=(dying_slide, (os.fspath(path),)))

@@ -112,7 +112,7 @@ def test_openslide_and_tiffslide_agree_with_tifffile_on_every_level(slide, squar
         ({"size": 512, "tile": 200}, "tile must be a multiple of 16"),
         ({"size": 512, "tile": 8}, "tile must be at least 16"),
         ({"size": 512, "seed": -1}, "seed must be at least 0"),
-        ({"size": 512, "mpp": 0}, "mpp must be positive"),
+        ({"size": 512, "mpp": 0}, "mpp must be a positive finite number"),
         ({"size": "big"}, "size must be an integer"),
     ],
 )

@@ -2,8 +2,11 @@
 
 One module per command, each with ``add_parser(subparsers)`` and
 ``run(args) -> int`` (:class:`~gigapatch.cli.common.Command`); adding a
-command is adding its module to :data:`COMMANDS`. Every user error ends in one
-line on stderr and a non-zero exit (:func:`~gigapatch.cli.common.run_reporting_errors`).
+command is adding its module to :data:`COMMANDS`. Every failure ends in one
+line on stderr and a non-zero exit, without a traceback unless ``--debug``
+(:mod:`gigapatch.cli.reporting`). The global flags ``-v``, ``-q``, ``--log FILE``,
+``--progress-every`` and ``--debug`` go before or after the command's name
+(:mod:`gigapatch.cli.logs`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from collections.abc import Callable, Sequence
 
 from gigapatch import __version__
 from gigapatch.cli import bench, demo, extract, info, preview, synth, verify
-from gigapatch.cli.common import Command, Parser, run_reporting_errors
+from gigapatch.cli.common import Command, Parser
+from gigapatch.cli.logs import add_global_arguments, logging_to, sigterm
+from gigapatch.cli.reporting import run_reporting_errors
 
 __all__ = ["COMMANDS", "EXIT_BROKEN_PIPE", "build_parser", "main"]
 
@@ -30,9 +35,12 @@ def build_parser() -> Parser:
     """The argument parser of the ``gigapatch`` command."""
     parser = Parser(prog="gigapatch", description="Whole-slide images to training patches.")
     parser.add_argument("--version", action="version", version=f"gigapatch {__version__}")
+    add_global_arguments(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
-        command.add_parser(subparsers).set_defaults(run=command.run)
+        sub = command.add_parser(subparsers)
+        add_global_arguments(sub, suppress=True)
+        sub.set_defaults(run=command.run)
     return parser
 
 
@@ -50,10 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help, --version, or a usage error already printed
             return int(exc.code or 0)
         run: Callable[[argparse.Namespace], int] = args.run
-        status = run_reporting_errors(f"gigapatch {args.command}", run, args)
+        prog = f"gigapatch {args.command}"
+        status = run_reporting_errors(prog, lambda a: _logged(prog, run, a), args)
         sys.stdout.flush()  # a pipe closed early fails here, not in the interpreter's exit
         return status
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+
+
+def _logged(prog: str, run: Callable[[argparse.Namespace], int],
+            args: argparse.Namespace) -> int:
+    """``run(args)`` with the logs routed as the global flags ask (its failure, too, goes to
+    ``--log``), and SIGTERM stopping it as Ctrl-C does."""
+    def stoppable(a: argparse.Namespace) -> int:
+        with sigterm():
+            return run(a)
+
+    with logging_to(args):
+        return run_reporting_errors(prog, stoppable, args)

@@ -21,7 +21,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                    help="keep patches with at least this tissue fraction (default 0.5)")
     p.add_argument("--seed", type=natural_int, default=0)
     p.add_argument("--workers", type=positive_int, default=None)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         patch=args.patch,
         seed=args.seed,
         workers=args.workers,
-        progress=ProgressBar("extract", quiet=args.quiet),
+        progress=ProgressBar("extract", quiet=args.quiet, every=args.progress_every),
     )
     h, w = r.slide_shape
     n, (ph, pw, _) = len(r.store), r.store.patch_shape

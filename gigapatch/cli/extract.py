@@ -14,11 +14,12 @@ from gigapatch.cli.common import (
 )
 from gigapatch.cli.dryrun import print_estimate
 from gigapatch.cli.planargs import add_plan_arguments, plan_from_args
+from gigapatch.cli.reporting import Interrupted, Terminated
 from gigapatch.engine import estimate, extract_to_zarr
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import as_slides
-from gigapatch.store import patches_done, recorded_seed
+from gigapatch.store import PatchStore, patches_done, recorded_seed
 from gigapatch.store.format import Codec
 
 __all__ = ["add_parser", "run"]
@@ -51,7 +52,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-sync", action="store_true", dest="no_sync",
                    help="do not fsync shard files (faster; a crash of the machine may then "
                         "lose shards already marked done)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", dest="dry_run",
                    help="plan, print every slide's patches and the estimated store size and "
                         "time (from a small sample), and write nothing")
@@ -78,21 +78,26 @@ def run(args: argparse.Namespace) -> int:
             print(f"note    {args.output} exists: the run needs --overwrite or --resume")
         return 0
     t0 = time.perf_counter()
-    store = extract_to_zarr(
-        slides,
-        plan,
-        args.output,
-        shard_size=args.shard_size,
-        codec=args.codec,
-        device=args.device,
-        workers=args.workers,
-        scheduler=args.scheduler or "threads",
-        resume=args.resume,
-        overwrite=args.overwrite,
-        sync=not args.no_sync,
-        progress=ProgressBar("extract", quiet=args.quiet),
-        break_lock=args.break_lock,
-    )
+    bar = ProgressBar("extract", quiet=args.quiet, every=args.progress_every, already=before)
+    try:
+        store = extract_to_zarr(
+            slides,
+            plan,
+            args.output,
+            shard_size=args.shard_size,
+            codec=args.codec,
+            device=args.device,
+            workers=args.workers,
+            scheduler=args.scheduler or "threads",
+            resume=args.resume,
+            overwrite=args.overwrite,
+            sync=not args.no_sync,
+            progress=bar,
+            break_lock=args.break_lock,
+        )
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a job's time limit)
+        raise Interrupted(_how_far(args.output, bar, args.shard_size),
+                          terminated=isinstance(exc, Terminated)) from None
     dt = time.perf_counter() - t0
     what = "patches" if plan.kind == "grid" else f"{plan.kind} patches"
     classes = f" in {len(plan.classes)} classes" if plan.classes else ""
@@ -103,3 +108,17 @@ def run(args: argparse.Namespace) -> int:
         f"{classes} to {args.output}{kept} in {dt:.1f}s ({new / dt:,.0f} patches/s)"
     )
     return 0
+
+
+def _how_far(output: str, bar: ProgressBar, shard_size: int) -> str:
+    """What an interrupted run got done, and how to finish it."""
+    resume = "run the same command with --resume"
+    try:
+        store = PatchStore(output)
+        done, total = store.shards_done, store.n_shards
+    except Exception:  # the store was not made yet, or not far enough to read its flags
+        if not bar.total:
+            return f"nothing was written to {output}"
+        total = -(-bar.total // shard_size)
+        done = bar.done // shard_size
+    return f"{done} of {total} shards done; {resume}"

@@ -26,7 +26,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     how.add_argument("--repair", action="store_true",
                      help="clear the done flag of every damaged shard (and remove damaged chunks "
                           "of the per-patch arrays) so that extract --resume redoes exactly those")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -35,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     shards by index, and exit 1 (``--repair``: exit 0 once the store is resumable)."""
     store = PatchStore(args.store)
     found = verify_store(store, quick=args.quick,
-                         progress=ProgressBar("verify", quiet=args.quiet, unit="shards"))
+                         progress=ProgressBar("verify", quiet=args.quiet, unit="shards",
+                                              every=args.progress_every))
     name = args.store
     if not store.checksummed:
         print(f"{name}: note: a store of format {store.format} carries no chunk checksums; "

@@ -194,7 +194,7 @@ def estimate(
     """
     if not isinstance(plan, PatchPlan):
         raise InvalidArgumentError(f"plan must be a PatchPlan; got {type(plan).__name__}")
-    if codec not in CODECS:
+    if not isinstance(codec, str) or codec not in CODECS:
         raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
     shard_size = check_int("shard_size", shard_size)
     sample = check_int("sample", sample)

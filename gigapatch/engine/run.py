@@ -13,6 +13,8 @@ a task (:mod:`gigapatch.engine.workers`).
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,10 +27,11 @@ from dask.delayed import delayed
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.engine.workers import TaskSlides, check_output_seen, check_shard_seen
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, NoSpaceError, check_int
 from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
+from gigapatch.plan.core import resolve_labels
 from gigapatch.sources import Slide, describe_file, fingerprint
 from gigapatch.store import (
     Codec,
@@ -46,6 +49,7 @@ from gigapatch.store.lock import StoreLock
 __all__ = ["extract", "extract_to_zarr"]
 
 Progress = Callable[[int, int], None]
+_LOG = logging.getLogger(__name__)
 
 
 def _shard_task(
@@ -57,8 +61,31 @@ def _shard_task(
     slides = sources.open()
     per_shard = (images.shards or images.chunks)[0]
     buf = shard_buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))[: len(plan)]
-    nbytes = write_shard(images, index, read_patches(slides, plan, device, out=buf), sync=sync)
+    patches = read_patches(slides, plan, device, out=buf)
+    try:
+        nbytes = write_shard(images, index, patches, sync=sync)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        layout = ShardLayout.of(images)
+        where = str(layout.path(index)) if layout is not None else str(images.store)
+        raise NoSpaceError(where, patches.nbytes) from None
     return index, nbytes
+
+
+def _describer(slides: Sequence[Slide], plan: PatchPlan, per_task: int,
+               what: str) -> Callable[[Any], str]:
+    """Names a task by its key, for errors: ``shard 3 (slide a.svs)``."""
+
+    def describe(key: Any) -> str:
+        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], int)):
+            return str(key)
+        rows = plan.slide[key[1] * per_task : (key[1] + 1) * per_task]
+        names = ", ".join(slides[int(k)].name for k in np.unique(rows)[:3])
+        more = " and others" if len(np.unique(rows)) > 3 else ""
+        return f"{what} {key[1]} (slide {names}{more})"
+
+    return describe
 
 
 def _block_task(
@@ -109,6 +136,18 @@ def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
                 f"{s.name!r} at level {level} ({lh}x{lw} pixels): was the plan made for other "
                 "sources?"
             )
+
+
+def _check_run_args(out: Any, shard_size: Any, codec: Any, progress: Any) -> None:
+    """The arguments of :func:`extract_to_zarr` the store does not check itself."""
+    if not isinstance(out, str | os.PathLike):
+        raise InvalidArgumentError(f"out must be a path; got {out!r}")
+    check_int("shard_size", shard_size)
+    if not isinstance(codec, str):
+        raise InvalidArgumentError(f"codec must be a codec name; got {codec!r}")
+    if progress is not None and not callable(progress):
+        raise InvalidArgumentError(
+            f"progress must be a function progress(done, total) or None; got {progress!r}")
 
 
 def _empty_dir(path: str | os.PathLike[str]) -> bool:
@@ -236,13 +275,10 @@ def extract_to_zarr(
     _check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
+    _check_run_args(out, shard_size, codec, progress)
     if labels is None:
         labels = list(plan.slide_labels) or [-1] * len(slides)
-    if len(labels) != len(slides):
-        raise InvalidArgumentError(
-            f"labels must give one label per source ({len(slides)}); got {len(labels)}"
-        )
-    labels = [int(v) for v in labels]
+    labels = list(resolve_labels(None, slides, labels)[0])
     if resume and overwrite:
         raise InvalidArgumentError("resume and overwrite exclude each other; choose one")
     h, w = plan.size
@@ -305,6 +341,12 @@ def _run_store(
             )
         )
     written = n - sum(min(shard_size, n - i * shard_size) for i in todo)
+    shards = -(-n // shard_size)
+    _LOG.info("extract: %d patches from %d slide(s) in %d shards to %s; %d shards to do",
+              n, len(slides), shards, os.fspath(out), len(todo))
+    for k, slide in enumerate(slides):
+        _LOG.debug("slide %d: %s, %d patches", k, slide.path or slide.name,
+                   int(np.count_nonzero(plan.slide == k)))
     if progress is not None and written:
         progress(written, n)
 
@@ -316,10 +358,13 @@ def _run_store(
             lock.check()  # still this run's store: another run may not have broken the lock
             mark_done(group, [index], sync=sync)
             written += min(shard_size, n - index * shard_size)
+            _LOG.debug("shard %d done: %d of %d patches", index, written, n)
             if progress is not None:
                 progress(written, n)
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
+    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
+              describe=_describer(slides, plan, shard_size, "shard"))
+    _LOG.info("extract: done, %d patches in %s", n, os.fspath(out))
     return PatchStore(out)
 
 
@@ -345,6 +390,7 @@ def extract(
     _check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
+    block_size = check_int("block_size", block_size)
     sent = TaskSlides(slides)
     n = len(plan)
     h, w = plan.size
@@ -365,7 +411,8 @@ def extract(
         if isinstance(key, tuple) and key[0] == "gigapatch-block" and block is not None:
             found[key[1]] = block
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
+    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
+              describe=_describer(slides, plan, block_size, "block"))
     if result is not None:
         return result
     if not found:

@@ -3,18 +3,25 @@
 Whatever runs the tasks, ``on_done(key, result)`` is called in the driver
 process, one task at a time, after the task has returned: this is where the
 engine marks shards done, so there is exactly one writer of ``done`` flags.
+
+A worker that dies while running a task — a process killed by the system,
+most often for lack of memory — is a :class:`~gigapatch.errors.WorkerError`
+naming the task (through the caller's ``describe``) and what to do, instead
+of ``distributed``'s ``KilledWorker`` or the process pool's
+``BrokenProcessPool``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from dask.base import compute
 from dask.callbacks import Callback
 
-from gigapatch.errors import ClusterError, InvalidArgumentError
+from gigapatch.errors import ClusterError, InvalidArgumentError, WorkerError, check_int
 
 __all__ = ["LOCAL_SCHEDULERS", "check_scheduler", "connect", "run_tasks"]
 
@@ -22,13 +29,35 @@ LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 _ADDRESS_PREFIXES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
 
 
-def _tracker(on_done: Callable[[Any, Any], None]) -> Callback:
-    """A callback that runs ``on_done(key, result)`` in the driver after each local task."""
+def _tracker(on_done: Callable[[Any, Any], None], running: set[Any]) -> Callback:
+    """A callback that runs ``on_done(key, result)`` in the driver after each local task, and
+    keeps ``running`` the keys of the tasks started and not yet finished."""
+
+    def pretask(key: Any, dsk: Any, state: Any) -> None:
+        running.add(key)
 
     def posttask(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        running.discard(key)
         on_done(key, result)
 
-    return Callback(posttask=posttask)
+    return Callback(pretask=pretask, posttask=posttask)
+
+
+#: What to do when a worker dies, for the messages.
+_ADVICE = ("killed by the system, most often for lack of memory: run with fewer workers "
+           "(--workers) or give each more memory")
+
+
+def _died(keys: Sequence[Any], describe: Callable[[Any], str]) -> WorkerError:
+    if not keys:
+        return WorkerError(f"a worker process died ({_ADVICE})")
+    ordered = sorted(keys, key=lambda k: (k[1], str(k[0])) if isinstance(k, tuple) and len(k)
+                     == 2 and isinstance(k[1], int) else (0, str(k)))
+    if len(ordered) == 1:
+        return WorkerError(f"a worker process died running {describe(ordered[0])} ({_ADVICE})")
+    named = ", ".join(describe(k) for k in ordered[:3]) + (", …" if len(ordered) > 3 else "")
+    return WorkerError(f"a worker process died running one of {len(ordered)} tasks: {named} "
+                       f"({_ADVICE})")
 
 
 def _is_client(obj: Any) -> bool:
@@ -54,7 +83,7 @@ def check_scheduler(scheduler: Any, workers: int | None) -> int:
         return os.cpu_count() or 1
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidArgumentError(f"workers must be a positive integer; got {workers!r}")
-    return workers
+    return check_int("workers", workers)
 
 
 def connect(scheduler: Any) -> tuple[Any, Callable[[], None]]:
@@ -83,19 +112,31 @@ def run_tasks(
     scheduler: Any,
     workers: int,
     on_done: Callable[[Any, Any], None],
+    describe: Callable[[Any], str] = str,
 ) -> None:
     """Compute ``tasks`` (Dask delayed objects), calling ``on_done`` in the driver for each.
 
     The first task that fails stops the run (pending tasks are cancelled) and
     its exception is raised here.
+
+    Raises
+    ------
+    WorkerError
+        A worker process died running a task; ``describe(key)`` names the task
+        (local processes: the tasks that were running) in the message.
     """
     if not tasks:
         return
     if isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
-        with _tracker(on_done):
-            compute(*tasks, scheduler=scheduler, num_workers=workers)
+        running: set[Any] = set()
+        try:
+            with _tracker(on_done, running):
+                compute(*tasks, scheduler=scheduler, num_workers=workers)
+        except BrokenProcessPool:
+            raise _died(list(running), describe) from None
         return
     from distributed import Client, as_completed
+    from distributed.scheduler import KilledWorker
 
     client = scheduler if _is_client(scheduler) else Client(scheduler, set_as_default=False)
     try:
@@ -103,6 +144,8 @@ def run_tasks(
         try:
             for future in as_completed(futures, loop=client.loop):
                 on_done(future.key, future.result())
+        except KilledWorker as exc:
+            raise _died([exc.task], describe) from None
         finally:
             client.cancel(futures)
     finally:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.errors import InvalidArgumentError, StoreError, check_int, check_seed
 from gigapatch.store import PatchSelection, PatchStore
 
 __all__ = ["iter_batches"]
@@ -49,6 +49,8 @@ def iter_batches(
         store = PatchStore(store)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size)
+    seed = check_seed(seed, allow_none=True)
     if not store.complete:
         raise StoreError(
             f"store {str(store.path)!r} is incomplete ({store.shards_done}/{store.n_shards} "

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, check_int, check_seed
-from gigapatch.feed.preprocess import Preprocess
+from gigapatch.feed.preprocess import Preprocess, check_preprocess
 from gigapatch.feed.sampling import epoch_order
 from gigapatch.feed.source import ClassNames, FeedSource, Source, batch_seed
 from gigapatch.kernels import to_host
@@ -98,7 +98,7 @@ class PatchSequence(ClassNames, keras.utils.PyDataset):
         self.num_classes = self.source.num_classes
         if num_classes is not None:
             self.num_classes = check_int("num_classes", num_classes)
-        self.preprocess = preprocess
+        self.preprocess = check_preprocess(preprocess)
         self.shuffle, self.seed = shuffle, check_seed(seed)
         self.buffer_shards = check_int("buffer_shards", buffer_shards)
         self.drop_last = drop_last

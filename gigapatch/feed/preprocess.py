@@ -13,12 +13,12 @@ from a seeded generator (:func:`gigapatch.kernels.draw_params`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_choice, check_flag, check_number
 from gigapatch.kernels import (
     affine_gather,
     array_module,
@@ -28,10 +28,10 @@ from gigapatch.kernels import (
 )
 from gigapatch.kernels.backend import Device, astype, namespace_of
 from gigapatch.kernels.fused import host_dtype
-from gigapatch.kernels.normalize import Layout, Normalize
+from gigapatch.kernels.normalize import Layout, Normalize, parse_normalize
 from gigapatch.kernels.normalize import OutputDtype as OutputDType
 
-__all__ = ["Device", "Layout", "OutputDType", "Preprocess"]
+__all__ = ["Device", "Layout", "OutputDType", "Preprocess", "check_preprocess"]
 
 
 def _to_device(batch: npt.NDArray[Any], device: str) -> Any:
@@ -91,13 +91,18 @@ class Preprocess:
             raise InvalidArgumentError(
                 f"device must be one of auto, cpu, gpu; got {self.device!r}"
             )
+        check_choice("layout", self.layout, get_args(Layout))
+        check_choice("dtype", self.dtype, get_args(OutputDType))
+        check_flag("dihedral", self.dihedral)
+        parse_normalize(self.normalize)
+        check_number("fill", self.fill)
         # draws nothing; checks the ranges once, here, rather than in a worker
         draw_params(0, 0, **self._ranges())
 
     def _ranges(self) -> dict[str, Any]:
         return {
             "dihedral": self.dihedral, "rotation": self.rotation, "shear": self.shear,
-            "zoom": tuple(self.zoom), "shift": self.shift, "brightness": self.brightness,
+            "zoom": self.zoom, "shift": self.shift, "brightness": self.brightness,
             "contrast": self.contrast,
         }
 
@@ -153,3 +158,11 @@ class Preprocess:
                 moved = xp.clip(xp.round(moved), float(info.min), float(info.max))
             out[k, ...] = astype(xp, moved[0, ...], x.dtype)
         return out
+
+
+def check_preprocess(preprocess: object) -> Preprocess | None:
+    """``preprocess`` after checking it is a :class:`Preprocess` or None."""
+    if preprocess is not None and not isinstance(preprocess, Preprocess):
+        raise InvalidArgumentError(
+            f"preprocess must be a gigapatch.feed.Preprocess or None; got {preprocess!r}")
+    return preprocess

@@ -97,6 +97,8 @@ def split_groups(
     """
     check_int("world_size", world_size)
     check_int("num_workers", num_workers)
+    check_int("rank", rank, minimum=0)
+    check_int("worker", worker, minimum=0)
     if not 0 <= rank < world_size:
         raise InvalidArgumentError(f"rank must be in [0, {world_size - 1}]; got {rank!r}")
     if not 0 <= worker < num_workers:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gigapatch.errors import check_int, check_seed
-from gigapatch.feed.preprocess import Preprocess
+from gigapatch.feed.preprocess import Preprocess, check_preprocess
 from gigapatch.feed.sampling import epoch_groups, epoch_order, split_groups
 from gigapatch.feed.source import ClassNames, FeedSource, Source, batch_seed
 
@@ -93,7 +93,7 @@ class PatchDataset(ClassNames, Dataset[Item]):
         with_index: bool = False,
     ) -> None:
         self.source = FeedSource(source)
-        self.preprocess = preprocess
+        self.preprocess = check_preprocess(preprocess)
         self.seed = check_seed(seed)
         self.with_index = with_index
         self.epoch = 0
@@ -220,7 +220,8 @@ class ShardIterableDataset(ClassNames, IterableDataset[Batch]):
         self.batch_size = check_int("batch_size", batch_size)
         self.shuffle, self.seed = shuffle, check_seed(seed)
         self.buffer_shards = check_int("buffer_shards", buffer_shards)
-        self.drop_last, self.preprocess, self.with_index = drop_last, preprocess, with_index
+        self.drop_last, self.with_index = drop_last, with_index
+        self.preprocess = check_preprocess(preprocess)
         self.rank, self.world_size = _ranks(rank, world_size)
         self.epoch = 0
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_number
 from gigapatch.kernels.affine import affine_matrices
 
 __all__ = ["AugmentParams", "draw_params"]
@@ -73,12 +73,16 @@ def draw_params(
         raise InvalidArgumentError(f"n must be a non-negative integer; got {n!r}")
     for name, value in (("rotation", rotation), ("shear", shear), ("shift", shift),
                         ("brightness", brightness), ("contrast", contrast)):
-        if not np.isfinite(value) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) or (
+                not np.isfinite(value) or value < 0):
             raise InvalidArgumentError(f"{name} must be a finite number >= 0; got {value!r}")
     if contrast >= 1:
         raise InvalidArgumentError(f"contrast must be below 1 (factor stays positive); got "
                                    f"{contrast!r}")
-    lo, hi = zoom
+    try:
+        lo, hi = (check_number("zoom", v) for v in zoom)
+    except (TypeError, ValueError):
+        lo = hi = 0.0
     if not 0 < lo <= hi:
         raise InvalidArgumentError(f"zoom must be a range (low, high) with 0 < low <= high; "
                                    f"got {zoom!r}")

@@ -9,7 +9,6 @@ the store, and fully determines the engine's work.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,9 @@ from typing import Any, Literal, TypeAlias, TypedDict, get_args
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_number
+from gigapatch.errors import check_fill as check_fill_value
+from gigapatch.errors import check_fraction as check_unit_fraction
 from gigapatch.sources import Slide, open_slide
 from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, read_size
 
@@ -307,7 +308,12 @@ def resolve_labels(
         labels = getattr(sources, "labels", None)
     if labels is None:
         return (), classes
-    labels = tuple(labels)
+    try:
+        labels = tuple(labels)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"labels must give one integer label >= -1 per slide ({len(slides)}); got {labels!r}"
+        ) from None
     if len(labels) != len(slides) or any(
         isinstance(v, bool) or not isinstance(v, int | np.integer) or v < -1 for v in labels
     ):
@@ -319,26 +325,15 @@ def resolve_labels(
 
 def check_fill(fill: Any, slides: Sequence[Slide]) -> float:
     """``fill`` as a number that every slide's dtype holds exactly."""
-    if isinstance(fill, bool) or not isinstance(fill, int | float | np.number):
-        raise InvalidArgumentError(f"fill must be a number; got {fill!r}")
-    if not math.isfinite(fill):
-        raise InvalidArgumentError(f"fill must be a finite number; got {fill!r}")
+    value: float = check_number("fill", fill)
     for s in slides:
-        cast = np.array(fill).astype(s.dtype)
-        if float(cast) != float(fill):
-            raise InvalidArgumentError(
-                f"fill must be representable as {s.dtype} (the dtype of {s.name!r}); got {fill!r}"
-            )
-    return int(fill) if float(fill).is_integer() else float(fill)
+        value = check_fill_value(fill, s.dtype, owner=repr(s.name))
+    return value
 
 
 def check_fraction(name: str, value: Any) -> float:
     """``value`` as a float in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not (
-        0 <= value <= 1
-    ):
-        raise InvalidArgumentError(f"{name} must be a number in [0, 1]; got {value!r}")
-    return float(value)
+    return check_unit_fraction(name, value)
 
 
 def slide_rng(seed: int, index: int) -> np.random.Generator:

@@ -172,7 +172,7 @@ def grid(
         lh, lw = slide.levels[lvl].shape
         th, tw = (lh, lw) if f == 1.0 else (int(lh // f), int(lw // f))  # target pixels
         if padding == "valid" and (span[0] > th or span[1] > tw):
-            at = f"level {lvl}" if f == 1.0 else f"{res.mpp:.4g} µm/px"
+            at = f"level {lvl}" if f == 1.0 else f"mpp {res.mpp:.4g} (µm/px)"
             raise InvalidArgumentError(
                 f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
                 f"({th}x{tw} pixels)"

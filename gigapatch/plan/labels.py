@@ -95,7 +95,15 @@ def find_slides(
         A glob or folder matches no slide (a missing plain path is reported
         when it is opened).
     """
-    items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    try:
+        given: list[object] = [sources] if isinstance(sources, str | os.PathLike) else list(
+            sources)
+    except TypeError:
+        given = [sources]
+    items = [item for item in given if isinstance(item, str | os.PathLike)]
+    if len(items) != len(given):
+        raise InvalidArgumentError(
+            f"sources must be a path, a glob or a folder, or a list of these; got {sources!r}")
     if not items:
         raise InvalidArgumentError("sources must name at least one slide; got none")
     if labels_from_dirs:

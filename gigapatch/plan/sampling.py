@@ -316,7 +316,7 @@ exclude_classes
         lh, lw = slide.levels[lvl].shape
         rsize = res.read_size(size)  # level pixels one patch covers
         if rsize[0] > lh or rsize[1] > lw:
-            at = f"level {lvl}" if res.factor == 1.0 else f"{res.mpp:.4g} µm/px"
+            at = f"level {lvl}" if res.factor == 1.0 else f"mpp {res.mpp:.4g} (µm/px)"
             raise InvalidArgumentError(
                 f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
                 f"({int(lh // res.factor)}x{int(lw // res.factor)} pixels)"

@@ -25,6 +25,7 @@ __all__ = [
     "BACKGROUND",
     "LABEL_COLOURS",
     "MASK_COLOUR",
+    "MAX_WIDTH",
     "REGION_COLOUR",
     "UNLABELLED",
     "Key",
@@ -36,6 +37,9 @@ __all__ = [
     "require_pil",
     "with_header",
 ]
+
+#: Widest picture (and largest sheet cell) drawn, in pixels: beyond it, a picture is a mistake.
+MAX_WIDTH = 1 << 15
 
 #: Box colours of labels 0, 1, 2… (cycling): distinct on H&E pinks and purples and on white.
 LABEL_COLOURS: tuple[tuple[int, int, int], ...] = (

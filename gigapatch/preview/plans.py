@@ -9,7 +9,7 @@ import numpy as np
 from gigapatch.errors import InvalidArgumentError, check_int
 from gigapatch.plan.core import PatchPlan, as_slides
 from gigapatch.plan.masks import resolve_mask
-from gigapatch.preview.canvas import require_pil, with_header
+from gigapatch.preview.canvas import MAX_WIDTH, require_pil, with_header
 from gigapatch.preview.overlay import annotate, box_extents, slide_thumbnail
 from gigapatch.preview.regions import outlines, regions_of
 from gigapatch.sources import Slide
@@ -102,7 +102,7 @@ def plan(
     require_pil()
     if not isinstance(plan, PatchPlan):
         raise InvalidArgumentError(f"plan must be a PatchPlan; got {type(plan).__name__}")
-    width = check_int("width", width, 64)
+    width = check_int("width", width, 64, MAX_WIDTH)
     max_boxes = check_int("max_boxes", max_boxes, 0)
     slide_index = check_int("slide_index", slide_index, 0)
     slides = as_slides(slide)

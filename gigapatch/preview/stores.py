@@ -12,6 +12,7 @@ from gigapatch.errors import InvalidArgumentError, StoreError, check_int, check_
 from gigapatch.plan.masks import resolve_mask
 from gigapatch.preview.canvas import (
     BACKGROUND,
+    MAX_WIDTH,
     fit_text,
     font,
     label_name,
@@ -120,7 +121,7 @@ def store_boxes(
     st = _open(store)
     k = _source_index(st, source)
     src = st.sources[k]
-    width = check_int("width", width, 64)
+    width = check_int("width", width, 64, MAX_WIDTH)
     max_boxes = check_int("max_boxes", max_boxes, 0)
     if slide is None:
         if not src.get("path"):
@@ -218,8 +219,10 @@ def sheet(
 
     st = _open(store)
     n = check_int("n", n, 1)
-    tile = check_int("tile", tile, 16)
+    tile = check_int("tile", tile, 16, MAX_WIDTH)
     seed = check_seed(seed)
+    if columns is not None:
+        columns = check_int("columns", columns)
     picked = st.select(label=label).indices if label is not None else np.arange(len(st))
     picked = picked[st.done[picked // st.shard_size]]
     if not len(picked):

@@ -23,6 +23,8 @@ def yxc_order(shape: tuple[int, ...], axes: str | None, name: str) -> tuple[int,
                 f" got shape {tuple(shape)} (pass axes=, e.g. 'cyx', for other layouts)"
             )
         axes = "yx" if ndim == 2 else "yxc"
+    if not isinstance(axes, str):
+        raise InvalidArgumentError(f"axes must be a string such as 'yxc' or 'cyx'; got {axes!r}")
     axes = axes.lower()
     if sorted(axes) not in (["x", "y"], ["c", "x", "y"]) or len(axes) != ndim:
         raise InvalidArgumentError(

@@ -9,6 +9,7 @@ truncated TIFF stays an error).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,7 @@ READERS: tuple[ReaderName, ...] = ("auto", "tifffile", "openslide")
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _ZARR_MARKERS = ("zarr.json", ".zarray", ".zgroup")
+_LOG = logging.getLogger(__name__)
 
 
 def is_zarr(folder: Path) -> bool:
@@ -131,6 +133,8 @@ def open_slide(
         except UnsupportedTiffError as tiff_error:
             if vendor_of(path) is None:
                 raise
+            _LOG.info("%s: tifffile cannot read it (%s); reading it with OpenSlide", path,
+                      tiff_error)
             try:
                 return open_openslide(path, series=series)
             except SlideError:
@@ -138,6 +142,7 @@ def open_slide(
     if reader == "tifffile":
         raise SlideError(f"{str(path)!r} is not a TIFF image (reader='tifffile' reads TIFF)")
     if vendor_of(path) is not None:
+        _LOG.debug("%s: not a TIFF; reading it with OpenSlide", path)
         return open_openslide(path, series=series)
     supported = "supported: .svs, .tif, .tiff, .ome.tif, Zarr v2/v3, OME-Zarr"
     if load_openslide() is None:

@@ -27,7 +27,7 @@ __all__ = ["read_region"]
 def _pair(name: str, value: Any, what: str, positive: bool) -> tuple[int, int]:
     ok = isinstance(value, Sequence | np.ndarray) and len(value) == 2 and all(
         isinstance(v, int | np.integer) and not isinstance(v, bool) and (v > 0 or not positive)
-        for v in value
+        and -(2**63) <= v < 2**63 for v in value
     )
     if not ok:
         raise InvalidArgumentError(f"{name} must be a pair of {what}; got {value!r}")

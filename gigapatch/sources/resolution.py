@@ -24,11 +24,10 @@ convention ``mpp = 10 / X`` (40× ≈ 0.25 µm/px, 20× ≈ 0.5).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, check_positive
 
 if TYPE_CHECKING:
     from gigapatch.sources.slide import Slide
@@ -58,22 +57,13 @@ def read_size(size: int, factor: float) -> int:
     return max(int(size), round(size * factor))
 
 
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-        math.isfinite(value) and value > 0
-    ):
-        raise InvalidArgumentError(f"{name} must be a positive finite number; got {value!r}")
-    return float(value)
-
-
-def check_tolerance(tolerance: object) -> float:
+def check_tolerance(tolerance: object, *, name: str = "mpp_tolerance") -> float:
     """``tolerance`` as a float in [0, 0.5)."""
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not (
         0 <= tolerance < 0.5
     ):
         raise InvalidArgumentError(
-            f"mpp_tolerance must be a number in [0, 0.5) (a fraction, 0.02 = 2 %); "
-            f"got {tolerance!r}"
+            f"{name} must be a number in [0, 0.5) (a fraction, 0.02 = 2 %); got {tolerance!r}"
         )
     return float(tolerance)
 
@@ -86,10 +76,10 @@ def target_mpp(slide: Slide, *, mpp: float | None = None,
             f"give mpp or magnification, not both; got mpp={mpp}, magnification={magnification}"
         )
     if mpp is not None:
-        return _positive("mpp", mpp)
+        return check_positive("mpp", mpp)
     if magnification is None:
         raise InvalidArgumentError("give mpp or magnification")
-    mag = _positive("magnification", magnification)
+    mag = check_positive("magnification", magnification)
     own = slide.magnification
     if own is not None and slide.mpp is not None:
         return slide.mpp * own / mag
@@ -187,9 +177,10 @@ def resolve_resolution(
     finer = [k for k, m in enumerate(have) if m < target]
     if not finer:
         listing = ", ".join(f"{k}: {m:.4g}" for k, m in enumerate(have))
+        asked = "" if magnification is None else f"magnification {magnification:g} = "
         raise InvalidArgumentError(
-            f"mpp {target:.4g} is finer than level 0 of {slide.name!r} ({have[0]:.4g} µm/px, "
-            f"its finest); gigapatch does not upsample (levels' mpp: {listing})"
+            f"{asked}mpp {target:.4g} is finer than level 0 of {slide.name!r} ({have[0]:.4g} "
+            f"µm/px, its finest); gigapatch does not upsample (levels' mpp: {listing})"
         )
     k = max(finer, key=lambda i: have[i])
     factor = target / have[k]

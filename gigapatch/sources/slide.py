@@ -20,12 +20,30 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, RegionError
+from gigapatch.errors import (
+    InvalidArgumentError,
+    RegionError,
+    check_array,
+    check_coordinate,
+    check_coordinates,
+    check_fill,
+    check_int,
+    check_positive,
+)
 from gigapatch.sources.region import read_region as openslide_region
-from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, resolve_resolution
+from gigapatch.sources.resolution import (
+    MPP_TOLERANCE,
+    Resolution,
+    check_tolerance,
+    resolve_resolution,
+)
 from gigapatch.sources.series import Series
 
-__all__ = ["Level", "Reader", "Series", "Slide", "describe_file"]
+__all__ = ["MAX_SIDE", "Level", "Reader", "Series", "Slide", "describe_file"]
+
+#: Largest height or width of one read, in pixels (a level-0 read of the largest slides is
+#: ~200,000 pixels a side); beyond it, a request is a mistake, not a read.
+MAX_SIDE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -245,10 +263,13 @@ class Slide:
         RegionError
             The region leaves the level and ``fill`` is ``None``.
         """
+        y, x = check_coordinate("y", y), check_coordinate("x", x)
+        if fill is not None:
+            fill = check_fill(fill, self.dtype, owner=repr(self.name))
         if mpp is not None or magnification is not None:
             return self._read_resampled(y, x, height, width, level, fill, out, mpp, magnification)
         level, height, width = self._check_region(level, height, width)
-        ly, lx = self.to_level(int(y), int(x), level)
+        ly, lx = self.to_level(y, x, level)
         lh, lw = self.levels[level].shape
         inside = ly >= 0 and lx >= 0 and ly + height <= lh and lx + width <= lw
         if not inside and fill is None:
@@ -300,6 +321,11 @@ class Slide:
 
         out = self._output(out, (height, width, self.channels))
         rh, rw = res.read_size((height, width))
+        if max(rh, rw) > MAX_SIDE:
+            what = "mpp" if mpp is not None else "magnification"
+            raise InvalidArgumentError(
+                f"{what}={mpp if mpp is not None else magnification} needs {rh}x{rw} pixels of "
+                f"level {res.level} for {height}x{width}; a read is at most {MAX_SIDE} a side")
         region = self.read(y, x, rh, rw, res.level, fill=fill)
         out[...] = area_resample(region[None], (height, width))[0]
         return out
@@ -327,8 +353,10 @@ class Slide:
             avoid the cost of touching fresh memory).
         """
         level, height, width = self._check_region(level, height, width)
-        ys, xs = np.asarray(ys, np.int64), np.asarray(xs, np.int64)
-        if ys.shape != xs.shape or ys.ndim != 1:
+        ys, xs = check_coordinates("ys", ys), check_coordinates("xs", xs)
+        if fill is not None:
+            fill = check_fill(fill, self.dtype, owner=repr(self.name))
+        if ys.shape != xs.shape:
             raise InvalidArgumentError(
                 f"ys and xs must be 1-d of equal length; got shapes {ys.shape} and {xs.shape}"
             )
@@ -362,12 +390,14 @@ class Slide:
         for arg, value in (("height", height), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
                 raise InvalidArgumentError(f"{arg} must be a positive integer; got {value!r}")
-        return level, int(height), int(width)
+        return (level, check_int("height", height, maximum=MAX_SIDE),
+                check_int("width", width, maximum=MAX_SIDE))
 
     def _output(self, out: npt.NDArray[Any] | None, shape: tuple[int, ...]) -> npt.NDArray[Any]:
         """``out`` after checking its shape and dtype, or a new array of the slide's dtype."""
         if out is None:
             return np.empty(shape, self.dtype)
+        out = check_array("out", out)
         if out.shape != shape or out.dtype != self.dtype:
             raise InvalidArgumentError(
                 f"out must have shape {shape} and dtype {self.dtype}; got {out.shape} {out.dtype}"
@@ -386,8 +416,8 @@ class Slide:
             The slide records no mpp, or no level is within the tolerance (the
             message lists the levels' mpp).
         """
-        if isinstance(mpp, bool) or not isinstance(mpp, int | float) or not mpp > 0:
-            raise InvalidArgumentError(f"mpp must be a positive number; got {mpp!r}")
+        mpp = check_positive("mpp", mpp)
+        tolerance = check_tolerance(tolerance, name="tolerance")
         if self.mpp is None:
             raise InvalidArgumentError(
                 f"{self.name!r} does not record its pixel size (mpp); choose a level instead"

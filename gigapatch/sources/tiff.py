@@ -10,9 +10,17 @@ then fetch only the encoded segments (tiles or strips) a region touches, with
 decode each exactly once per read:
 
 * 8-bit JPEG segments (almost every brightfield scan) are decoded by
-  imagecodecs straight into a reused per-thread tile buffer, with the colour
-  spaces tifffile would use, then the overlap is copied out;
+  libjpeg-turbo in strict mode (:mod:`gigapatch.sources.jpeg`) straight into a
+  reused per-thread tile buffer, with the colour spaces tifffile would use, then
+  the overlap is copied out;
 * any other codec goes through the page's own tifffile decoder.
+
+A segment that cannot be decoded — the decoder fails or warns, its byte count
+is zero or runs past the end of the file, an uncompressed segment is short — is
+a :class:`~gigapatch.errors.CorruptTileError` naming the file, level, row and
+column, never pixels; the slide's other segments still read. A truncated file
+therefore opens (its segment tables are intact) and fails only where its data
+is missing; opening logs how many segments lie past the end.
 
 A level may be one page (``YX`` or ``YXS``: grey or RGB) or one page per
 channel (``CYX``: fluorescence); channels end up last, as ``(h, w, C)``.
@@ -31,12 +39,12 @@ from pathlib import Path
 from struct import error as struct_error
 from typing import Any
 
-import imagecodecs
 import numpy as np
 import numpy.typing as npt
 import tifffile
 
-from gigapatch.errors import GigapatchError, SlideError
+from gigapatch.errors import CorruptTileError, GigapatchError, SlideError
+from gigapatch.sources.jpeg import JpegTiles, TileDecodeError
 from gigapatch.sources.series import Series, choose_series
 from gigapatch.sources.slide import Level, Slide
 from gigapatch.sources.tilecache import thread_cache
@@ -52,6 +60,7 @@ _RESUNIT_TO_UM: dict[int, float] = {  # keyed by RESUNIT (an IntEnum), looked up
 }
 _PHOTOMETRIC = tifffile.PHOTOMETRIC
 _TOKENS = itertools.count()
+_LOG = logging.getLogger(__name__)
 
 
 class UnsupportedTiffError(SlideError):
@@ -95,21 +104,25 @@ def _mpp_of(tif: tifffile.TiffFile, page: tifffile.TiffPage, series: int = 0) ->
     return scale / xres if xres and scale else None
 
 
-def _jpeg_colorspaces(page: tifffile.TiffPage) -> tuple[Any, Any] | None:
-    """(colorspace, outcolorspace) for imagecodecs, as tifffile decodes; None: no fast path."""
+def _jpeg_tiles(path: str, page: tifffile.TiffPage) -> JpegTiles | None:
+    """How the 8-bit JPEG segments of ``page`` decode (the colour spaces tifffile would use);
+    None: other codecs and JPEG layouts, decoded by tifffile."""
     if page.compression != tifffile.COMPRESSION.JPEG or page.bitspersample != 8:
-        return None
-    if not page.is_tiled:  # strips may be shorter at the bottom
         return None
     if page.extrasamples or page.planarconfig != tifffile.PLANARCONFIG.CONTIG:
         return None
     if page.photometric == _PHOTOMETRIC.YCBCR:
-        return None, _PHOTOMETRIC.RGB.value
-    if page.photometric == _PHOTOMETRIC.RGB:  # Aperio: RGB JPEG without a JFIF marker
-        return (None if page.is_jfif else _PHOTOMETRIC.RGB.value), _PHOTOMETRIC.RGB.value
-    if page.photometric == _PHOTOMETRIC.MINISBLACK and page.samplesperpixel == 1:
-        return None, None
-    return None
+        force_rgb = False
+    elif page.photometric == _PHOTOMETRIC.RGB:  # Aperio: RGB JPEG without a JFIF marker
+        force_rgb = not page.is_jfif
+    elif page.photometric == _PHOTOMETRIC.MINISBLACK and page.samplesperpixel == 1:
+        force_rgb = False
+    else:
+        return None
+    try:
+        return JpegTiles(page.jpegtables, force_rgb=force_rgb, samples=page.samplesperpixel)
+    except TileDecodeError as exc:
+        raise SlideError(f"{path!r} is corrupt: {exc}") from None
 
 
 def _magnification_of(tif: tifffile.TiffFile, page: tifffile.TiffPage) -> float | None:
@@ -143,8 +156,10 @@ class _LevelData:
     counts: list[np.ndarray]
     decode: Any  # the keyframe's tifffile decoder
     jpegtables: bytes | None
-    jpeg: tuple[Any, Any] | None  # fast-path colour spaces
+    jpeg: JpegTiles | None  # 8-bit JPEG: decoded in strict mode
     samples: int  # samples per page
+    tiled: bool  # tiles (all of one size) rather than strips
+    compression: int  # TIFF compression code
 
 
 class TiffReader:
@@ -173,7 +188,8 @@ class TiffReader:
             raise UnsupportedTiffError(f"{path!r} is not a readable TIFF image: {exc}") from None
         finally:
             log.setLevel(level)
-        self._check_segments(os.path.getsize(path))
+        self._size = os.path.getsize(path)
+        self._check_segments(self._size)
         self._fd: int | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -199,8 +215,9 @@ class TiffReader:
             data.append(_LevelData(
                 offsets=[np.asarray(p.dataoffsets, np.int64) for p in pages],
                 counts=[np.asarray(p.databytecounts, np.int64) for p in pages],
-                decode=key.decode, jpegtables=key.jpegtables, jpeg=_jpeg_colorspaces(key),
-                samples=key.samplesperpixel,
+                decode=key.decode, jpegtables=key.jpegtables, jpeg=_jpeg_tiles(self.path, key),
+                samples=key.samplesperpixel, tiled=bool(key.is_tiled),
+                compression=int(key.compression),
             ))
         h0, w0 = levels[0][:2]
         self.levels = tuple(
@@ -236,7 +253,11 @@ class TiffReader:
             raise UnsupportedTiffError(f"{self.path!r}: pixel type {key.dtype} is not supported")
 
     def _check_segments(self, file_size: int) -> None:
-        """Refuse files whose segment tables are incomplete or point past the end (truncated)."""
+        """Refuse files whose segment tables are incomplete; log segments past the end.
+
+        A segment whose data lies past the end of the file (a truncated copy) is an error
+        only when it is read (:meth:`_segment`): the rest of the slide still reads.
+        """
         for k, (data, lvl) in enumerate(zip(self._data, self.levels, strict=True)):
             (h, w), (th, tw) = lvl.shape, lvl.tile
             expected = -(-h // th) * -(-w // tw)
@@ -246,11 +267,11 @@ class TiffReader:
                         f"{self.path!r} is corrupt: level {k} lists {len(offsets)} segment "
                         f"offsets and {len(counts)} byte counts, expected {expected} of each"
                     )
-                if expected and int((offsets + counts).max()) > file_size:
-                    raise SlideError(
-                        f"{self.path!r} is truncated: level {k} data ends past the end of the "
-                        f"file ({file_size} bytes)"
-                    )
+                past = int(np.count_nonzero(offsets + counts > file_size))
+                if past:
+                    _LOG.warning("%r is truncated: %d of %d segments of level %d end past the "
+                                 "end of the file (%d bytes); reading them is an error",
+                                 self.path, past, expected, k, file_size)
 
     # ------------------------------------------------------------------ file handle
     def _handle(self) -> int:
@@ -318,8 +339,8 @@ class TiffReader:
             sy, sx = divmod(index, across)
             sy, sx = sy * th, sx * tw
             users = region[a:b].tolist()
-            if (planes == 1 and len(users) == 1 and data.jpeg is not None and h == th
-                    and w == tw and ys[users[0]] == sy and xs[users[0]] == sx
+            if (planes == 1 and len(users) == 1 and data.jpeg is not None and data.tiled
+                    and h == th and w == tw and ys[users[0]] == sy and xs[users[0]] == sx
                     and out[users[0]].flags.c_contiguous):
                 self._segment(level, data, 0, index, fd, out=out[users[0]])
                 continue
@@ -338,7 +359,7 @@ class TiffReader:
         self, level: int, data: _LevelData, plane: int, index: int, fd: int,
     ) -> np.ndarray:
         """:meth:`_segment` through the thread's tile cache (JPEG tiles: full, fixed size)."""
-        if data.jpeg is None:
+        if data.jpeg is None or not data.tiled:
             return self._segment(level, data, plane, index, fd)
         th, tw = self.levels[level].tile
         cache = thread_cache((th, tw, data.samples), self.dtype)
@@ -355,44 +376,97 @@ class TiffReader:
         cache.put(key, tile)
         return tile
 
+    def _corrupt(self, level: int, index: int, reason: str) -> CorruptTileError:
+        """The error for segment ``index`` of ``level`` (its row and column in the tile grid)."""
+        across = -(-self.levels[level].shape[1] // self.levels[level].tile[1])
+        row, column = divmod(index, across)
+        return CorruptTileError(self.path, level, row, column, reason)
+
+    def _segment_bytes(self, level: int, data: _LevelData, plane: int, index: int,
+                       fd: int) -> bytes | None:
+        """The encoded bytes of one segment; None for a sparse (never written) segment.
+
+        Raises
+        ------
+        CorruptTileError
+            The byte count is zero (at a non-zero offset), or the data runs past the end
+            of the file.
+        """
+        nbytes = int(data.counts[plane][index])
+        offset = int(data.offsets[plane][index])
+        if nbytes == 0:
+            if offset == 0:  # offset and count 0: never written (sparse), reads as zeros
+                return None
+            raise self._corrupt(level, index, f"its byte count is 0 (data at byte {offset})")
+        if offset + nbytes > self._size:
+            raise self._corrupt(
+                level, index, f"its {nbytes} bytes at byte {offset} end past the end of the "
+                f"file ({self._size} bytes): the file is truncated or its tile table is corrupt")
+        raw = os.pread(fd, nbytes, offset)
+        if len(raw) != nbytes:  # the file shrank after it was opened
+            raise self._corrupt(level, index, f"only {len(raw)} of its {nbytes} bytes at byte "
+                                f"{offset} could be read: the file is truncated")
+        return raw
+
     def _segment(
         self, level: int, data: _LevelData, plane: int, index: int, fd: int,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Decode one segment to an (h, w, samples) array.
 
-        JPEG segments decode into ``out`` when given (a full tile), else into a
-        reused per-thread buffer; other codecs through tifffile.
+        JPEG tiles decode into ``out`` when given (a full tile), else into a reused
+        per-thread buffer; JPEG strips into a new array; other codecs through tifffile.
+
+        Raises
+        ------
+        CorruptTileError
+            The segment's bytes are missing, or its decoder fails or warns.
         """
         th, tw = self.levels[level].tile
-        nbytes = int(data.counts[plane][index])
-        if nbytes == 0:  # a sparse file: never-written tiles read as zeros
+        raw = self._segment_bytes(level, data, plane, index, fd)
+        if raw is None:
             segment: npt.NDArray[Any] = np.zeros((th, tw, data.samples), self.dtype)
             if out is not None:
                 out[...] = segment
             return segment
-        raw = os.pread(fd, nbytes, int(data.offsets[plane][index]))
         try:
-            if data.jpeg is not None:
+            if data.jpeg is not None and data.tiled:
                 buf = out if out is not None else self._tile_buffer((th, tw, data.samples))
-                imagecodecs.jpeg_decode(
-                    raw, tables=data.jpegtables, colorspace=data.jpeg[0],
-                    outcolorspace=data.jpeg[1], bitspersample=8,
-                    out=buf if data.samples > 1 else buf.reshape(th, tw),
-                )
+                data.jpeg.decode(raw, out=buf)
                 return buf
-            segment = data.decode(raw, index, jpegtables=data.jpegtables)[0]
+            if data.jpeg is not None:  # a strip: the last one may be shorter, or padded
+                segment = data.jpeg.decode(raw)
+                rows = min(th, self.levels[level].shape[0] - index * th)
+                if segment.shape[:2] not in ((rows, tw), (th, tw)):
+                    raise self._corrupt(level, index, f"it decodes to {segment.shape[0]}x"
+                                        f"{segment.shape[1]} pixels, expected {rows}x{tw}")
+            else:
+                self._check_other(level, data, index, raw)
+                segment = data.decode(raw, index, jpegtables=data.jpegtables)[0]
+        except CorruptTileError:
+            raise
         except Exception as exc:  # codecs raise many types; name the tile
-            across = -(-self.levels[level].shape[1] // tw)
-            row, column = divmod(index, across)
-            raise SlideError(
-                f"{self.path!r}: cannot decode level {level} tile (row {row}, column "
-                f"{column}) at byte {int(data.offsets[plane][index])}: {exc}"
-            ) from None
+            offset = int(data.offsets[plane][index])
+            raise self._corrupt(level, index, f"data at byte {offset}: {exc}") from None
         segment = segment.reshape(segment.shape[-3:])  # drop the plane/depth axes
         if out is not None:
             out[...] = segment
         return segment
+
+    def _check_other(self, level: int, data: _LevelData, index: int, raw: bytes) -> None:
+        """What can be checked of a segment tifffile decodes: a JPEG stream ends with its end
+        marker (tifffile's JPEG decoder does not report truncation); an uncompressed segment
+        holds every byte of its pixels."""
+        th, tw = self.levels[level].tile
+        if data.compression == tifffile.COMPRESSION.JPEG:
+            if not raw.rstrip(b"\x00").endswith(b"\xff\xd9"):
+                raise self._corrupt(level, index, "its JPEG stream has no end marker (truncated)")
+        elif data.compression == tifffile.COMPRESSION.NONE:
+            rows = th if data.tiled else min(th, self.levels[level].shape[0] - index * th)
+            need = rows * tw * data.samples * self.dtype.itemsize
+            if len(raw) < need:
+                raise self._corrupt(level, index, f"it holds {len(raw)} bytes, its pixels need "
+                                    f"{need}")
 
 
 def open_tiff(path: str | os.PathLike[str], *, series: int | str | None = None) -> Slide:

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.errors import InvalidArgumentError, StoreError, check_int
 from gigapatch.store.columns import array_node, read_column, read_flags
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION, READABLE_FORMATS
 from gigapatch.store.selection import Filters, PatchSelection
@@ -276,6 +276,7 @@ class PatchStore:
 
     def shard(self, index: int) -> npt.NDArray[Any]:
         """Read shard ``index`` whole: the fast way to stream a store."""
+        index = check_int("shard index", index, minimum=0)
         if not 0 <= index < self.n_shards:
             raise InvalidArgumentError(
                 f"shard index must be in the range [0, {self.n_shards - 1}]; got {index}"

@@ -183,4 +183,5 @@ def render(height: int, width: int, *, seed: int = 0) -> npt.NDArray[np.uint8]:
     in tests and examples.
     """
     height, width = check_int("height", height), check_int("width", width)
-    return Painter(height, width, check_int("seed", seed, 0)).render(0, 0, height, width)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
+    return Painter(height, width, seed).render(0, 0, height, width)

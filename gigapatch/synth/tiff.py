@@ -32,13 +32,15 @@ import numpy as np
 import numpy.typing as npt
 import tifffile
 
-from gigapatch.errors import InvalidArgumentError, check_int
+from gigapatch.errors import InvalidArgumentError, check_int, check_positive, parse_pair
 from gigapatch.synth.texture import Painter
 
 __all__ = ["pyramid_shapes", "synthesize"]
 
 _DOWNSAMPLE = 4
 _SMALLEST = 1024
+_MAX_TILE = 4096  # libjpeg's limit is 65,500; a scanner's tiles are 240-1024
+_MAX_SIDE = 1 << 20  # no scanner writes more than ~200k pixels a side
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 U8: TypeAlias = npt.NDArray[np.uint8]
@@ -116,17 +118,14 @@ def synthesize(
     pathlib.Path
         The written file.
     """
-    tile = check_int("tile", tile, 16)
+    tile = check_int("tile", tile, 16, _MAX_TILE)
     if tile % 16:
         raise InvalidArgumentError(f"tile must be a multiple of 16; got {tile}")
-    if isinstance(size, tuple | list):
-        height, width = (check_int("size", int(s), tile) for s in size)
-    else:
-        height = width = check_int("size", size, tile)
-    seed = check_int("seed", seed, 0)
-    if not mpp > 0:
-        raise InvalidArgumentError(f"mpp must be positive; got {mpp!r}")
-    workers = workers or os.cpu_count() or 1
+    height, width = parse_pair("size", size, tile, _MAX_SIDE)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
+    mpp = check_positive("mpp", mpp)
+    quality = check_int("quality", quality, 1, 100)
+    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers)
     path = Path(path)
     shapes = pyramid_shapes(height, width)
     painter = Painter(height, width, seed)

@@ -1,6 +1,7 @@
 """What the commands share: argument types, the one-line parser, the progress bar, exit codes."""
 
 import argparse
+import errno
 import io
 import math
 
@@ -18,7 +19,8 @@ from gigapatch.cli.common import (
     positive_int,
     run_reporting_errors,
 )
-from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.cli.reporting import Interrupted, Terminated
+from gigapatch.errors import InvalidArgumentError, StoreError, WorkerError
 
 
 @given(st.integers(-10**6, 10**6))
@@ -118,7 +120,28 @@ def _raising(exc):
          "gigapatch x: error: b.svs: No such file or directory"),
         (OSError(), 1, "gigapatch x: error: OSError"),
         (KeyboardInterrupt(), 130,
-         "gigapatch x: interrupted; partial output is not marked complete"),
+         "gigapatch x: interrupted: partial output is not marked complete"),
+        (Terminated(), 143, "gigapatch x: terminated: partial output is not marked complete"),
+        (Interrupted("3 of 8 shards done; run the same command with --resume"), 130,
+         "gigapatch x: interrupted: 3 of 8 shards done; run the same command with --resume"),
+        (Interrupted("1 of 8 shards done", terminated=True), 143,
+         "gigapatch x: terminated: 1 of 8 shards done"),
+        (OSError(errno.ENOSPC, "No space left on device"), 1,
+         "gigapatch x: error: no space left on the device writing the output: free space or "
+         "write elsewhere"),
+        (OSError(errno.ENOSPC, "No space left on device", "o.zarr/c/0"), 1,
+         "gigapatch x: error: no space left on the device writing 'o.zarr/c/0': free space or "
+         "write elsewhere"),
+        (PermissionError(errno.EACCES, "Permission denied", "/data/o.zarr"), 1,
+         "gigapatch x: error: permission denied: '/data/o.zarr'"),
+        (PermissionError(errno.EPERM, "Operation not permitted"), 1,
+         "gigapatch x: error: permission denied (Operation not permitted)"),
+        (OSError(errno.EROFS, "Read-only file system", "/ro/o.zarr"), 1,
+         "gigapatch x: error: read-only file system: cannot write '/ro/o.zarr'"),
+        (MemoryError(), 1, "gigapatch x: error: out of memory: run with fewer workers "
+                           "(--workers) or smaller shards (--shard-size)"),
+        (WorkerError("a worker process died running shard 3 (slide a.svs) (…)"), 1,
+         "gigapatch x: error: a worker process died running shard 3 (slide a.svs) (…)"),
     ],
 )
 def test_errors_become_one_line_and_an_exit_status(capsys, exc, code, line):
@@ -127,7 +150,21 @@ def test_errors_become_one_line_and_an_exit_status(capsys, exc, code, line):
     assert out == "" and err == line + "\n"
 
 
-def test_bugs_are_not_hidden():
-    with pytest.raises(ZeroDivisionError):
-        run_reporting_errors("gigapatch x", _raising(ZeroDivisionError()), argparse.Namespace())
+def test_bugs_are_one_line_that_asks_for_a_report(capsys):
+    status = run_reporting_errors("gigapatch x", _raising(ZeroDivisionError("division by zero")),
+                                  argparse.Namespace())
+    assert status == 1
+    assert capsys.readouterr().err == (
+        "gigapatch x: error: internal error: ZeroDivisionError: division by zero (run the same "
+        "command with --debug for the traceback, and please report it)\n")
     assert run_reporting_errors("gigapatch x", lambda args: 0, argparse.Namespace()) == 0
+
+
+def test_debug_prints_the_traceback_before_the_line(capsys):
+    status = run_reporting_errors("gigapatch x", _raising(StoreError("store 'a.zarr' is odd")),
+                                  argparse.Namespace(debug=True))
+    assert status == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.endswith("gigapatch.errors.StoreError: store 'a.zarr' is odd\n"
+                        "gigapatch x: error: store 'a.zarr' is odd\n")

@@ -124,7 +124,8 @@ def test_a_failing_read_leaves_an_incomplete_store(slide_path, tmp_path, monkeyp
 def test_engine_checks_its_arguments(slide_path, tmp_path):
     plan = gigapatch.grid(slide_path, 256)
     with pytest.raises(
-        InvalidArgumentError, match=r"labels must give one label per source \(1\); got 2"
+        InvalidArgumentError,
+        match=r"labels must give one integer label >= -1 per slide \(1\); got \(0, 1\)",
     ):
         gigapatch.extract_to_zarr(slide_path, plan, tmp_path / "a.zarr", labels=[0, 1])
     with pytest.raises(InvalidArgumentError, match="plan refers to slide 1 but 1 sources"):
