@@ -14,7 +14,13 @@ cached under ``bench/data``; Blosc-LZ4, 256 patches per shard, as
   (``xception``: float32 in [-1, 1], HWC), with ``DataLoader(num_workers=0)``
   (one core) and ``num_workers=2`` (worker start-up included);
 * ``map+ShardSampler uint8``: ``PatchDataset`` with ``ShardSampler``,
-  batches of 64, one core.
+  batches of 64, one core;
+* ``checksums``: the cost of format 2's integrity checks on the feed's fast
+  path — a shuffled epoch read shard by shard (as the iterable dataset reads)
+  through a fresh ``PatchStore`` (every chunk's CRC32C and each shard's digest
+  checked) against the same patches in a copy of ``images`` written without
+  the ``crc32c`` codec, read by the same shard reader (cached next to the
+  store).
 
 Each is run ``--repeats`` times, interleaved; it prints best and median
 patches/s and the ratio of medians to ``zarr z[i]``, and writes JSON to
@@ -34,9 +40,11 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+import zarr
 
 import gigapatch
 from gigapatch.feed import Preprocess
+from gigapatch.store import ShardLayout, ShardReader
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,7 +56,7 @@ def make_store(n: int, size: int, slide_size: int) -> gigapatch.PatchStore:
     path = data / f"feed-{n}-{size}-{slide_size}.zarr"
     if path.exists():
         store = gigapatch.PatchStore(path)
-        if store.complete:
+        if store.complete and store.checksummed:  # a store of format 1 is made again
             return store
     slide = data / f"feed-slide-{slide_size}.svs"
     if not slide.exists():
@@ -66,6 +74,33 @@ def make_png_folder(store: gigapatch.PatchStore, n: int) -> list[Path]:
         if not path.exists():
             path.write_bytes(imagecodecs.png_encode(store.images[i], level=1))
     return paths
+
+
+def unchecked_copy(store: gigapatch.PatchStore) -> zarr.Array:
+    """``images`` of ``store`` again, laid out the same but without the ``crc32c`` codec
+    (cached): the baseline of the checksums' cost."""
+    path = store.path.with_name(store.path.stem + "-nocrc.zarr")
+    images = store.images
+    sharding = images.metadata.codecs[0]
+    inner = [c for c in sharding.codecs[1:] if type(c).__name__ != "Crc32cCodec"]
+    if path.exists():
+        return zarr.open_array(path, mode="r")
+    copy = zarr.create_array(path, shape=images.shape, dtype=images.dtype, chunks=images.chunks,
+                             shards=images.shards, compressors=inner or None, fill_value=0)
+    layout = ShardLayout.of(copy)
+    assert layout is not None and not layout.checksum
+    for i in range(store.n_shards):
+        layout.write(i, store.shard(i))
+    return copy
+
+
+def time_epoch(read, n: int, per_shard: int, rng) -> float:
+    """A shuffled epoch, shard by shard in random order, each shard's patches shuffled."""
+    t = time.perf_counter()
+    for shard in rng.permutation(-(-n // per_shard)):
+        rows = np.arange(shard * per_shard, min(n, (shard + 1) * per_shard))
+        read(rng.permutation(rows))
+    return n / (time.perf_counter() - t)
 
 
 def time_zarr(store, n: int, rng) -> float:
@@ -136,12 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{store}; {len(pngs)} PNG files; {os.cpu_count()} CPUs", flush=True)
     rng = np.random.default_rng(0)
     state, loaders = runners(store, args)
-    results: dict[str, list[float]] = {"zarr z[i]": [], "png folder": []}
+    copy = unchecked_copy(store)
+    results: dict[str, list[float]] = {"zarr z[i]": [], "png folder": [],
+                                       "shard reader, no checksums": [],
+                                       "shard reader, format 2 (CRC32C + digests)": []}
     results.update({name: [] for name in loaders})
+    n, per_shard = len(store), store.shard_size
     for rep in range(args.repeats):
         state["epoch"] = rep
         results["zarr z[i]"].append(time_zarr(store, min(args.baseline_n, len(store)), rng))
         results["png folder"].append(time_png(pngs, rng))
+        for _ in range(2):  # interleaved, twice each: the ratio is what counts
+            results["shard reader, no checksums"].append(
+                time_epoch(ShardReader(copy).read, n, per_shard, rng))
+            results["shard reader, format 2 (CRC32C + digests)"].append(
+                time_epoch(gigapatch.PatchStore(store.path).reader.read, n, per_shard, rng))
         for name, run in loaders.items():
             results[name].append(run())
         print(f"repeat {rep + 1}/{args.repeats} done", flush=True)
@@ -154,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         best, med = max(values), statistics.median(values)
         rows[name] = {"best": best, "median": med, "ratio": med / base, "all": values}
         print(f"| {name} | {best:,.0f} | {med:,.0f} | {med / base:.2f}× |")
+    checked = statistics.median(results["shard reader, format 2 (CRC32C + digests)"])
+    plain = statistics.median(results["shard reader, no checksums"])
+    print(f"\nchecksums: format 2 reads at {checked / plain:.3f}x the speed of the same shards "
+          f"without crc32c ({100 * (1 - checked / plain):.1f} % slower; target: within 10 %)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
         "n": len(store), "size": args.size, "shard_size": store.shard_size,
-        "codec": store.attrs.get("codec"), "results": rows,
+        "codec": store.attrs.get("codec"), "checksum_ratio": checked / plain, "results": rows,
     }, indent=1))
     print(f"\nwrote {args.out}")
     return 0

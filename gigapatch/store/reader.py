@@ -129,6 +129,13 @@ class PatchStore:
         rest: tuple[Any, ...] = ()
         if isinstance(index, tuple):
             index, rest = (index[0] if index else slice(None)), index[1:]
+        if index is None or isinstance(index, bool | np.bool_) or any(
+            part is None for part in rest
+        ):  # NumPy would add an axis, not select patches
+            raise InvalidArgumentError(
+                "index must be an integer, a slice, or an array of integers or booleans "
+                f"selecting patches; got {index!r}"
+            )
         rows = np.arange(len(self))[index]
         if np.ndim(rows) == 0:
             patch: npt.NDArray[Any] = self.reader.read([int(rows)]).squeeze(0)

@@ -275,3 +275,26 @@ def test_resume_accepts_nan_tissue_fractions(tmp_path):
     store = PatchStore(tmp_path / "t.zarr")
     assert store.complete and seen == [4, 8]  # shard 0 kept, shard 1 written again
     assert np.array_equal(store.tissue, plan.tissue, equal_nan=True)
+
+
+def test_resume_refuses_a_slide_rewritten_in_place_with_the_same_size_and_time(tmp_path):
+    from gigapatch.synth import synthesize
+
+    a = synthesize(tmp_path / "a.svs", (600, 700), seed=1)
+    b = synthesize(tmp_path / "b.svs", (600, 700), seed=2)
+    size = max(a.stat().st_size, b.stat().st_size)
+    for path in (a, b):  # zeros after a TIFF's end change nothing it holds
+        with open(path, "ab") as fh:
+            fh.write(bytes(size - path.stat().st_size))
+    plan = gigapatch.grid(a, 64)
+    out = tmp_path / "s.zarr"
+    gigapatch.extract_to_zarr(a, plan, out, shard_size=8)
+    (out / "done" / "c" / "1").unlink()  # as after a kill
+    stat = a.stat()
+    a.write_bytes(b.read_bytes())  # another scan, same name, same size ...
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ... and the same time
+    assert a.stat().st_size == stat.st_size and a.stat().st_mtime_ns == stat.st_mtime_ns
+    with pytest.raises(StoreError, match=r"cannot resume .* source 0 a.svs \(its content changed "
+                                         r"on disk since the store was made"):
+        gigapatch.extract_to_zarr(a, gigapatch.grid(a, 64), out, shard_size=8, resume=True)
+    assert not PatchStore(out).done[1]  # nothing was written
