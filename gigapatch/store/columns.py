@@ -47,6 +47,11 @@ def array_node(group: zarr.Group, name: str) -> zarr.Array[Any]:
         raise StoreCorruptError(
             f"store {str(group.store)!r} lacks its array {name!r}"
         ) from None
+    except Exception as exc:  # a zarr.json that does not parse, or not as Zarr metadata
+        raise StoreCorruptError(
+            f"store metadata '{group.store}/{name}/zarr.json' is malformed "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
     if not isinstance(node, zarr.Array):
         raise StoreError(f"node {name!r} of store {str(group.store)!r} is not an array")
     return node
@@ -79,9 +84,9 @@ def _chunks(array: zarr.Array[Any]) -> Iterator[tuple[str, tuple[slice, ...]]]:
 
 
 def _read_chunk(
-    array: zarr.Array[Any], key: str, selection: tuple[slice, ...]
+    array: zarr.Array[Any], key: str, selection: tuple[slice, ...], strict: bool = True
 ) -> tuple[npt.NDArray[Any] | None, str | None]:
-    if not sync(array.store.exists(f"{array.path}/{key}")):
+    if strict and not sync(array.store.exists(f"{array.path}/{key}")):
         return None, "is missing"
     try:
         return np.asarray(array[selection]), None
@@ -91,19 +96,24 @@ def _read_chunk(
         return None, f"is damaged: it does not decode ({exc})"
 
 
-def check_column(array: zarr.Array[Any], name: str) -> list[ChunkProblem]:
-    """Every missing or damaged chunk of the per-patch array ``array`` (empty when sound)."""
+def check_column(array: zarr.Array[Any], name: str, *, strict: bool = True) -> list[ChunkProblem]:
+    """Every missing or damaged chunk of the per-patch array ``array`` (empty when sound).
+
+    ``strict=False`` (a store of format 1, whose writer left out all-zero chunks): a chunk
+    not stored reads as the fill value.
+    """
     problems = []
     for key, selection in _chunks(array):
-        _, reason = _read_chunk(array, key, selection)
+        _, reason = _read_chunk(array, key, selection, strict)
         if reason is not None:
             problems.append(ChunkProblem(name, key, range(selection[0].start,
                                                           selection[0].stop), reason))
     return problems
 
 
-def read_column(array: zarr.Array[Any], name: str) -> npt.NDArray[Any]:
-    """The whole per-patch array ``array``, every chunk checked.
+def read_column(array: zarr.Array[Any], name: str, *, strict: bool = True) -> npt.NDArray[Any]:
+    """The whole per-patch array ``array``, every chunk checked (``strict=False``: see
+    :func:`check_column`).
 
     Raises
     ------
@@ -112,7 +122,7 @@ def read_column(array: zarr.Array[Any], name: str) -> npt.NDArray[Any]:
     """
     out = np.empty(array.shape, array.dtype)
     for key, selection in _chunks(array):
-        data, reason = _read_chunk(array, key, selection)
+        data, reason = _read_chunk(array, key, selection, strict)
         if data is None:
             problem = ChunkProblem(name, key, range(selection[0].start, selection[0].stop),
                                    reason or "is damaged")

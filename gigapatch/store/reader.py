@@ -102,8 +102,11 @@ class PatchStore:
         attrs = self._group.attrs[ATTRS_KEY]
         assert isinstance(attrs, dict)  # checked by open_store_group
         self.attrs: dict[str, Any] = attrs
-        missing = [k for k in ("images", "coords", "slide", "label", "done")
-                   if k not in self._group]
+        try:
+            missing = [k for k in ("images", "coords", "slide", "label", "done")
+                       if k not in self._group]
+        except Exception:  # a member's zarr.json that does not parse
+            raise StoreError(_metadata_problem(self.path)) from None
         if missing:
             raise StoreError(
                 f"{str(self.path)!r} is a damaged gigapatch store: it lacks {', '.join(missing)}"
@@ -174,7 +177,8 @@ class PatchStore:
 
     def _per_patch(self, name: str) -> npt.NDArray[Any]:
         # every chunk checked: a missing or damaged one raises, never reads as zeros
-        return _read_only(read_column(array_node(self._group, name), name))
+        return _read_only(read_column(array_node(self._group, name), name,
+                                      strict=self.checksummed))
 
     @cached_property
     def coords(self) -> npt.NDArray[np.int64]:

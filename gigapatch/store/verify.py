@@ -114,7 +114,7 @@ def _check_attrs(store: PatchStore, found: Verification) -> bool:
         if array.shape[0] != n:
             found._fatal(f"{name} has {array.shape[0]} rows for {n} patches")
             continue
-        found.chunks += check_column(array, name)
+        found.chunks += check_column(array, name, strict=store.checksummed)
     found.problems += [str(problem) for problem in found.chunks]
     return not found.fatal
 

@@ -245,3 +245,61 @@ def test_checksums_cost_four_bytes_a_chunk(clean):
     assert int(np.frombuffer(chunk[-4:].tobytes(), "<u4")[0]) == google_crc32c.value(
         chunk[:-4].tobytes()
     )
+
+
+def _format_1_store(path: Path) -> np.ndarray:
+    """A store as gigapatch wrote format 1: no crc32c anywhere, ``done`` bool."""
+    from zarr.codecs import BloscCodec
+
+    patches = np.random.default_rng(3).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    group = zarr.open_group(path, mode="w", zarr_format=3)
+    images = group.create_array("images", shape=patches.shape, dtype="u1", chunks=(1, 8, 8, 3),
+                                shards=(4, 8, 8, 3), fill_value=0,
+                                compressors=[BloscCodec(cname="lz4", clevel=5,
+                                                        shuffle="noshuffle")])
+    images[:] = patches
+    group.create_array("coords", data=np.zeros((10, 2), np.int64), chunks=(10, 2))
+    group.create_array("slide", data=np.zeros(10, np.int32), chunks=(10,))
+    group.create_array("label", data=np.zeros(10, np.int32), chunks=(10,))
+    done = group.create_array("done", shape=(3,), dtype=bool, chunks=(1,), fill_value=False,
+                              compressors=None)
+    done[:] = True
+    group.attrs["gigapatch"] = {
+        "format": 1, "version": "0.1.0", "created": "2026-01-01T00:00:00+00:00",
+        "shard_size": 4, "codec": "lz4", "plan": {},
+        "sources": [{"path": None, "name": "a", "downsample": [1, 1], "shape": [64, 64]}],
+    }
+    return patches
+
+
+def test_a_format_1_store_reads_read_only(tmp_path):
+    from gigapatch.store import StoreSpec, open_for_resume, summarize
+
+    patches = _format_1_store(tmp_path / "old.zarr")
+    store = PatchStore(tmp_path / "old.zarr")
+    assert store.format == 1 and not store.checksummed and store.layout is not None
+    assert np.array_equal(store[:], patches) and store.verify() == []
+    assert "read-only: its chunks carry no checksums" in dict(summarize(store))["format"]
+    _shard_file(tmp_path / "old.zarr", 1).unlink()
+    with pytest.raises(StoreCorruptError, match="its file is missing"):  # still never zeros
+        store[5]
+    spec = StoreSpec(patch_shape=(8, 8, 3), dtype=np.uint8, coords=np.zeros((10, 2)),
+                     slide=np.zeros(10), label=np.zeros(10), sources=store.sources, plan={},
+                     shard_size=4)
+    with pytest.raises(StoreError, match=r"it is a store of format 1 .* pass overwrite=True"):
+        open_for_resume(tmp_path / "old.zarr", spec)
+
+
+def test_a_store_of_a_newer_format_is_a_clear_error(tmp_path):
+    _format_1_store(tmp_path / "new.zarr")
+    group = zarr.open_group(tmp_path / "new.zarr", mode="r+")
+    group.attrs["gigapatch"] = {**group.attrs["gigapatch"], "format": 3}
+    with pytest.raises(StoreError, match="store of format 3; this gigapatch reads formats 1, 2"):
+        PatchStore(tmp_path / "new.zarr")
+
+
+def test_malformed_metadata_names_the_file(clean, tmp_path):
+    out = _copy(clean, tmp_path)
+    (out / "label" / "zarr.json").write_text("{not json")
+    with pytest.raises(StoreError, match=r"store metadata '.*label/zarr.json' is malformed"):
+        PatchStore(out)
