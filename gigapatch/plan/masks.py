@@ -275,6 +275,31 @@ def spread(name: str, spec: Any, n: int, shared: bool) -> Sequence[Any]:
     return [spec] * n
 
 
+#: A position along one axis of an integral image: (cell index, fraction into the cell).
+Position = tuple[np.ndarray, np.ndarray]
+
+
+def box_sums(
+    sat: npt.NDArray[Any], rows: list[Position], cols: list[Position]
+) -> npt.NDArray[np.float64]:
+    """Sums over boxes from an integral image ``sat`` ((m+1, n+1), zero first row and
+    column), bilinear between cell edges (exact for cells of uniform value).
+
+    ``rows`` and ``cols`` hold the (start, stop) positions of every box per axis.
+    """
+
+    def below(r: Position, c: Position) -> np.ndarray:
+        (i, fi), (j, fj) = r, c
+        top = sat[i, j] + fj * (sat[i, j + 1] - sat[i, j])
+        bottom = sat[i + 1, j] + fj * (sat[i + 1, j + 1] - sat[i + 1, j])
+        out: np.ndarray = top + fi * (bottom - top)
+        return out
+
+    total: npt.NDArray[np.float64] = (below(rows[1], cols[1]) - below(rows[0], cols[1])
+                                      - below(rows[1], cols[0]) + below(rows[0], cols[0]))
+    return total
+
+
 def _axis_position(edges: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Level-0 positions ``p`` (clipped to the slide) as (cell, fraction of that cell before p)."""
     last = len(edges) - 2
@@ -323,16 +348,7 @@ def footprint_fraction(
     y, x = np.asarray(y, np.float64), np.asarray(x, np.float64)
     rows = [_axis_position(ey, y), _axis_position(ey, y + extent[0])]
     cols = [_axis_position(ex, x), _axis_position(ex, x + extent[1])]
-
-    def below(r: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        (i, fi), (j, fj) = r, c
-        top = sat[i, j] + fj * (sat[i, j + 1] - sat[i, j])
-        bottom = sat[i + 1, j] + fj * (sat[i + 1, j + 1] - sat[i + 1, j])
-        out: np.ndarray = top + fi * (bottom - top)
-        return out
-
-    total = below(rows[1], cols[1]) - below(rows[0], cols[1]) - below(rows[1], cols[0])
-    total += below(rows[0], cols[0])
+    total = box_sums(sat, rows, cols)
     area = float(extent[0]) * float(extent[1])
     fraction: np.ndarray = np.clip(total / area, 0.0, None).astype(np.float32)
     return fraction

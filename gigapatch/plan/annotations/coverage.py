@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from gigapatch.plan.annotations.raster import paint
 from gigapatch.plan.annotations.regions import Region
+from gigapatch.plan.masks import box_sums
 
 __all__ = ["CACHE_BYTES", "MIN_SIDE", "TILE", "Coverage", "mask_scale"]
 
@@ -165,7 +166,7 @@ class Coverage:
         sat = np.zeros((h + 1, w + 1), np.int32)
         for k in present:
             _integral(tile == k, sat)
-            out[:, int(k)] = np.clip(_box_sums(sat, *ends) / area, 0.0, 1.0)
+            out[:, int(k)] = np.clip(box_sums(sat, *ends) / area, 0.0, 1.0)
         return out
 
     def _summed(
@@ -198,22 +199,3 @@ def _overlaps(
     cells = first[:, None] + np.arange(span)[None, :]
     weight = np.clip(np.minimum(hi[:, None], cells + 1) - np.maximum(lo[:, None], cells), 0, 1)
     return np.minimum(cells, n - 1), weight
-
-
-def _box_sums(
-    sat: npt.NDArray[np.int32], rows: list[tuple[np.ndarray, np.ndarray]],
-    cols: list[tuple[np.ndarray, np.ndarray]],
-) -> npt.NDArray[np.float64]:
-    """Sums over boxes from an integral image, bilinear between cell edges (exact for
-    cells of uniform value)."""
-
-    def below(r: tuple[np.ndarray, np.ndarray], c: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        (i, fi), (j, fj) = r, c
-        top = sat[i, j] + fj * (sat[i, j + 1] - sat[i, j])
-        low = sat[i + 1, j] + fj * (sat[i + 1, j + 1] - sat[i + 1, j])
-        res: np.ndarray = top + fi * (low - top)
-        return res
-
-    total: npt.NDArray[np.float64] = (below(rows[1], cols[1]) - below(rows[0], cols[1])
-                                      - below(rows[1], cols[0]) + below(rows[0], cols[0]))
-    return total
