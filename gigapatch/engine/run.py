@@ -19,6 +19,7 @@ import numpy.typing as npt
 import zarr
 from dask.delayed import delayed
 
+from gigapatch.engine.meancache import run_scope
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.errors import InvalidArgumentError
@@ -231,9 +232,10 @@ def extract_to_zarr(
     )
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
-        return _run_store(slides, plan, out, spec, resume=resume, overwrite=overwrite,
-                          device=device, sync=sync, scheduler=scheduler, workers=workers,
-                          progress=progress)
+        with run_scope():  # tasks share averaged tiles during this run only
+            return _run_store(slides, plan, out, spec, resume=resume, overwrite=overwrite,
+                              device=device, sync=sync, scheduler=scheduler, workers=workers,
+                              progress=progress)
     finally:
         disconnect()
 
@@ -321,7 +323,8 @@ def extract(
         if isinstance(key, tuple) and key[0] == "gigapatch-block" and block is not None:
             found[key[1]] = block
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
+    with run_scope():  # tasks share averaged tiles during this run only
+        run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done)
     if result is not None:
         return result
     if not found:
