@@ -130,13 +130,37 @@ class _Chunk:
     def _average(self, tiles: list[int]) -> dict[int, int]:
         """Decode ``tiles`` (one read per tile shape: edge tiles are cut), average them into
         reserved slots and publish them; their slots (private tiles: -1)."""
+        reserved = self.store.reserve(len(tiles))
+        mine = [(i, slot) for i, slot in enumerate(reserved) if slot is not None]
+        try:
+            small = self._decode_and_average(tiles, reserved)
+            if small is not None and mine:
+                self.store.slab[[slot for _, slot in mine]] = small[[i for i, _ in mine]]
+        except BaseException:
+            self.store.give_back(slot for _, slot in mine)
+            raise
+        if small is not None:  # tiles no slot was free for stay with this chunk
+            for i, slot in enumerate(reserved):
+                if slot is None:
+                    self.private[tiles[i]] = small[i].copy()
+        return self.store.publish([tiles[i] for i, _ in mine], [slot for _, slot in mine])
+
+    def _decode_and_average(self, tiles: list[int],
+                            reserved: list[int | None]) -> npt.NDArray[Any] | None:
+        """Average ``tiles`` straight into their reserved slots when those run consecutively
+        (they mostly do: slots are freed in the order they were filled); else into a
+        buffer, returned."""
         f, c, dtype = self.f, self.out.shape[3], self.out.dtype
         rows, cols = np.divmod(np.asarray(tiles, np.int64), self.across)
         eh = np.minimum(self.th, self.lh - rows * self.th)
         ew = np.minimum(self.tw, self.lw - cols * self.tw)
         dy, dx = self.slide.levels[self.level].downsample
         decoded = thread_buffer("decoded", (len(tiles), self.th, self.tw, c), dtype)
-        small = thread_buffer("small", (len(tiles), self.bh, self.bw, c), dtype)
+        first = reserved[0]
+        if first is not None and reserved == list(range(first, first + len(tiles))):
+            small, into = self.store.slab[first : first + len(tiles)], None
+        else:
+            small = into = thread_buffer("small", (len(tiles), self.bh, self.bw, c), dtype)
         for hh, ww in sorted(set(zip(eh.tolist(), ew.tolist(), strict=True))):
             idx = np.flatnonzero((eh == hh) & (ew == ww))
             ys = np.rint(rows[idx] * self.th * dy).astype(np.int64)
@@ -152,19 +176,7 @@ class _Chunk:
             else:
                 small[idx, :bh, :bw] = block_mean(
                     src[:, : f * bh, : f * bw], (f, f), np.empty((len(idx), bh, bw, c), dtype))
-        reserved = self.store.reserve(len(tiles))
-        mine = [(t, slot) for t, slot in zip(tiles, reserved, strict=True) if slot is not None]
-        try:
-            if mine:
-                self.store.slab[[slot for _, slot in mine]] = small[
-                    [i for i, slot in enumerate(reserved) if slot is not None]]
-        except BaseException:
-            self.store.give_back(slot for _, slot in mine)
-            raise
-        for i, (t, slot) in enumerate(zip(tiles, reserved, strict=True)):
-            if slot is None:
-                self.private[t] = small[i].copy()
-        return self.store.publish([t for t, _ in mine], [slot for _, slot in mine])
+        return into
 
     def _assemble(self, k: npt.NDArray[np.int64], ty: npt.NDArray[np.int64],
                   tx: npt.NDArray[np.int64], slot_of: list[int], uniq: npt.NDArray[np.int64],
