@@ -32,7 +32,9 @@ no 20× level) instead measures, for 1 and 2 workers, a 299² grid and
 * ``decode limit``: every level-0 tile the patches need, decoded once in a
   tight loop on that many threads;
 * ``gigapatch -> memory`` / ``-> store``: ``extract`` / ``extract_to_zarr``
-  (read ``round(299 · f)``² level-0 pixels per patch, area-downsample);
+  (grid: tiles averaged once and copied from; random: ``round(299 · f)``²
+  level-0 pixels per patch, area-downsampled), and how many tile decodes
+  ``extract`` makes (an untimed run) against the tiles needed;
 * ``tiffslide+INTER_AREA``: what users write today, a tiffslide
   ``read_region`` at level 0 then ``cv2.resize(..., INTER_AREA)`` per patch, one
   handle per thread.
@@ -58,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 import gigapatch
+from gigapatch.sources.tilecache import forget_cached_tiles
 from gigapatch.store import CODECS, ShardLayout, StoreSpec, create_store
 from gigapatch.synth import synthesize
 
@@ -90,8 +93,10 @@ def recorder(rows: list[dict]):
 
 
 def timed(fn, repeats: int) -> list[float]:
+    """Times of ``repeats`` runs, each starting with empty tile caches (as the first)."""
     times = []
     for _ in range(repeats):
+        forget_cached_tiles()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -215,6 +220,28 @@ def tiles_limit(path: Path, plan, workers: int):
     return (lambda: decode_tiles(slide, level, tiles, workers=workers)), len(tiles)
 
 
+def decodes_made(slide, plan, workers: int) -> int:
+    """Tile decodes ``gigapatch.extract`` makes for ``plan`` on ``workers`` threads (an
+    untimed run, counting the TIFF reader's decodes)."""
+    from gigapatch.sources import tiff
+
+    count, lock = [0], threading.Lock()
+    original = tiff.TiffReader._segment
+
+    def counted(self, *args, **kwargs):
+        with lock:
+            count[0] += 1
+        return original(self, *args, **kwargs)
+
+    tiff.TiffReader._segment = counted
+    forget_cached_tiles()
+    try:
+        gigapatch.extract(slide, plan, workers=workers)
+    finally:
+        tiff.TiffReader._segment = original
+    return count[0]
+
+
 def inter_area_loop(path: Path, plan, workers: int):
     """tiffslide read_region at the level read, then OpenCV INTER_AREA, per patch."""
     import cv2
@@ -252,6 +279,7 @@ def resampling_main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gigapatch-bench-"))
     rows: list[dict] = []
     ratios: dict[str, float] = {}
+    decodes: dict[str, dict[str, int]] = {}
 
     record = recorder(rows)
 
@@ -269,6 +297,10 @@ def resampling_main(args: argparse.Namespace) -> int:
                     lambda w=w, plan=plan: gigapatch.extract_to_zarr(
                         slide, plan, tmp / "m.zarr", workers=w, overwrite=True,
                         codec=args.codec), args.repeats), n)
+                made = decodes_made(slide, plan, w)
+                print(f"  {job:<7} gigapatch decodes {made:,} tiles for {n_tiles:,} needed "
+                      f"({made / n_tiles:.3f} each)", flush=True)
+                decodes[f"{job} w={w}"] = {"decodes": made, "tiles": n_tiles}
                 ratios[f"{job} w={w} memory / decode limit"] = mem["median"] / limit["median"]
                 ratios[f"{job} w={w} store / decode limit"] = store["median"] / limit["median"]
                 try:
@@ -293,6 +325,7 @@ def resampling_main(args: argparse.Namespace) -> int:
     out.write_text(json.dumps({
         "bench": "extract --mpp", "slide": str(path), "size": args.size, "mpp": args.mpp,
         "codec": args.codec, "repeats": args.repeats, "rows": rows, "ratios": ratios,
+        "decodes": decodes,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                     "platform": platform.platform()},
     }, indent=2))

@@ -38,6 +38,7 @@ from gigapatch.errors import check_int, check_seed
 from gigapatch.plan import PatchPlan, grid
 from gigapatch.plan.sampling import random as random_plan
 from gigapatch.sources import Slide, open_slide
+from gigapatch.sources.tilecache import forget_cached_tiles
 from gigapatch.store.format import Codec
 from gigapatch.store.summary import describe_plan
 
@@ -117,8 +118,11 @@ class Benchmark:
 
 
 def _best(run: Callable[[], Any], repeats: int) -> float:
+    """Best time of ``repeats`` runs, each starting with empty tile caches (a small job's
+    tiles would otherwise all be cached by the first)."""
     times = []
     for _ in range(repeats):
+        forget_cached_tiles()
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)

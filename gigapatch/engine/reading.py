@@ -6,10 +6,13 @@
 * Dilated patches read the region their span covers (bounded by
   :data:`REGION_BUDGET`), move it to the device once and gather there.
 * Resampled patches (a target pixel size between pyramid levels: 20× from a
-  40× scan) read ``round(span · f)`` level pixels each — in batches, so each
-  tile is still decoded once per batch — then the area resampler brings them
-  to the target size on the chosen device (and the dilation, if any, samples
-  the resampled span).
+  40× scan) on the host, when their corners lie on multiples of an integer
+  factor f that divides the tiles (every grid), are copied from tiles averaged
+  once each right after decoding (:mod:`.tilemeans`), shared by the run's
+  threads. Other resampled patches read ``round(span · f)`` level pixels each —
+  in batches, so each tile is still decoded once per batch — then the area
+  resampler brings them to the target size on the chosen device (and the
+  dilation, if any, samples the resampled span). Both give the same pixels.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gigapatch.engine.tilemeans import read_tile_means, tile_means_apply
 from gigapatch.kernels import area_resample, array_module, gather, to_host
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
@@ -123,8 +127,39 @@ def _read_dilated(slide: Slide, level: int, ys: npt.NDArray[np.int64],
 
 def _read_resampled(slide: Slide, level: int, plan: PatchPlan, k: int, a: int, b: int,
                     fill: float | None, device: str, out: npt.NDArray[Any]) -> None:
-    """Patches ``a:b`` of source ``k``: batches of level regions → area resampling → ``out``."""
+    """Patches ``a:b`` of source ``k``: batches of level regions → area resampling → ``out``.
+
+    On the host, grid patches (corners on multiples of an integer factor that
+    divides the tiles) are copied from tiles averaged once (:mod:`.tilemeans`);
+    other patches, dilated ones and the GPU path take level regions.
+    """
     rh, rw = plan.read_size(k)
+    factor = plan.factor_of(k)
+    if device == "cpu" and tuple(plan.dilation) == (1, 1):
+        dy, dx = slide.levels[level].downsample
+        ly = np.rint(plan.y[a:b] / dy).astype(np.int64)
+        lx = np.rint(plan.x[a:b] / dx).astype(np.int64)
+        lh, lw = slide.levels[level].shape
+        inside = (ly >= 0) & (lx >= 0) & (ly + rh <= lh) & (lx + rw <= lw)
+        idx = np.flatnonzero(inside)
+        if len(idx) and tile_means_apply(slide, level, factor, ly[idx], lx[idx]):
+            if len(idx) == b - a:
+                read_tile_means(slide, level, int(factor), ly, lx, out)
+                return
+            part = np.empty((len(idx), *out.shape[1:]), out.dtype)
+            read_tile_means(slide, level, int(factor), ly[idx], lx[idx], part)
+            out[idx] = part
+            for i in np.flatnonzero(~inside).tolist():
+                _read_regions_resampled(slide, level, plan, a + i, a + i + 1, fill, device,
+                                        out[i : i + 1])
+            return
+    _read_regions_resampled(slide, level, plan, a, b, fill, device, out)
+
+
+def _read_regions_resampled(slide: Slide, level: int, plan: PatchPlan, a: int, b: int,
+                            fill: float | None, device: str, out: npt.NDArray[Any]) -> None:
+    """Patches ``a:b`` (one source) as level regions, area-resampled on ``device``."""
+    rh, rw = plan.read_size(int(plan.slide[a]))
     span = plan.span
     per = rh * rw * slide.channels * slide.dtype.itemsize
     batch = max(1, min(b - a, RESAMPLE_BUDGET // per))

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import zarr
 from dask.delayed import delayed
 
+from gigapatch.engine.meancache import run_scope
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.engine.workers import TaskSlides, check_output_seen, check_shard_seen
@@ -300,7 +301,8 @@ def extract_to_zarr(
     )
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
-        with StoreLock(out, break_lock=break_lock) as lock:  # released however the run ends
+        with StoreLock(out, break_lock=break_lock) as lock, run_scope():  # released however
+            # the run ends; tasks share averaged tiles during this run only
             return _run_store(slides, plan, out, spec, lock, resume=resume, overwrite=overwrite,
                               device=device, sync=sync, scheduler=scheduler, workers=workers,
                               progress=progress)
@@ -411,8 +413,9 @@ def extract(
         if isinstance(key, tuple) and key[0] == "gigapatch-block" and block is not None:
             found[key[1]] = block
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
-              describe=_describer(slides, plan, block_size, "block"))
+    with run_scope():  # tasks share averaged tiles during this run only
+        run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
+                  describe=_describer(slides, plan, block_size, "block"))
     if result is not None:
         return result
     if not found:

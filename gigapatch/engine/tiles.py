@@ -2,7 +2,9 @@
 
 A job's floor is decoding its tiles: every tile a patch's footprint (its
 :meth:`~gigapatch.PatchPlan.read_size` at the level read) touches, once per
-run of patches the engine reads together (a shard, or a resampling batch).
+run of patches the engine reads together (a shard, with the readers' tile
+caches) — or once per run of the engine when the patches are read from tiles
+averaged once (grids resampled by an integer factor: :mod:`.tilemeans`).
 :func:`tile_decodes` counts those decodes for a whole plan without reading a
 pixel; :func:`decode_tiles` decodes a set of tiles once each in a tight loop on
 several threads — the *decode limit* that ``gigapatch bench`` and the
@@ -19,10 +21,11 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from gigapatch.engine.tilemeans import tile_means_apply
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
 
-__all__ = ["decode_tiles", "read_chunk", "split", "tile_decodes", "touched_tiles"]
+__all__ = ["decode_tiles", "split", "tile_decodes", "touched_tiles"]
 
 T = TypeVar("T")
 
@@ -51,22 +54,6 @@ def split(items: Sequence[T], workers: int, work: Callable[[Sequence[T]], None])
         t.join()
     if errors:
         raise errors[0]
-
-
-def read_chunk(slide: Slide, plan: PatchPlan, index: int, shard_size: int) -> int:
-    """Patches of source ``index`` that the engine reads in one go (tiles decoded once each).
-
-    A shard (``shard_size`` patches) for patches read as they are; a resampling
-    batch of the engine (:data:`gigapatch.engine.reading.RESAMPLE_BUDGET` bytes
-    of level pixels) when resampled, if smaller.
-    """
-    if plan.factor_of(index) == 1.0:
-        return shard_size
-    from gigapatch.engine.reading import RESAMPLE_BUDGET
-
-    rh, rw = plan.read_size(index)
-    per = rh * rw * slide.channels * slide.dtype.itemsize
-    return max(1, min(shard_size, RESAMPLE_BUDGET // per))
 
 
 def _tile_ids(slide: Slide, level: int, ys: npt.NDArray[np.int64], xs: npt.NDArray[np.int64],
@@ -105,12 +92,18 @@ def tile_decodes(slides: Sequence[Slide], plan: PatchPlan, *, shard_size: int = 
     """How many tile decodes the engine makes to extract ``plan``, without reading a pixel.
 
     The plan is cut as the engine cuts it — into runs of ``shard_size``
-    patches, each run into runs of one source, each of those into
-    :func:`read_chunk` pieces (``chunk`` patches instead, when given) — and
-    every tile a piece's footprints touch counts once per piece.
+    patches, each run into runs of one source (into pieces of ``chunk``
+    patches, when given) — and every tile a run's (piece's) footprints touch
+    counts once per run: resampled runs are read in batches, but consecutive
+    batches share their boundary tiles through the reader's tile cache
+    (measured: 12,764 decodes for 2,000 random 299² patches at 0.5 µm/px of a
+    32,768² 40× slide, two workers — as counted here). Patches the host reads
+    from averaged tiles (:func:`~.tilemeans.tile_means_apply`) count each tile
+    they touch once in all, as the engine's tasks share those tiles.
     """
     n = len(plan)
     total = 0
+    shared: dict[int, set[int]] = {}  # source -> tiles read through averaged tiles
     for start in range(0, n, shard_size):
         rows = plan.rows(start, min(start + shard_size, n))
         cuts = np.flatnonzero(np.diff(rows.slide)) + 1
@@ -118,12 +111,25 @@ def tile_decodes(slides: Sequence[Slide], plan: PatchPlan, *, shard_size: int = 
         for a, b in itertools.pairwise(bounds):
             k = int(rows.slide[a])
             slide, level = slides[k], plan.level_of(k)
-            step = chunk or read_chunk(slide, plan, k, shard_size)
             tiles, patch = _tile_ids(slide, level, rows.y[a:b], rows.x[a:b], plan.read_size(k))
+            if chunk is None and _averaged(slide, level, plan, rows.y[a:b], rows.x[a:b], k):
+                shared.setdefault(k, set()).update(tiles.tolist())
+                continue
+            step = chunk or shard_size
             piece = patch // step
             across = int(tiles.max()) + 1 if len(tiles) else 1
             total += len(np.unique(piece * across + tiles))
-    return total
+    return total + sum(len(tiles) for tiles in shared.values())
+
+
+def _averaged(slide: Slide, level: int, plan: PatchPlan, ys: npt.NDArray[np.int64],
+              xs: npt.NDArray[np.int64], k: int) -> bool:
+    """Whether the host reads these patches of source ``k`` from averaged tiles."""
+    if tuple(plan.dilation) != (1, 1):
+        return False
+    dy, dx = slide.levels[level].downsample
+    ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
+    return tile_means_apply(slide, level, plan.factor_of(k), ly, lx)
 
 
 def decode_tiles(slide: Slide, level: int, tiles: npt.ArrayLike, *, workers: int = 1) -> None:

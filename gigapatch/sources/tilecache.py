@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CACHE_BYTES", "TileCache", "thread_cache"]
+__all__ = ["CACHE_BYTES", "TileCache", "forget_cached_tiles", "thread_cache"]
 
 #: Bytes of decoded tiles each thread keeps (a 40× row of 256² RGB tiles of a 100k² slide:
 #: ~77 MB; 64 MB keeps the last ~340 tiles, the boundary rows of consecutive batches).
 CACHE_BYTES = 64 << 20
 
 _LOCAL = threading.local()
+_GENERATION = [0]  # bumped by forget_cached_tiles: every thread's cache empties on next use
 
 
 class TileCache:
@@ -67,6 +68,17 @@ class TileCache:
         """Return a buffer from :meth:`take` that holds no valid tile (its decode failed)."""
         self._free.append(tile)
 
+    def clear(self) -> None:
+        """Forget every tile (their buffers are kept for the next ones)."""
+        self._free.extend(self._tiles.values())
+        self._tiles.clear()
+
+
+def forget_cached_tiles() -> None:
+    """Empty every thread's cache (each on its next use): a benchmark's repeats then decode
+    their tiles again."""
+    _GENERATION[0] += 1
+
 
 def thread_cache(shape: tuple[int, ...], dtype: npt.DTypeLike) -> TileCache:
     """The calling thread's cache for tiles of ``shape`` and ``dtype`` (one per thread)."""
@@ -74,4 +86,8 @@ def thread_cache(shape: tuple[int, ...], dtype: npt.DTypeLike) -> TileCache:
     if cache is None or cache.shape != tuple(shape) or cache.dtype != np.dtype(dtype):
         cache = TileCache(shape, dtype)
         _LOCAL.cache = cache
+        _LOCAL.generation = _GENERATION[0]
+    elif _LOCAL.generation != _GENERATION[0]:
+        cache.clear()
+        _LOCAL.generation = _GENERATION[0]
     return cache

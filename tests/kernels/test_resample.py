@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gigapatch.errors import InvalidArgumentError
-from gigapatch.kernels import area_resample
+from gigapatch.kernels import area_resample, resample_host
 from gigapatch.kernels.resample import _separable, area_taps
+from gigapatch.kernels.resample_host import block_mean
 from tests.kernels.resample_harness import random_block
 
 DTYPES = [np.uint8, np.uint16, np.float32]
@@ -150,6 +151,27 @@ def test_many_small_patches_span_several_chunks():
     block = random_block(np.random.default_rng(2), 3000, 5, 7, 3, np.uint8)
     got = area_resample(block, (2, 3))
     assert np.array_equal(got[[0, 1499, 2999]], reference(block[[0, 1499, 2999]], 2, 3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_block_mean_reads_windows_of_tiles_and_writes_reversed_views(dtype):
+    # the tile-means path averages a decoded batch last tile first, through views
+    rng = np.random.default_rng(11)
+    tiles = random_block(rng, 5, 20, 26, 3, dtype)
+    window = tiles[::-1, 2:18, 1:25]  # rows contiguous, tiles and corners strided
+    out = np.zeros((5, 8, 12, 3), dtype)
+    block_mean(window, (2, 2), out[::-1])
+    _check(out[::-1], reference(np.ascontiguousarray(window), 8, 12))
+
+
+def test_block_mean_scratch_larger_than_kept_gives_the_same(monkeypatch):
+    rng = np.random.default_rng(12)
+    block = random_block(rng, 3, 24, 36, 3, np.uint8)
+    kept = block_mean(block, (3, 2), np.empty((3, 8, 18, 3), np.uint8))
+    monkeypatch.setattr(resample_host, "SCRATCH_BYTES", 16)  # every buffer fresh
+    monkeypatch.setattr(resample_host, "CHUNK_BYTES", 1)  # one patch per chunk
+    assert np.array_equal(block_mean(block, (3, 2), np.empty((3, 8, 18, 3), np.uint8)), kept)
+    _check(kept, reference(block, 8, 18))
 
 
 def test_same_size_is_a_copy():
