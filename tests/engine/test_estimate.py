@@ -140,7 +140,10 @@ def test_a_sample_is_spread_over_the_slides(counts, sample, seed):
     got = np.bincount(plan.slide[rows], minlength=len(counts))
     if sample < n and len(counts) <= sample:
         assert (got >= 1).all()  # every slide is sampled
-        assert (np.abs(got - sample * np.asarray(counts) / n) < 2).all()  # in proportion
+        expected = sample * np.asarray(counts) / n
+        # in proportion, but for the draws the small slides' guaranteed one each moves away
+        slack = 2 + np.count_nonzero(expected < 1)
+        assert (np.abs(got - expected) < slack).all()
     assert np.array_equal(rows, sample_rows(plan, sample, seed))  # seeded
 
 
