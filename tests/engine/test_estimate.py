@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import gigapatch
@@ -131,6 +131,7 @@ def _plan_of(slides):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 40), min_size=1, max_size=8), st.integers(1, 100),
        st.integers(0, 2**32 - 1))
+@example([1, 1, 1, 9], 4, 0)  # one slide holds most patches, each other gets its one draw
 def test_a_sample_is_spread_over_the_slides(counts, sample, seed):
     plan = _plan_of(np.repeat(np.arange(len(counts)), counts))
     rows = sample_rows(plan, sample, seed)
