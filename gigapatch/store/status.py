@@ -121,8 +121,9 @@ def record_failures(
             _sync_node(node)
     if not reasons:
         return
-    attrs = dict(group.attrs[ATTRS_KEY])  # type: ignore[arg-type]
-    failed: dict[str, list[str]] = {k: list(v) for k, v in attrs.get("failed", {}).items()}
+    attrs: dict[str, Any] = dict(group.attrs[ATTRS_KEY])  # type: ignore[arg-type]
+    before: dict[str, Any] = attrs.get("failed") or {}
+    failed: dict[str, list[str]] = {k: list(v) for k, v in before.items()}
     for k, found in reasons.items():
         mine = failed.setdefault(str(k), [])
         mine += [reason for reason in found if reason not in mine]
