@@ -20,8 +20,8 @@ from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import as_slides
 from gigapatch.store import PatchStore, patches_done, recorded_seed
-from gigapatch.store.summary import left_out
 from gigapatch.store.format import Codec
+from gigapatch.store.summary import left_out
 
 __all__ = ["add_parser", "run"]
 

@@ -6,7 +6,7 @@ import argparse
 from typing import get_args
 
 from gigapatch.cli.common import fraction, natural_int, positive_float, positive_int, series_choice
-from gigapatch.errors import ON_ERROR, InvalidArgumentError
+from gigapatch.errors import ON_ERROR, InvalidArgumentError, check_on_error
 from gigapatch.plan import PatchPlan, grid, random
 from gigapatch.plan.core import Padding
 from gigapatch.plan.labels import SlideSet, find_slides
@@ -86,7 +86,7 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
     """The slides ``args.sources`` names (opened with ``--series``/``--reader``) and the plan
     the flags describe: :func:`~gigapatch.grid`, or :func:`~gigapatch.random` with
     ``--random N``; flags of the other kind are an error."""
-    on_error = getattr(args, "on_error", "stop")
+    on_error = check_on_error(getattr(args, "on_error", "stop"))
     sources = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs).open(
         series=args.series, reader=args.reader, on_error=on_error)
     if args.min_annotation == 0:

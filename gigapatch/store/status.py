@@ -151,7 +151,7 @@ def report(store: PatchStore) -> dict[str, Any]:
         "store": str(store.path),
         "patches": len(store),
         "ok": int(len(store) - len(failed)),
-        "failed": int(len(failed)),
+        "failed": len(failed),
         "shards_done": store.shards_done,
         "shards": store.n_shards,
         "skipped_slides": skipped,

@@ -4,11 +4,11 @@ fails only the patches that need it; ``"stop"`` ends the run at the first, and a
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 import gigapatch
 from gigapatch.cli import main
@@ -16,6 +16,7 @@ from gigapatch.errors import CorruptTileError, InvalidArgumentError, PatchFailed
 from gigapatch.feed.batches import iter_batches
 from gigapatch.plan.labels import find_slides
 from gigapatch.store import PatchStore, summarize, verify_store
+from gigapatch.store.flags import set_flag
 from gigapatch.synth import damage_tile, synthesize
 
 SIZE = 128  # patch side = tile side: each patch needs exactly one level-0 tile
@@ -63,6 +64,7 @@ def test_skip_leaves_out_bad_slides_and_the_patches_of_a_bad_tile(folder, tmp_pa
     assert np.array_equal(np.flatnonzero(store.status), np.flatnonzero(bad))
     found = verify_store(store)
     assert found.ok, found.problems
+    assert found.failed == int(bad.sum())
     # every readable patch is the one an in-memory extract of the good slides gives
     good = gigapatch.grid(_good_paths(folder), SIZE)
     expected = gigapatch.extract(_good_paths(folder), good, workers=1)
@@ -103,10 +105,6 @@ def test_stop_raises_at_a_bad_tile_and_resume_with_skip_finishes(folder, tmp_pat
     assert verify_store(store).ok
     # a resume that redoes the failed patch's shard resets its status first
     shard = int(np.flatnonzero(store.status)[0]) // 8
-    shutil.copy(folder / "s00.tif", tmp_path / "unused.tif")
-    from gigapatch.store.flags import set_flag
-    import zarr
-
     set_flag(zarr.open_group(out, mode="r+"), shard, 0)
     again = gigapatch.extract_to_zarr(paths, plan, out, shard_size=8, workers=1,
                                       resume=True, on_error="skip")
@@ -129,7 +127,7 @@ def test_on_error_is_checked(folder, tmp_path):
 
 
 def test_stop_names_the_file_when_opening(folder):
-    with pytest.raises(gigapatch.errors.SlideError, match="empty.tif"):
+    with pytest.raises(gigapatch.errors.SlideError, match=r"empty\.tif"):
         find_slides([str(folder / "s00.tif"), str(folder / "empty.tif")]).open()
 
 
@@ -152,9 +150,27 @@ def test_cli_stop_then_resume_with_skip(folder, tmp_path, capsys):
     assert code == 0, err
     assert "left out: " in stdout and "report.json" in stdout
     code, stdout, _ = _cli(capsys, "verify", out)
-    assert code == 0
+    assert code == 0 and "failed to extract" in stdout
     code, stdout, _ = _cli(capsys, "info", out)
     assert code == 0
     for name in BAD - {"truncated.tif"}:
         assert name in stdout
     assert os.path.exists(out / "report.json")
+
+
+def test_a_damaged_status_chunk_is_repaired_by_redoing_its_shards(folder, tmp_path):
+    paths = [*_good_paths(folder)[:2], str(folder / "corrupt.tif")]
+    plan = gigapatch.grid(paths, SIZE)
+    out = tmp_path / "p.zarr"
+    first = gigapatch.extract_to_zarr(paths, plan, out, shard_size=8, workers=1,
+                                      on_error="skip")
+    failed = first.status.copy()
+    chunk = out / "status" / "c" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-1] + b"\x00")  # a flipped checksum byte
+    store = PatchStore(out)
+    found = verify_store(store)
+    assert not found.ok and "status" in found.problems[0]
+    gigapatch.store.repair_store(store, found)
+    again = gigapatch.extract_to_zarr(paths, plan, out, shard_size=8, workers=1,
+                                      on_error="skip", resume=True)
+    assert np.array_equal(again.status, failed) and verify_store(again).ok
