@@ -148,7 +148,6 @@ def report(store: PatchStore) -> dict[str, Any]:
                            "patches": int(per_slide[k]), "reasons": reasons.get(str(k), [])})
     skipped = list(store.attrs.get("skipped", []))
     return {
-        "store": str(store.path),
         "patches": len(store),
         "ok": int(len(store) - len(failed)),
         "failed": len(failed),
