@@ -19,6 +19,7 @@ from gigapatch.engine import estimate, extract_to_zarr
 from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import as_slides
+from gigapatch.plan.labels import SlideSet
 from gigapatch.store import PatchStore, patches_done, recorded_seed
 from gigapatch.store.format import Codec
 from gigapatch.store.summary import left_out
@@ -81,6 +82,8 @@ _HINT = "(use --on-error skip to leave out what cannot be read)"
 def _run(args: argparse.Namespace) -> int:
     found, plan = plan_from_args(args)
     slides = as_slides(found)
+    opened = SlideSet(slides, None, [])
+    opened.skipped = found.skipped
     before = patches_done(args.output) if args.resume and args.output else 0
     if args.dry_run:
         est = estimate(slides, plan, codec=args.codec, shard_size=args.shard_size,
@@ -94,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     bar = ProgressBar("extract", quiet=args.quiet, every=args.progress_every, already=before)
     try:
         store = extract_to_zarr(
-            found,  # the opened slides, and those left out (recorded in the store)
+            opened,  # the slides, and those left out (recorded in the store)
             plan,
             args.output,
             shard_size=args.shard_size,

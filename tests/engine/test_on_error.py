@@ -14,6 +14,8 @@ import gigapatch
 from gigapatch.cli import main
 from gigapatch.errors import CorruptTileError, InvalidArgumentError, PatchFailedError
 from gigapatch.feed.batches import iter_batches
+from gigapatch.feed.source import FeedSource
+from gigapatch.feed.torch import PatchDataset
 from gigapatch.plan.labels import find_slides
 from gigapatch.store import PatchStore, summarize, verify_store
 from gigapatch.store.flags import set_flag
@@ -81,6 +83,11 @@ def test_skip_leaves_out_bad_slides_and_the_patches_of_a_bad_tile(folder, tmp_pa
     # every feed leaves the failed patches out
     seen = np.concatenate([idx for _, _, idx in iter_batches(store, 64)])
     assert set(seen.tolist()) == set(ok_rows.tolist())
+    assert np.array_equal(FeedSource(store).indices, ok_rows)
+    everything = store.select(include_failed=True)
+    assert len(everything) == len(store)
+    assert np.array_equal(FeedSource(everything).indices, ok_rows)
+    assert len(PatchDataset(store)) == len(ok_rows)
     report = json.loads((out / "report.json").read_text())
     listed = {Path(s["path"]).name for s in report["skipped_slides"]}
     listed |= {s["name"] for s in report["failed_slides"]}
