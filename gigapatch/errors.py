@@ -16,19 +16,22 @@ import math
 import operator
 import secrets
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "MAX_INT",
+    "ON_ERROR",
+    "OnError",
     "Pair",
     "AnnotationError",
     "check_array",
     "check_choice",
     "check_coordinate",
     "check_coordinates",
+    "check_on_error",
     "check_fill",
     "check_flag",
     "check_fraction",
@@ -44,6 +47,7 @@ __all__ = [
     "InvalidArgumentError",
     "MissingExtraError",
     "NoSpaceError",
+    "PatchFailedError",
     "RegionError",
     "SlideError",
     "StaleLockWarning",
@@ -121,6 +125,11 @@ class StoreCorruptError(StoreError):
 
 class StoreIncompleteError(StoreError):
     """Patches were asked of a shard that is not written yet (the extraction did not finish)."""
+
+
+class PatchFailedError(StoreError):
+    """A patch asked for by index failed to extract (``--on-error skip``: a tile it needs did
+    not decode); its slot holds no data. ``select()`` and the feeds leave such patches out."""
 
 
 class StoreLockedError(StoreError):
@@ -254,6 +263,17 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
         raise InvalidArgumentError(
             f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
+
+
+#: What a run does with a slide or tile it cannot read: end (``"stop"``) or leave it out.
+OnError = Literal["stop", "skip"]
+ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
+
+
+def check_on_error(value: object) -> OnError:
+    """``value`` after checking it is ``"stop"`` or ``"skip"``."""
+    check_choice("on_error", value, ON_ERROR)
+    return "skip" if value == "skip" else "stop"
 
 
 def check_coordinate(name: str, value: object) -> int:

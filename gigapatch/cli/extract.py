@@ -16,11 +16,13 @@ from gigapatch.cli.dryrun import print_estimate
 from gigapatch.cli.planargs import add_plan_arguments, plan_from_args
 from gigapatch.cli.reporting import Interrupted, Terminated
 from gigapatch.engine import estimate, extract_to_zarr
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import as_slides
+from gigapatch.plan.labels import SlideSet
 from gigapatch.store import PatchStore, patches_done, recorded_seed
 from gigapatch.store.format import Codec
+from gigapatch.store.summary import left_out
 
 __all__ = ["add_parser", "run"]
 
@@ -66,8 +68,22 @@ def run(args: argparse.Namespace) -> int:
                                    "(unless --dry-run)")
     if args.resume and args.random is not None and args.seed is None:
         args.seed = recorded_seed(args.output)  # finish the random plan the store was made with
+    try:
+        return _run(args)
+    except SlideError as exc:  # --on-error stop: name the file (and tile), say how to go on
+        if args.on_error != "stop":
+            raise
+        raise SlideError(f"{exc} {_HINT}") from None
+
+
+_HINT = "(use --on-error skip to leave out what cannot be read)"
+
+
+def _run(args: argparse.Namespace) -> int:
     found, plan = plan_from_args(args)
     slides = as_slides(found)
+    opened = SlideSet(slides, None, [])
+    opened.skipped = found.skipped
     before = patches_done(args.output) if args.resume and args.output else 0
     if args.dry_run:
         est = estimate(slides, plan, codec=args.codec, shard_size=args.shard_size,
@@ -81,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar("extract", quiet=args.quiet, every=args.progress_every, already=before)
     try:
         store = extract_to_zarr(
-            slides,
+            opened,  # the slides, and those left out (recorded in the store)
             plan,
             args.output,
             shard_size=args.shard_size,
@@ -94,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             sync=not args.no_sync,
             progress=bar,
             break_lock=args.break_lock,
+            on_error=args.on_error,
         )
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (a job's time limit)
         raise Interrupted(_how_far(args.output, bar, args.shard_size),
@@ -107,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {new} {what} of {plan.size[0]}x{plan.size[1]} from {len(slides)} slide(s)"
         f"{classes} to {args.output}{kept} in {dt:.1f}s ({new / dt:,.0f} patches/s)"
     )
+    print(left_out(store))
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import get_args
 
 from gigapatch.cli.common import fraction, natural_int, positive_float, positive_int, series_choice
-from gigapatch.errors import InvalidArgumentError
+from gigapatch.errors import ON_ERROR, InvalidArgumentError, check_on_error
 from gigapatch.plan import PatchPlan, grid, random
 from gigapatch.plan.core import Padding
 from gigapatch.plan.labels import SlideSet, find_slides
@@ -49,6 +49,10 @@ def add_plan_arguments(p: argparse.ArgumentParser, *, size_required: bool = True
                    help="keep patches at least F tissue (Otsu mask of a low level)")
     p.add_argument("--series", type=series_choice, default=None, metavar="N|NAME",
                    help="image of a file holding several (default: the largest pyramid)")
+    p.add_argument("--on-error", default="stop", choices=ON_ERROR, dest="on_error",
+                   help="stop: the first slide or tile that cannot be read ends the run; skip: "
+                        "leave out slides that cannot be opened or planned and the patches of "
+                        "tiles that do not decode, and report them")
     p.add_argument("--reader", default="auto", choices=READERS,
                    help="how slides are opened (openslide: vendor formats, extra 'openslide')")
     p.add_argument("--labels-from-dirs", action="store_true",
@@ -82,8 +86,9 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
     """The slides ``args.sources`` names (opened with ``--series``/``--reader``) and the plan
     the flags describe: :func:`~gigapatch.grid`, or :func:`~gigapatch.random` with
     ``--random N``; flags of the other kind are an error."""
+    on_error = check_on_error(getattr(args, "on_error", "stop"))
     sources = find_slides(args.sources, labels_from_dirs=args.labels_from_dirs).open(
-        series=args.series, reader=args.reader)
+        series=args.series, reader=args.reader, on_error=on_error)
     if args.min_annotation == 0:
         raise InvalidArgumentError("--min-annotation must be in (0, 1]; got 0")
     regions = {
@@ -101,7 +106,7 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
             sources, args.size, args.stride, padding=args.padding, dilation=args.dilation,
             level=args.level, mpp=args.mpp, magnification=args.magnification,
             mpp_tolerance=args.mpp_tolerance, fill=args.fill, min_tissue=args.min_tissue,
-            **regions)
+            on_error=on_error, **regions)
     _refuse(
         {"--stride": args.stride is not None, "--padding": args.padding != "valid",
          "--dilation": args.dilation != 1},
@@ -111,4 +116,4 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
         sources, args.size, args.random, args.seed, level=args.level, mpp=args.mpp,
         magnification=args.magnification, mpp_tolerance=args.mpp_tolerance,
         weights=args.weights, min_tissue=args.min_tissue, per_slide=args.per_slide,
-        balance=args.balanced, **regions)
+        balance=args.balanced, on_error=on_error, **regions)

@@ -45,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {problem}", file=sys.stderr)
     if found.ok:
         checked = "indexes checked" if args.quick else "every chunk checked"
+        failed = (f"; {found.failed} failed to extract (recorded: see `gigapatch info`)"
+                  if found.failed else "")
         print(f"{name}: OK, {len(store)} patches in {store.n_shards} shards, all done, "
-              f"{checked}")
+              f"{checked}{failed}")
         return 0
     if found.damaged:
         print(f"{name}: damaged shards: {' '.join(map(str, found.damaged))}", file=sys.stderr)

@@ -28,7 +28,14 @@ from gigapatch.engine.meancache import run_scope
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.engine.workers import TaskSlides, check_output_seen, check_shard_seen
-from gigapatch.errors import InvalidArgumentError, NoSpaceError, check_int
+from gigapatch.errors import (
+    CorruptTileError,
+    InvalidArgumentError,
+    NoSpaceError,
+    OnError,
+    check_int,
+    check_on_error,
+)
 from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
@@ -46,6 +53,7 @@ from gigapatch.store import (
 )
 from gigapatch.store.columns import array_node, read_flags
 from gigapatch.store.lock import StoreLock
+from gigapatch.store.status import record_failures, reset_status, write_report
 
 __all__ = ["extract", "extract_to_zarr"]
 
@@ -53,16 +61,42 @@ Progress = Callable[[int, int], None]
 _LOG = logging.getLogger(__name__)
 
 
+#: What a shard task reports of the patches it could not read: (row in the shard, source, why).
+Failures = list[tuple[int, int, str]]
+
+
+def _read_or_fail(slides: Sequence[Slide], plan: PatchPlan, device: str,
+                  out: npt.NDArray[Any], on_error: OnError) -> Failures:
+    """Read ``plan`` into ``out``; with ``on_error="skip"`` a patch whose tiles do not decode
+    is zeros and reported (the others are read one by one after the first failure)."""
+    try:
+        read_patches(slides, plan, device, out=out)
+        return []
+    except CorruptTileError:
+        if on_error == "stop":
+            raise
+    failures: Failures = []
+    for i in range(len(plan)):
+        try:
+            read_patches(slides, plan.rows(i, i + 1), device, out=out[i : i + 1])
+        except CorruptTileError as exc:
+            out[i] = 0
+            failures.append((i, int(plan.slide[i]), str(exc)))
+    return failures
+
+
 def _shard_task(
     sources: TaskSlides, plan: PatchPlan, images: zarr.Array[Any], index: int, device: str,
-    sync: bool,
-) -> tuple[int, int | None]:
-    """Write shard ``index``; return it and the size of its file (for the driver to check)."""
+    sync: bool, on_error: OnError = "stop",
+) -> tuple[int, int | None, Failures]:
+    """Write shard ``index``; return it, the size of its file (for the driver to check) and
+    the patches that failed (``on_error="skip"``)."""
     check_output_seen(images)
     slides = sources.open()
     per_shard = (images.shards or images.chunks)[0]
     buf = shard_buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))[: len(plan)]
-    patches = read_patches(slides, plan, device, out=buf)
+    failures = _read_or_fail(slides, plan, device, buf, on_error)
+    patches = buf
     try:
         nbytes = write_shard(images, index, patches, sync=sync)
     except OSError as exc:
@@ -71,7 +105,7 @@ def _shard_task(
         layout = ShardLayout.of(images)
         where = str(layout.path(index)) if layout is not None else str(images.store)
         raise NoSpaceError(where, patches.nbytes) from None
-    return index, nbytes
+    return index, nbytes, failures
 
 
 def _describer(slides: Sequence[Slide], plan: PatchPlan, per_task: int,
@@ -205,6 +239,7 @@ def extract_to_zarr(
     sync: bool = True,
     progress: Progress | None = None,
     break_lock: bool = False,
+    on_error: OnError = "stop",
 ) -> PatchStore:
     """Extract the patches of ``plan`` into a Zarr v3 patch store.
 
@@ -254,6 +289,16 @@ def extract_to_zarr(
         Take over the store's writer lock when another host holds it (a lock
         left on this host by a process that no longer runs is taken over
         anyway, with a :class:`~gigapatch.errors.StaleLockWarning`).
+    on_error
+        ``"stop"`` (default): a tile that does not decode ends the run with
+        :class:`~gigapatch.errors.CorruptTileError` (shards already written
+        stay; ``resume=True`` continues). ``"skip"``: it fails only the patches
+        that need it — they keep their slot, hold zeros, get ``status`` 1 and
+        their reason is recorded per slide (``attrs["failed"]``); readers,
+        ``select`` and the feeds leave them out. Slides left out while planning
+        (a :class:`~gigapatch.plan.SlideSet`'s or the plan's ``skipped``) are
+        recorded in ``attrs["skipped"]``. Either way the run ends by writing
+        ``report.json`` in the store's folder.
 
     Returns
     -------
@@ -277,6 +322,7 @@ def extract_to_zarr(
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
     _check_run_args(out, shard_size, codec, progress)
+    on_error = check_on_error(on_error)
     if labels is None:
         labels = list(plan.slide_labels) or [-1] * len(slides)
     labels = list(resolve_labels(None, slides, labels)[0])
@@ -298,6 +344,7 @@ def extract_to_zarr(
         plan=plan.params(),
         shard_size=shard_size,
         codec=codec,
+        skipped=[*getattr(sources, "skipped", []), *plan.extra.get("skipped", [])],
     )
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
@@ -305,7 +352,7 @@ def extract_to_zarr(
             # the run ends; tasks share averaged tiles during this run only
             return _run_store(slides, plan, out, spec, lock, resume=resume, overwrite=overwrite,
                               device=device, sync=sync, scheduler=scheduler, workers=workers,
-                              progress=progress)
+                              progress=progress, on_error=on_error)
     finally:
         disconnect()
 
@@ -313,7 +360,7 @@ def extract_to_zarr(
 def _run_store(
     slides: Sequence[Slide], plan: PatchPlan, out: str, spec: StoreSpec, lock: StoreLock, *,
     resume: bool, overwrite: bool, device: str, sync: bool, scheduler: Any, workers: int,
-    progress: Progress | None,
+    progress: Progress | None, on_error: OnError,
 ) -> PatchStore:
     """Take the store's lock, create or reopen the store, then run the shards not yet done."""
     shard_size = spec.shard_size
@@ -327,6 +374,9 @@ def _run_store(
         todo = [i for i in range(len(flags))
                 if not flags[i] or (layout is not None
                                     and layout.problem(i, int(flags[i])) is not None)]
+        # ``status`` is not derived from the plan: the shards redone start ok again
+        reset_status(group, [(i * shard_size, min((i + 1) * shard_size, len(plan)))
+                             for i in todo], sync=sync)
     else:
         group = create_store(out, spec, overwrite=overwrite or resume, lock=lock, sync=sync)
         todo = list(range(-(-len(plan) // shard_size)))
@@ -339,7 +389,8 @@ def _run_store(
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
             delayed(_shard_task, pure=False)(
-                sources, rows, images, i, device, sync, dask_key_name=("gigapatch-shard", i)
+                sources, rows, images, i, device, sync, on_error,
+                dask_key_name=("gigapatch-shard", i)
             )
         )
     written = n - sum(min(shard_size, n - i * shard_size) for i in todo)
@@ -355,9 +406,17 @@ def _run_store(
     def on_done(key: Any, result: Any) -> None:
         nonlocal written
         if isinstance(key, tuple) and key[0] == "gigapatch-shard":
-            index, nbytes = result
+            index, nbytes, failures = result
             check_shard_seen(layout, index, nbytes)
             lock.check()  # still this run's store: another run may not have broken the lock
+            if failures:  # before the flag: a shard marked done has its status written
+                reasons: dict[int, list[str]] = {}
+                for _, k, why in failures:
+                    reasons.setdefault(k, []).append(why)
+                record_failures(group, [index * shard_size + row for row, _, _ in failures],
+                                reasons, sync=sync)
+                _LOG.warning("shard %d: %d patches failed: %s", index, len(failures),
+                             failures[0][2])
             mark_done(group, [index], sync=sync)
             written += min(shard_size, n - index * shard_size)
             _LOG.debug("shard %d done: %d of %d patches", index, written, n)
@@ -366,8 +425,11 @@ def _run_store(
 
     run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
               describe=_describer(slides, plan, shard_size, "shard"))
-    _LOG.info("extract: done, %d patches in %s", n, os.fspath(out))
-    return PatchStore(out)
+    store = PatchStore(out)
+    write_report(store, sync=sync)
+    _LOG.info("extract: done, %d patches in %s (%d failed, %d slides skipped)", n,
+              os.fspath(out), store.failed_count, len(store.attrs.get("skipped", [])))
+    return store
 
 
 def extract(

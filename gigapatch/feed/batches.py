@@ -56,6 +56,9 @@ def iter_batches(
             f"store {str(store.path)!r} is incomplete ({store.shards_done}/{store.n_shards} "
             "shards done): finish the extraction first"
         )
+    if store.failed_count:  # failed patches hold no data: never fed
+        selected = store.ok_indices() if selected is None else selected[
+            store.status[selected] == 0]
     rng = np.random.default_rng(seed)
     labels = store.label
     reader = store.reader

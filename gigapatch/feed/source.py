@@ -53,7 +53,10 @@ class FeedSource:
     def _open(self, store: PatchStore, indices: npt.ArrayLike | None) -> None:
         self.store = store
         self.selected = indices is not None
-        self.indices = np.arange(len(store)) if indices is None else np.asarray(indices, np.int64)
+        # patches that failed to extract (their slots hold no data) are never fed
+        self.indices = store.ok_indices() if indices is None else np.asarray(indices, np.int64)
+        if indices is not None and store.failed_count:  # even from select(include_failed=True)
+            self.indices = self.indices[store.status[self.indices] == 0]
         self.all_labels = store.label
         self.all_slides = store.slide
         self.shard_size = store.shard_size

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, Pair, parse_pair
+from gigapatch.errors import (
+    InvalidArgumentError,
+    OnError,
+    Pair,
+    SlideError,
+    check_on_error,
+    parse_pair,
+)
 from gigapatch.plan.annotations.loading import AnnotationSpec
 from gigapatch.plan.annotations.planning import annotated_slides
 from gigapatch.plan.core import (
@@ -24,6 +31,7 @@ from gigapatch.plan.core import (
     resolve_resolutions,
     to_level0,
 )
+from gigapatch.plan.labels import skipped_slide
 from gigapatch.plan.masks import MaskSpec, footprint_fraction, resolve_mask, spread
 from gigapatch.sources.resolution import MPP_TOLERANCE
 
@@ -72,6 +80,7 @@ def grid(
     background: str | None = None,
     include_classes: str | Sequence[str] | None = None,
     exclude_classes: str | Sequence[str] | None = None,
+    on_error: OnError = "stop",
 ) -> PatchPlan:
     """Plan a regular grid of patches over every slide.
 
@@ -138,6 +147,10 @@ def grid(
         ``labels_from_annotations``); ``min_tissue`` still applies.
     include_classes, exclude_classes
         Only regions of these classes, or none of these (names or lists).
+    on_error
+        ``"stop"`` (default): a slide whose pixels cannot be read while
+        planning (its tissue mask) raises. ``"skip"``: it gets no patches and
+        is recorded in ``plan.extra["skipped"]`` (``{path, name, reason}``).
 
     Returns
     -------
@@ -146,6 +159,7 @@ def grid(
         ``patch_labels`` with ``labels_from_annotations``.
     """
     slides = as_slides(sources)
+    on_error = check_on_error(on_error)
     size = parse_pair("size", size)
     stride = size if stride is None else parse_pair("stride", stride)
     dilation = parse_pair("dilation", dilation)
@@ -167,6 +181,7 @@ def grid(
         classes = regions.classes
     span = [(k - 1) * r + 1 for k, r in zip(size, dilation, strict=True)]
     rows = PlanRows()
+    skipped: list[dict[str, str]] = []
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
         lvl, f = res.level, res.factor
         lh, lw = slide.levels[lvl].shape
@@ -183,7 +198,13 @@ def grid(
         if f != 1.0:
             py, px = np.floor(py * f).astype(np.int64), np.floor(px * f).astype(np.int64)
         y, x = to_level0(np.repeat(py, len(px)), np.tile(px, len(py)), slide, lvl)
-        m = resolve_mask(masks[k], slide)
+        try:
+            m = resolve_mask(masks[k], slide)
+        except SlideError as exc:  # the mask's level does not read
+            if on_error == "stop":
+                raise
+            skipped.append(skipped_slide(slide, exc))
+            continue
         dy, dx = slide.levels[lvl].downsample
         rh, rw = res.read_size((span[0], span[1]))
         frac = lab = None
@@ -201,6 +222,7 @@ def grid(
         "min_tissue": min_tissue,
         "mask": describe(mask),
         **(regions.params if regions is not None else {}),
+        **({"skipped": skipped} if skipped else {}),
     }
     return PatchPlan(
         **rows.arrays(resolutions), size=size, stride=stride, kind="grid", padding=padding,

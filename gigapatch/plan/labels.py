@@ -8,14 +8,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from gigapatch.errors import InvalidArgumentError, SlideError
+from gigapatch.errors import InvalidArgumentError, OnError, SlideError, check_on_error
 from gigapatch.sources import Slide
 from gigapatch.sources.opener import is_zarr, open_slide
 
-__all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides"]
+__all__ = ["SLIDE_SUFFIXES", "SlideSet", "find_slides", "skipped_slide"]
 
 #: File name endings taken as slides when a folder is searched.
 SLIDE_SUFFIXES = (".svs", ".tif", ".tiff", ".ndpi", ".scn", ".bif", ".btf")
+
+
+def skipped_slide(slide: Slide, exc: BaseException) -> dict[str, str]:
+    """What a plan records of a slide it left out (``on_error="skip"``): path, name, why."""
+    path = os.path.abspath(slide.path) if slide.path else ""
+    return {"path": path, "name": slide.name, "reason": str(exc)}
 
 
 class SlideSet(Sequence["str | Slide"]):
@@ -37,6 +43,8 @@ class SlideSet(Sequence["str | Slide"]):
         self.paths: list[str | Slide] = [p if isinstance(p, Slide) else str(p) for p in paths]
         self.labels = None if labels is None else [int(v) for v in labels]
         self.classes = list(classes)
+        #: Slides left out by :meth:`open` with ``on_error="skip"``: ``{path, name, reason}``.
+        self.skipped: list[dict[str, str]] = []
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -56,11 +64,35 @@ class SlideSet(Sequence["str | Slide"]):
     def __repr__(self) -> str:
         return f"<SlideSet {len(self)} slides, classes {self.classes}>"
 
-    def open(self, **options: Any) -> SlideSet:
+    def open(self, *, on_error: OnError = "stop", **options: Any) -> SlideSet:
         """The same set with every path opened by :func:`gigapatch.open` with ``options``
-        (``series=``, ``reader=``…); labels and classes are kept."""
-        slides = [p if isinstance(p, Slide) else open_slide(p, **options) for p in self.paths]
-        return SlideSet(slides, self.labels, self.classes)
+        (``series=``, ``reader=``…); labels and classes are kept.
+
+        With ``on_error="skip"`` a path that does not open as a slide is left
+        out (with its label) and recorded in ``skipped`` with the reason;
+        ``"stop"`` (default) raises its :class:`~gigapatch.errors.SlideError`.
+        """
+        on_error = check_on_error(on_error)
+        slides: list[Slide] = []
+        labels: list[int] = []
+        skipped = list(self.skipped)
+        for k, p in enumerate(self.paths):
+            try:
+                slides.append(p if isinstance(p, Slide) else open_slide(p, **options))
+            except SlideError as exc:
+                if on_error == "stop":
+                    raise
+                skipped.append({"path": os.path.abspath(str(p)), "name": Path(str(p)).name,
+                                "reason": str(exc)})
+                continue
+            if self.labels is not None:
+                labels.append(self.labels[k])
+        if not slides:
+            raise SlideError(f"no slide could be opened ({len(skipped)} skipped: "
+                             f"{skipped[0]['reason'] if skipped else ''})")
+        opened = SlideSet(slides, None if self.labels is None else labels, self.classes)
+        opened.skipped = skipped
+        return opened
 
 
 def _slides_in(folder: Path) -> list[str]:

@@ -9,7 +9,16 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, Pair, check_int, check_seed, parse_pair
+from gigapatch.errors import (
+    InvalidArgumentError,
+    OnError,
+    Pair,
+    SlideError,
+    check_int,
+    check_on_error,
+    check_seed,
+    parse_pair,
+)
 from gigapatch.plan.annotations.draws import allocate_targets, sample_slide
 from gigapatch.plan.annotations.loading import AnnotationSpec
 from gigapatch.plan.annotations.planning import annotated_slides
@@ -26,6 +35,7 @@ from gigapatch.plan.core import (
     to_level0,
 )
 from gigapatch.plan.grid import describe
+from gigapatch.plan.labels import skipped_slide
 from gigapatch.plan.masks import (
     MaskSpec,
     cell_edges,
@@ -217,6 +227,7 @@ def random(
     background: str | None = None,
     include_classes: str | Sequence[str] | None = None,
     exclude_classes: str | Sequence[str] | None = None,
+    on_error: OnError = "stop",
 ) -> PatchPlan:
     """Plan ``n`` random patches, always whole and inside the slide.
 
@@ -279,6 +290,10 @@ exclude_classes
         patch shifted to fit inside the slide, and kept when its own centre
         lies in a region and the coverage rule (and ``min_tissue``) holds.
         Excludes ``weights``.
+    on_error
+        ``"stop"`` (default): a slide whose pixels cannot be read while
+        planning (tissue mask, weights) raises. ``"skip"``: it gets no patches
+        and is recorded in ``plan.extra["skipped"]`` (``{path, name, reason}``).
 
     Returns
     -------
@@ -286,6 +301,7 @@ exclude_classes
         Sorted per slide by tile band, then x, for read locality.
     """
     slides = as_slides(sources)
+    on_error = check_on_error(on_error)
     size = parse_pair("size", size)
     n = check_int("n", n)
     seed = check_seed(seed, allow_none=True)
@@ -311,6 +327,7 @@ exclude_classes
     shared = mask is None or isinstance(mask, str) or callable(mask)
     specs = _specs(mask, weights, len(slides), shared)
     rows = PlanRows()
+    skipped: list[dict[str, str]] = []
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
         lvl = res.level
         lh, lw = slide.levels[lvl].shape
@@ -323,10 +340,16 @@ exclude_classes
             )
         mask_spec, weight_spec = specs[k]
         wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
-        tissue = tissue_mask(slide) if wants_tissue else None
-        m = (tissue.astype(np.float64) if tissue is not None and _is_tissue(mask_spec)
-             else resolve_mask(mask_spec, slide))
-        w = _weights_map(weight_spec, slide, tissue)
+        try:  # what reads pixels while planning: the tissue mask, a weights map
+            tissue = tissue_mask(slide) if wants_tissue else None
+            m = (tissue.astype(np.float64) if tissue is not None and _is_tissue(mask_spec)
+                 else resolve_mask(mask_spec, slide))
+            w = _weights_map(weight_spec, slide, tissue)
+        except SlideError as exc:
+            if on_error == "stop":
+                raise
+            skipped.append(skipped_slide(slide, exc))
+            continue
         draw = _uniform(lh, lw, rsize) if w is None else _weighted(w, slide, lvl, rsize)
         dy, dx = slide.levels[lvl].downsample
         fraction: Fraction | None = None
@@ -369,6 +392,7 @@ exclude_classes
         "per_slide": bool(per_slide),
         "balance": bool(balance),
         **(regions.params if regions is not None else {}),
+        **({"skipped": skipped} if skipped else {}),
     }
     return PatchPlan(
         **rows.arrays(resolutions), size=size, stride=size,

@@ -9,6 +9,7 @@ node           shape / dtype         meaning
 ``label``      (N,) int32            class label, -1 where none
 ``done``       (ceil(N/S),) uint32   0: shard not written; else the shard's digest
 ``tissue``     (N,) float32          optional: tissue fraction of each patch's footprint
+``status``     (N,) uint8            0: extracted; 1: failed (``on_error="skip"``)
 attrs          ``gigapatch``         format, version, sources, plan, created
 =============  ====================  ==============================================
 

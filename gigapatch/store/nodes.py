@@ -20,6 +20,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from gigapatch.store.format import CODECS, META_ROWS
 from gigapatch.store.spec import StoreSpec
+from gigapatch.store.status import create_status
 
 __all__ = ["DONE_DTYPE", "create_nodes"]
 
@@ -31,7 +32,8 @@ def create_nodes(group: zarr.Group, spec: StoreSpec) -> None:
     """Create every array of a store of ``spec`` in the empty ``group`` (no shard done).
 
     Writes the per-patch arrays (``coords``, ``slide``, ``label`` and
-    ``tissue`` when given); ``images`` and ``done`` start empty.
+    ``tissue`` when given) and ``status`` (all 0: ok); ``images`` and ``done``
+    start empty.
     """
     arrays = spec.arrays()
     n = len(arrays["coords"])
@@ -61,6 +63,7 @@ def create_nodes(group: zarr.Group, spec: StoreSpec) -> None:
             dimension_names=["patch", "yx"] if name == "coords" else ["patch"],
         )
         node[...] = data
+    create_status(group, n)  # every patch ok until the driver records a failure
     # one tiny file per flag: setting a flag rewrites no other flag, so a run killed while
     # marking a shard done cannot damage the flags of finished shards
     group.create_array(

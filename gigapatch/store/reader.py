@@ -13,13 +13,14 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from gigapatch.errors import InvalidArgumentError, StoreError, check_int
+from gigapatch.errors import InvalidArgumentError, PatchFailedError, StoreError, check_int
 from gigapatch.store.columns import array_node, read_column, read_flags
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION, READABLE_FORMATS
 from gigapatch.store.selection import Filters, PatchSelection
 from gigapatch.store.shardreader import ShardReader
 from gigapatch.store.shards import ShardLayout
 from gigapatch.store.split import Stratify
+from gigapatch.store.status import OK, read_status
 
 __all__ = ["PatchStore", "array_node", "open_store_group", "read_done"]
 
@@ -140,12 +141,27 @@ class PatchStore:
                 f"selecting patches; got {index!r}"
             )
         rows = np.arange(len(self))[index]
+        self._check_ok(np.asarray(rows).reshape(-1))
         if np.ndim(rows) == 0:
             patch: npt.NDArray[Any] = self.reader.read([int(rows)]).squeeze(0)
             return patch[rest] if rest else patch
         patches = self.reader.read(np.asarray(rows, np.int64).reshape(-1))
         patches = patches.reshape(*np.shape(rows), *patches.shape[1:])
         return patches[(slice(None), *rest)] if rest else patches
+
+    def _check_ok(self, rows: npt.NDArray[Any]) -> None:
+        """Raise for the first of ``rows`` that failed to extract (its slot holds no data)."""
+        if not self.failed_count:
+            return
+        bad = rows[self.status[rows] != OK]
+        if len(bad):
+            i = int(bad[0])
+            reasons = self.attrs.get("failed", {}).get(str(int(self.slide[i])), [])
+            why = reasons[0] if reasons else "a tile it needs did not decode"
+            more = f" (and {len(bad) - 1} more of the patches asked for)" if len(bad) > 1 else ""
+            raise PatchFailedError(
+                f"patch {i} failed to extract: {why}{more}; store.select() leaves out failed "
+                "patches")
 
     def __reduce__(self) -> tuple[type[PatchStore], tuple[str]]:
         # pickles as its path: each DataLoader worker or Dask task opens the store itself
@@ -200,13 +216,35 @@ class PatchStore:
         """(N,) float32 tissue fraction of every patch, or None when the plan used no mask."""
         return self._per_patch("tissue") if "tissue" in self._group else None
 
-    def select(self, **filters: Unpack[Filters]) -> PatchSelection:
+    @cached_property
+    def status(self) -> npt.NDArray[np.uint8]:
+        """(N,) uint8: 0 for a patch extracted, 1 for one that failed (``on_error="skip"``: a
+        tile it needs did not decode; its slot holds no data). Read-only."""
+        return _read_only(read_status(self._group, len(self)))
+
+    @cached_property
+    def failed_count(self) -> int:
+        """Number of patches that failed to extract."""
+        return int(np.count_nonzero(self.status != OK))
+
+    def ok_indices(self) -> npt.NDArray[np.int64]:
+        """Store indices of every patch extracted (all but the failed ones), sorted."""
+        return np.flatnonzero(self.status == OK).astype(np.int64)
+
+    def select(self, *, include_failed: bool = False,
+               **filters: Unpack[Filters]) -> PatchSelection:
         """The patches that pass every given filter, as a view (no pixel is read or copied).
 
         Takes the filters of :meth:`PatchSelection.select`: ``slide`` (index,
         name or path), ``label`` (label or class name) and ``min_tissue``.
+        Patches that failed to extract are left out unless ``include_failed``
+        (reading one still raises :class:`~gigapatch.errors.PatchFailedError`).
         """
-        return PatchSelection(self, np.arange(len(self))).select(**filters)
+        if not isinstance(include_failed, bool):
+            raise InvalidArgumentError(
+                f"include_failed must be True or False; got {include_failed!r}")
+        rows = np.arange(len(self)) if include_failed else self.ok_indices()
+        return PatchSelection(self, rows).select(**filters)
 
     def split(
         self,

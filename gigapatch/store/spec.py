@@ -43,6 +43,8 @@ class StoreSpec:
         Lossless codec of ``images`` (one of :data:`~gigapatch.store.CODECS`).
     tissue
         Optional (N,) tissue fraction of each patch, when the plan used a mask.
+    skipped
+        Slides left out of the plan (``on_error="skip"``): ``{path, name, reason}`` each.
 
     Raises
     ------
@@ -60,6 +62,7 @@ class StoreSpec:
     shard_size: int = 256
     codec: Codec = "lz4"
     tissue: npt.ArrayLike | None = None
+    skipped: Sequence[dict[str, Any]] = ()
 
     def __post_init__(self) -> None:
         size = self.shard_size

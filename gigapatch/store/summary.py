@@ -28,6 +28,7 @@ __all__ = [
     "describe_plan",
     "human_bytes",
     "is_store",
+    "left_out",
     "patches_done",
     "recorded_seed",
     "summarize",
@@ -154,6 +155,30 @@ def _skipped(records: Any) -> str:
     return f"{len(items)} slide{'s' * (len(items) != 1)}: {listing(items)}"
 
 
+def _failed(store: PatchStore) -> str:
+    """One line for the patches that failed to extract: how many, of which slides, and why."""
+    failed = np.flatnonzero(store.status != 0)
+    per = np.bincount(store.slide[failed], minlength=len(store.sources))
+    reasons = store.attrs.get("failed", {})
+    items = []
+    for k in np.flatnonzero(per).tolist():
+        why = reasons.get(str(k)) or ["a tile did not decode"]
+        more = f" and {len(why) - 1} more" if len(why) > 1 else ""
+        items.append(f"{int(per[k])} of {store.sources[k].get('name')} ({why[0]}{more})")
+    return f"{len(failed)} patches: {listing(items)}"
+
+
+def left_out(store: PatchStore) -> str:
+    """The last line of ``extract``: how many slides and patches were left out (and where
+    the report is)."""
+    skipped, failed = len(store.attrs.get("skipped", [])), store.failed_count
+    if not skipped and not failed:
+        return "left out: nothing (every slide and patch was read)"
+    return (f"left out: {skipped} slide{'s' * (skipped != 1)} that could not be opened or "
+            f"planned, {failed} patch{'es' * (failed != 1)} whose tiles did not decode; see "
+            f"`gigapatch info {store.path}` and {store.path / 'report.json'}")
+
+
 def summarize(store: PatchStore) -> list[tuple[str, str]]:
     """What ``gigapatch info`` says of a store, as (key, value) lines.
 
@@ -163,7 +188,8 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
     slides of that label, with its class name), one ``source K`` per source
     (path, level, label, patches; followed by ``  regions``, its annotation
     file, format, region count and fingerprint, when it had one), then
-    ``skipped`` when the extraction skipped slides.
+    ``skipped`` when the extraction skipped slides and ``failed`` when patches failed to
+    extract (their tiles did not decode).
     """
     n, (h, w, c) = len(store), store.patch_shape
     attrs = store.attrs
@@ -205,4 +231,6 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
                                        f"regions, sha256 {str(regions.get('sha256'))[:12]})"))
     if attrs.get("skipped"):
         lines.append(("skipped", _skipped(attrs["skipped"])))
+    if store.failed_count:
+        lines.append(("failed", _failed(store)))
     return lines

@@ -34,7 +34,8 @@ __all__ = ["Verification", "repair_store", "verify_store"]
 #: Called as ``progress(shards_checked, shards_total)``.
 Progress = Callable[[int, int], None]
 
-_COLUMNS = ("coords", "slide", "label", "tissue")
+_COLUMNS = ("coords", "slide", "label", "tissue", "status")
+_OPTIONAL = ("tissue", "status")  # status: absent from stores made before it existed
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Verification:
     fatal
         The problems neither :func:`repair_store` nor a resumed run can fix
         (attributes, counts, slide indices, patches outside their slides).
+    failed
+        Patches that failed to extract (``status`` 1, ``on_error="skip"``):
+        recorded, not damage.
     """
 
     problems: list[str] = field(default_factory=list)
@@ -64,6 +68,7 @@ class Verification:
     chunks: list[ChunkProblem] = field(default_factory=list)
     unreadable_flags: list[int] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)
+    failed: int = 0
 
     def _fatal(self, problem: str) -> None:
         self.problems.append(problem)
@@ -107,7 +112,7 @@ def _check_attrs(store: PatchStore, found: Verification) -> bool:
     n = len(store)
     for name in _COLUMNS:
         if name not in store._group:
-            if name != "tissue":
+            if name not in _OPTIONAL:
                 found._fatal(f"array {name!r} is missing")
             continue
         array = array_node(store._group, name)
@@ -207,6 +212,7 @@ def verify_store(
     found = Verification()
     if _check_attrs(store, found) and not found.chunks:
         _check_places(store, found)
+        found.failed = store.failed_count
     _check_shards(store, found, quick, progress)
     return found
 
@@ -230,6 +236,14 @@ def repair_store(store: PatchStore, found: Verification) -> list[str]:
     for index in sorted(set(found.damaged) | set(found.unreadable_flags)):
         set_flag(group, index, 0)
         actions.append(f"cleared the done flag of shard {index}")
+    size = store.shard_size
+    for problem in found.chunks:  # ``status`` is not in the plan: its shards are redone
+        if problem.array != "status":
+            continue
+        for index in range(problem.rows.start // size, -(-problem.rows.stop // size)):
+            if index not in found.damaged and index not in found.unreadable_flags:
+                set_flag(group, index, 0)
+                actions.append(f"cleared the done flag of shard {index} (its status rows)")
     for problem in found.chunks:
         array = array_node(store._group, problem.array)
         path = store.path / array.path / problem.key

@@ -179,6 +179,7 @@ def _build(building: Path, spec: StoreSpec) -> None:
         "codec": spec.codec,
         "sources": list(spec.sources),
         "plan": spec.plan,
+        **({"skipped": list(spec.skipped)} if spec.skipped else {}),
     }
 
 

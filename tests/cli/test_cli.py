@@ -34,7 +34,8 @@ def demo(tmp_path_factory):
 
 def test_demo_store_has_the_nodes_and_attrs_of_the_design(demo):
     group = zarr.open_group(demo / "demo-patches.zarr", mode="r")
-    assert set(group.keys()) == {"images", "coords", "slide", "label", "done", "tissue"}
+    assert set(group.keys()) == {"images", "coords", "slide", "label", "done", "tissue",
+                                 "status"}
     n = group["images"].shape[0]
     # 299² at 20x (level 0 of the 40x slide, downsampled 2x) from tissue only: about 40% of the
     # 13 x 13 grid cells of the 4096² image the slide is at 20x
@@ -192,7 +193,8 @@ def test_the_console_script_reports_errors_without_traceback(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"gigapatch extract: error: '{tmp_path / 'nope.svs'}' does not exist"
+        f"gigapatch extract: error: '{tmp_path / 'nope.svs'}' does not exist (use --on-error "
+        "skip to leave out what cannot be read)"
     ]
 
 

@@ -211,4 +211,5 @@ def test_a_corrupt_tile_is_one_line_naming_the_file_and_tile(slide_path, tmp_pat
     assert code == 1
     assert re.fullmatch(r"gigapatch extract: error: '.*bad.svs': cannot decode level 0 tile "
                         r"\(row 2, column 3\): data at byte \d+: Corrupt JPEG data: \d+ "
-                        r"extraneous bytes before marker 0xd9", one_line(err))
+                        r"extraneous bytes before marker 0xd9 \(use --on-error skip to leave out "
+                        r"what cannot be read\)", one_line(err))
