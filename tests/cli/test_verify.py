@@ -71,3 +71,21 @@ def test_verify_of_a_copy_with_a_foreign_shard(tmp_path, capsys):
     shutil.copyfile(tmp_path / "b.zarr" / shard, tmp_path / "a.zarr" / shard)
     code, _, err = run(capsys, "verify", tmp_path / "a.zarr", "--quick", "--quiet")
     assert code == 1 and "its content is not the one marked done (digest mismatch" in err
+
+
+def test_malformed_metadata_and_damaged_chunks_are_one_line_for_every_command(tmp_path, capsys):
+    slide = synthesize(tmp_path / "a.svs", (500, 500), seed=1)
+    out = tmp_path / "s.zarr"
+    assert run(capsys, "extract", slide, "-o", out, "--size", 64, "--quiet")[0] == 0
+    (out / "label" / "zarr.json").write_text("{not json")
+    for command in ("info", "verify", "preview"):
+        argv = [command, out] + (["-o", tmp_path / "p.png"] if command == "preview" else [])
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and "Traceback" not in err and err.count("\n") == 1, command
+        assert f"store metadata '{out}/label/zarr.json' is malformed" in err, command
+    shutil.rmtree(out)
+    assert run(capsys, "extract", slide, "-o", out, "--size", 64, "--quiet")[0] == 0
+    _flip(out / "label" / "c" / "0", 12)  # a codec (checksum) error in a store
+    code, _, err = run(capsys, "info", out)
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1
+    assert "array 'label', chunk c/0 (patches 0-48) is damaged" in err
