@@ -25,7 +25,6 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from gigapatch.errors import AnnotationError
 from gigapatch.plan.annotations.regions import UNCLASSIFIED, Region, cut_out, make_ring
 from gigapatch.plan.annotations.xmltext import coordinate, parse_xml
 
@@ -59,12 +58,7 @@ def read_aperio(data: bytes, file: str) -> tuple[list[Region], int]:
         fewer than three points (the message names them: ``annotation 1
         ('Tumor') region 2``).
     """
-    root = parse_xml(data, file)
-    if root.tag != "Annotations":
-        raise AnnotationError(
-            f"annotations {file!r}: expected an Aperio ImageScope XML file (root "
-            f"<Annotations>); got <{root.tag}>"
-        )
+    root = parse_xml(data, file, "Annotations", "Aperio ImageScope XML")
     regions: list[Region] = []
     skipped = 0
     for i, ann in enumerate(root.findall("Annotation")):

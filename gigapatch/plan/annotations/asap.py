@@ -42,12 +42,7 @@ def read_asap(data: bytes, file: str) -> tuple[list[Region], int]:
         missing or non-numeric coordinate, or fewer than three points (the
         message names the annotation: ``annotation 3 ('Annotation 2')``).
     """
-    root = parse_xml(data, file)
-    if root.tag != "ASAP_Annotations":
-        raise AnnotationError(
-            f"annotations {file!r}: expected an ASAP XML file (root <ASAP_Annotations>); "
-            f"got <{root.tag}>"
-        )
+    root = parse_xml(data, file, "ASAP_Annotations", "ASAP XML")
     regions: list[Region] = []
     exclusions = []
     skipped = 0

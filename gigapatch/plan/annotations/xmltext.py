@@ -9,16 +9,22 @@ from gigapatch.errors import AnnotationError
 __all__ = ["coordinate", "parse_xml"]
 
 
-def parse_xml(data: bytes, file: str) -> ET.Element:
-    """The root element of ``data``; malformed XML is an :class:`AnnotationError` naming
-    ``file`` and the line."""
+def parse_xml(data: bytes, file: str, root: str, kind: str) -> ET.Element:
+    """The root element of ``data``, which must be ``<root>``; malformed XML, or another root,
+    is an :class:`AnnotationError` naming ``file`` (and the line, or the ``kind`` of file
+    expected)."""
     try:
-        return ET.fromstring(data)
+        element = ET.fromstring(data)
     except ET.ParseError as exc:
         line, col = exc.position
         raise AnnotationError(
             f"annotations {file!r}: not well-formed XML (line {line}, column {col})"
         ) from None
+    if element.tag != root:
+        raise AnnotationError(
+            f"annotations {file!r}: expected an {kind} file (root <{root}>); got <{element.tag}>"
+        )
+    return element
 
 
 def coordinate(node: ET.Element, key: str, file: str, where: str) -> float:
