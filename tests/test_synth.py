@@ -3,6 +3,7 @@ import pytest
 import tifffile
 
 from gigapatch.errors import InvalidArgumentError
+from gigapatch.sources.jpeg import header
 from gigapatch.synth import pyramid_shapes, synthesize
 from tests.helpers import openslide_region
 
@@ -105,6 +106,41 @@ def test_openslide_and_tiffslide_agree_with_tifffile_on_every_level(slide, squar
         assert "thumbnail" in osr.associated_images
 
 
+def test_jpeg_tables_writes_aperios_abbreviated_tiles_with_the_same_pixels(tmp_path, slide_path):
+    # slide_path: (1800, 2600), seed 3, complete streams; edge tiles on both levels
+    path = synthesize(tmp_path / "t.svs", (1800, 2600), seed=3, jpeg_tables=True)
+    assert synthesize(tmp_path / "u.svs", (1800, 2600), seed=3, jpeg_tables=True,
+                      workers=1).read_bytes() == path.read_bytes()
+    assert path.stat().st_size < slide_path.stat().st_size  # one copy of the tables
+    with tifffile.TiffFile(path) as tif, tifffile.TiffFile(slide_path) as ref:
+        assert tif.is_svs and len(tif.pages) == len(ref.pages) == 3
+        for page, other in zip(tif.pages, ref.pages, strict=True):
+            assert page.photometric == other.photometric == tifffile.PHOTOMETRIC.YCBCR
+            assert (page.jpegtables is not None) == page.is_tiled  # the thumbnail: strips
+            assert np.array_equal(page.asarray(), other.asarray())
+            if page.is_tiled:
+                fh = tif.filehandle
+                fh.seek(page.dataoffsets[5])
+                tile = header(fh.read(page.databytecounts[5]))
+                assert not tile.tables and not tile.jfif  # abbreviated, no APP0
+                assert (tile.height, tile.width) == page.tile
+    tiffslide = pytest.importorskip("tiffslide")
+    with tiffslide.TiffSlide(path) as ts:
+        ref = tifffile.imread(slide_path)
+        assert np.array_equal(openslide_region(path, 0, 0, 1800, 2600), ref)
+        assert np.array_equal(np.asarray(ts.read_region((0, 0), 0, (2600, 1800)))[..., :3], ref)
+
+
+def test_synth_cli_writes_jpeg_tables_on_request(tmp_path, capsys):
+    from gigapatch.cli import main
+
+    assert main(["synth", str(tmp_path / "a.svs"), "--size", "512", "--jpeg-tables"]) == 0
+    assert main(["synth", str(tmp_path / "b.svs"), "--size", "512"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with tifffile.TiffFile(tmp_path / "a.svs") as a, tifffile.TiffFile(tmp_path / "b.svs") as b:
+        assert a.pages[0].jpegtables is not None and b.pages[0].jpegtables is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -114,6 +150,7 @@ def test_openslide_and_tiffslide_agree_with_tifffile_on_every_level(slide, squar
         ({"size": 512, "seed": -1}, "seed must be at least 0"),
         ({"size": 512, "mpp": 0}, "mpp must be a positive finite number"),
         ({"size": "big"}, "size must be an integer"),
+        ({"size": 512, "jpeg_tables": 1}, "jpeg_tables must be True or False; got 1"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, kwargs, match):

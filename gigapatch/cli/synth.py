@@ -19,7 +19,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    """Add ``synth OUT [--size N] [--tile T] [--mpp M | --magnification X] [--seed K]``."""
+    """Add ``synth OUT [--size N] [--tile T] [--mpp M | --magnification X] [--seed K]
+    [--jpeg-tables]``."""
     p = subparsers.add_parser("synth", help="write a synthetic pyramidal whole-slide TIFF")
     p.add_argument("out", help="output .tif/.svs file")
     p.add_argument("--size", type=positive_int, default=8192, help="level-0 side in pixels")
@@ -30,6 +31,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                       help="level-0 pixel size in µm (default 0.25: a 40x scan)")
     scan.add_argument("--magnification", type=positive_float, default=None, metavar="X",
                       help="objective power of the scan (40 = 0.25 µm/px, 20 = 0.5)")
+    p.add_argument("--jpeg-tables", action="store_true",
+                   help="store tiles as abbreviated JPEG streams with shared tables in the "
+                        "JPEGTables tag, as Aperio scanners do (same pixels)")
     return p
 
 
@@ -38,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     mpp = args.mpp if args.mpp is not None else (
         10.0 / args.magnification if args.magnification is not None else 0.25)
-    path = synthesize(args.out, args.size, tile=args.tile, seed=args.seed, mpp=mpp)
+    path = synthesize(args.out, args.size, tile=args.tile, seed=args.seed, mpp=mpp,
+                      jpeg_tables=args.jpeg_tables)
     slide = open_slide(path)
     levels = " ".join(f"{lvl.shape[0]}x{lvl.shape[1]}" for lvl in slide.levels)
     print(

@@ -13,7 +13,7 @@ pickled, and handles must not cross processes).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
@@ -23,6 +23,7 @@ import numpy.typing as npt
 from gigapatch.errors import (
     InvalidArgumentError,
     RegionError,
+    SlideError,
     check_array,
     check_coordinate,
     check_coordinates,
@@ -436,6 +437,41 @@ class Slide:
                 f"(levels' mpp: {have})"
             )
         return found[-1]
+
+    # ---- JPEG tiles as stored (tile pass-through) ------------------------------------
+    def jpeg_problem(self, level: int) -> str | None:
+        """Why the tiles of ``level`` cannot be handed out as standalone JPEG streams decoding
+        to this slide's pixels (:meth:`jpeg_tiles`); ``None`` when they can.
+
+        Only TIFF files read with tifffile hand out their tiles' bytes.
+        """
+        level = self.check_level(level)
+        problem = getattr(self._reader, "jpeg_problem", None)
+        if problem is None:
+            return (f"{self.name!r} is a {self.format} source, not a TIFF of JPEG tiles read "
+                    "with tifffile")
+        found: str | None = problem(level)
+        return found
+
+    def jpeg_tiles(self, level: int, indices: Sequence[int]) -> list[bytes | None]:
+        """The JPEG streams of tiles ``indices`` (row × tiles across + column) of ``level``,
+        as stored, never decoded: each a complete stream (shared ``JPEGTables`` and a colour
+        marker spliced in where the file leaves them out) that decodes to exactly the pixels
+        :meth:`read` gives; ``None`` for a sparse tile (zeros).
+
+        Raises
+        ------
+        SlideError
+            The level's tiles are not such streams (:meth:`jpeg_problem` says why).
+        CorruptTileError
+            A tile's bytes are missing or are not a complete JPEG stream.
+        """
+        level = self.check_level(level)
+        reader = getattr(self._reader, "jpeg_tiles", None)
+        if reader is None:
+            raise SlideError(f"{self.name!r}: {self.jpeg_problem(level)}")
+        tiles: list[bytes | None] = reader(level, indices)
+        return tiles
 
     def close(self) -> None:
         """Close the underlying file; the slide reopens it on the next read."""

@@ -34,6 +34,7 @@ import os
 import re
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from struct import error as struct_error
@@ -44,7 +45,7 @@ import numpy.typing as npt
 import tifffile
 
 from gigapatch.errors import CorruptTileError, GigapatchError, SlideError
-from gigapatch.sources.jpeg import JpegTiles, TileDecodeError
+from gigapatch.sources.jpeg import JpegTiles, TileDecodeError, header
 from gigapatch.sources.series import Series, choose_series
 from gigapatch.sources.slide import Level, Slide
 from gigapatch.sources.tilecache import thread_cache
@@ -467,6 +468,72 @@ class TiffReader:
             if len(raw) < need:
                 raise self._corrupt(level, index, f"it holds {len(raw)} bytes, its pixels need "
                                     f"{need}")
+
+    # ------------------------------------------------------------------ JPEG tiles as stored
+    def jpeg_problem(self, level: int) -> str | None:
+        """Why the tiles of ``level`` cannot be handed out as standalone JPEG streams that
+        decode to the pixels this reader decodes (``None``: they can).
+
+        Looks at the level's layout and at the header of its first stored tile.
+        """
+        data, lvl = self._data[level], self.levels[level]
+        if data.compression != tifffile.COMPRESSION.JPEG:
+            return f"level {level} is stored with {lvl.compression} compression, not JPEG"
+        if not data.tiled:
+            return f"level {level} is stored in strips, not tiles"
+        if data.jpeg is None or len(data.offsets) != 1:
+            return (f"the JPEG tiles of level {level} are not 8-bit RGB, YCbCr or grey in one "
+                    "plane")
+        stored = np.flatnonzero((data.counts[0] > 0)
+                                & (data.offsets[0] + data.counts[0] <= self._size))
+        if not len(stored):
+            return None  # every tile is sparse or missing: nothing to contradict
+        index = int(stored[0])
+        raw = os.pread(self._handle(), int(data.counts[0][index]),
+                       int(data.offsets[0][index]))
+        try:
+            head = header(data.jpeg.standalone(raw))
+        except TileDecodeError as exc:
+            return f"tile {index} of level {level} is not a complete JPEG stream: {exc}"
+        if head.precision != 8 or len(head.components) != data.samples:
+            return (f"the JPEG tiles of level {level} hold {len(head.components)} components "
+                    f"of {head.precision} bits, not {data.samples} of 8")
+        if (head.height, head.width) != lvl.tile:
+            return (f"the JPEG frames of level {level} are {head.height}x{head.width} pixels, "
+                    f"not its {lvl.tile[0]}x{lvl.tile[1]} tiles")
+        if data.jpeg.force_rgb and head.adobe not in (None, 0):
+            return (f"the tiles of level {level} carry an Adobe marker saying YCbCr where the "
+                    "TIFF says RGB: one stream cannot say both")
+        return None
+
+    def jpeg_tiles(self, level: int, indices: Sequence[int]) -> list[bytes | None]:
+        """The standalone JPEG stream of each tile ``indices`` (row × tiles across + column)
+        of ``level``, as stored, never decoded (:meth:`JpegTiles.standalone`); None for a
+        sparse tile (never written: it reads as zeros).
+
+        Raises
+        ------
+        SlideError
+            The level's tiles are not such streams (:meth:`jpeg_problem` says why).
+        CorruptTileError
+            A tile's bytes are missing, or are not a complete JPEG stream.
+        """
+        data = self._data[level]
+        jpeg = data.jpeg
+        if jpeg is None or not data.tiled or len(data.offsets) != 1:
+            raise SlideError(f"{self.path!r}: {self.jpeg_problem(level)}")
+        fd = self._handle()
+        found: list[bytes | None] = []
+        for index in indices:
+            raw = self._segment_bytes(level, data, 0, int(index), fd)
+            if raw is None:
+                found.append(None)
+                continue
+            try:
+                found.append(jpeg.standalone(raw))
+            except TileDecodeError as exc:
+                raise self._corrupt(level, int(index), str(exc)) from None
+        return found
 
 
 def open_tiff(path: str | os.PathLike[str], *, series: int | str | None = None) -> Slide:

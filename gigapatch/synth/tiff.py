@@ -4,6 +4,9 @@
 open and agree on:
 
 * page 0: level 0, tiled, JPEG (quality 85, RGB in, stored as YCbCr 4:2:0);
+  with ``jpeg_tables=True`` every tiled level stores abbreviated streams (no
+  tables in the tiles) and their shared tables in the ``JPEGTables`` tag, as
+  Aperio's scanners write them — the same pixels either way;
 * page 1: a small untiled thumbnail (as SVS files have);
 * pages 2…: tiled levels, each 4× smaller than the one before, until the
   largest side is at most 1024 pixels;
@@ -23,16 +26,18 @@ import itertools
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
+import imagecodecs
 import numpy as np
 import numpy.typing as npt
 import tifffile
 
 from gigapatch.errors import InvalidArgumentError, check_int, check_positive, parse_pair
+from gigapatch.sources.jpeg import split_tables
 from gigapatch.synth.texture import Painter
 
 __all__ = ["pyramid_shapes", "synthesize"]
@@ -71,7 +76,27 @@ def _downsample(block: U8) -> U8:
     return np.asarray((acc + (f * f) // 2) // (f * f), np.uint8)
 
 
-def _bounded_map(fn: Callable[[_T], _R], items: list[_T], workers: int) -> Iterator[_R]:
+class _Abbreviated:
+    """Encodes tiles as tifffile does (RGB in, YCbCr 4:2:0 out) and keeps only their
+    abbreviated streams; :attr:`tables` is what every tile was written with (libjpeg's
+    tables depend on the quality alone: standard Huffman tables, no optimisation)."""
+
+    def __init__(self, quality: int) -> None:
+        self.quality = quality
+        self.tables = split_tables(self._encode(np.zeros((16, 16, 3), np.uint8)))[0]
+
+    def _encode(self, pixels: U8) -> bytes:
+        return bytes(imagecodecs.jpeg8_encode(pixels, level=self.quality, colorspace="RGB",
+                                              outcolorspace="YCBCR", subsampling=(2, 2)))
+
+    def __call__(self, pixels: U8) -> bytes:
+        tables, tile = split_tables(self._encode(pixels))
+        if tables != self.tables:  # would make the file wrong: never write it
+            raise RuntimeError("the JPEG encoder wrote other tables for one tile")
+        return tile
+
+
+def _bounded_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int) -> Iterator[_R]:
     """Like ``executor.map`` in order, but with at most ``2 * workers`` results pending."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[_R]] = deque()
@@ -92,6 +117,7 @@ def synthesize(
     mpp: float = 0.25,
     quality: int = 85,
     workers: int | None = None,
+    jpeg_tables: bool = False,
 ) -> Path:
     """Write a synthetic Aperio-style pyramidal whole-slide TIFF.
 
@@ -112,6 +138,10 @@ def synthesize(
         JPEG quality of every level.
     workers
         Threads rendering tiles (default: the number of CPUs).
+    jpeg_tables
+        Store the tiles of every tiled level as abbreviated JPEG streams with their
+        shared tables in the ``JPEGTables`` tag (as Aperio's scanners do) instead of
+        complete streams; the pixels are the same.
 
     Returns
     -------
@@ -126,6 +156,9 @@ def synthesize(
     mpp = check_positive("mpp", mpp)
     quality = check_int("quality", quality, 1, 100)
     workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers)
+    if not isinstance(jpeg_tables, bool):
+        raise InvalidArgumentError(f"jpeg_tables must be True or False; got {jpeg_tables!r}")
+    abbreviate = _Abbreviated(quality) if jpeg_tables else None
     path = Path(path)
     shapes = pyramid_shapes(height, width)
     painter = Painter(height, width, seed)
@@ -137,7 +170,7 @@ def synthesize(
             os.path.join(tmp, "level1.npy"), mode="w+", dtype=np.uint8, shape=(h1, w1, 3)
         )
 
-        def level0_tile(index: int) -> np.ndarray:
+        def level0_tile(index: int) -> Any:  # pixels, or their abbreviated stream
             ty, tx = divmod(index, cols)
             pixels = painter.render(ty * tile, tx * tile, tile, tile)
             # 4x4 average into the next level (tile is a multiple of 4: no tile overlaps)
@@ -147,7 +180,7 @@ def synthesize(
             yb, xb = min(ya + s, h1), min(xa + s, w1)
             if ya < yb and xa < xb:
                 below[ya:yb, xa:xb] = small[: yb - ya, : xb - xa]
-            return pixels
+            return pixels if abbreviate is None else abbreviate(pixels)
 
         levels = [below]
         for h, w in shapes[2:]:
@@ -172,18 +205,19 @@ def synthesize(
             compressionargs={"level": quality},
             metadata=None,
         )
+        tiled: dict[str, Any] = dict(common, tile=(tile, tile), dtype=np.uint8)
+        if abbreviate is not None:  # tiles written as they are, tables in JPEGTables
+            tiled.update(jpegtables=abbreviate.tables, subsampling=(2, 2))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp_out = path.with_name(path.name + ".part")
         with tifffile.TiffWriter(tmp_out, bigtiff=height * width * 3 > 2**31) as tw:
             tw.write(
                 _bounded_map(level0_tile, list(range(rows * cols)), workers),
                 shape=(height, width, 3),
-                dtype=np.uint8,
-                tile=(tile, tile),
                 description=desc0,
                 resolution=(resolution, resolution),
                 resolutionunit="CENTIMETER",
-                **common,
+                **tiled,
             )
             below.flush()
             for src, dst in itertools.pairwise(levels):
@@ -201,18 +235,19 @@ def synthesize(
             )
             for k, (h, w) in enumerate(shapes[1:], start=1):
                 level, ds = levels[k - 1], _DOWNSAMPLE**k
+                pixels = _tiles_of(level, tile)
+                tiles: Iterator[Any] = (
+                    pixels if abbreviate is None else _bounded_map(abbreviate, pixels, workers))
                 tw.write(
-                    _tiles_of(level, tile),
+                    tiles,
                     shape=(h, w, 3),
-                    dtype=np.uint8,
-                    tile=(tile, tile),
                     description=(
                         f"Aperio Image Library v12.0.15 \r\n{width}x{height} [0,0 {w}x{h}] "
                         f"({tile}x{tile}) JPEG/RGB Q={quality}|MPP = {mpp * ds:g}"
                     ),
                     resolution=(resolution / ds, resolution / ds),
                     resolutionunit="CENTIMETER",
-                    **common,
+                    **tiled,
                 )
         levels.clear()  # release the memory maps before the folder goes
         os.replace(tmp_out, path)
