@@ -25,6 +25,7 @@ import zarr
 from dask.delayed import delayed
 
 from gigapatch.engine.meancache import run_scope
+from gigapatch.engine.passthrough import check_passthrough, passthrough_task
 from gigapatch.engine.reading import read_patches, shard_buffer
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.engine.workers import TaskSlides, check_output_seen, check_shard_seen
@@ -328,6 +329,7 @@ def extract_to_zarr(
     labels = list(resolve_labels(None, slides, labels)[0])
     if resume and overwrite:
         raise InvalidArgumentError("resume and overwrite exclude each other; choose one")
+    passthrough = check_passthrough(slides, plan, codec)  # jpeg:source: tiles copied as stored
     h, w = plan.size
     spec = StoreSpec(
         patch_shape=(h, w, slides[0].channels),
@@ -352,7 +354,8 @@ def extract_to_zarr(
             # the run ends; tasks share averaged tiles during this run only
             return _run_store(slides, plan, out, spec, lock, resume=resume, overwrite=overwrite,
                               device=device, sync=sync, scheduler=scheduler, workers=workers,
-                              progress=progress, on_error=on_error)
+                              progress=progress, on_error=on_error,
+                              passthrough=passthrough)
     finally:
         disconnect()
 
@@ -360,7 +363,7 @@ def extract_to_zarr(
 def _run_store(
     slides: Sequence[Slide], plan: PatchPlan, out: str, spec: StoreSpec, lock: StoreLock, *,
     resume: bool, overwrite: bool, device: str, sync: bool, scheduler: Any, workers: int,
-    progress: Progress | None, on_error: OnError,
+    progress: Progress | None, on_error: OnError, passthrough: bool = False,
 ) -> PatchStore:
     """Take the store's lock, create or reopen the store, then run the shards not yet done."""
     shard_size = spec.shard_size
@@ -385,10 +388,11 @@ def _run_store(
     sources = TaskSlides(slides)
     n = len(plan)
     tasks = []
+    task = passthrough_task if passthrough else _shard_task
     for i in todo:
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
-            delayed(_shard_task, pure=False)(
+            delayed(task, pure=False)(
                 sources, rows, images, i, device, sync, on_error,
                 dask_key_name=("gigapatch-shard", i)
             )

@@ -378,12 +378,20 @@ class ShardLayout:
 
     def encode_shard(self, data: Array) -> list[bytes | memoryview]:
         """The parts of the file of a shard holding the patches ``data``, in order."""
+        blobs = []
+        for k in range(len(data)):
+            patch = data[k] if data.dtype == self.stored else data[k].astype(self.stored)
+            blobs.append(self.encode(np.ascontiguousarray(patch)))  # a view when it can
+        return self.frame_blobs(blobs)
+
+    def frame_blobs(self, blobs: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
+        """The parts of the file of a shard whose chunks are ``blobs`` (each as
+        :attr:`encode` makes one, without its checksum), in order: chunks, their CRC32C
+        (format 2), the index and its checksum."""
         table = np.full((self.per_shard, 2), EMPTY, dtype=_ENTRY)
         parts: list[bytes | memoryview] = []
         offset = 0
-        for k in range(len(data)):
-            patch = data[k] if data.dtype == self.stored else data[k].astype(self.stored)
-            blob = self.encode(np.ascontiguousarray(patch))  # a view, not a copy, when it can
+        for k, blob in enumerate(blobs):
             parts.append(blob)
             nbytes = len(blob)
             if self.checksum:
@@ -401,7 +409,20 @@ class ShardLayout:
         so the shard survives a power loss once its ``done`` flag is set. The
         driver checks it sees a file of the returned size before it sets that flag.
         """
-        parts = self.encode_shard(data)
+        return self._write_parts(shard, self.encode_shard(data), sync=sync)
+
+    def write_blobs(self, shard: int, blobs: Sequence[bytes | memoryview], *,
+                    sync: bool = True) -> int:
+        """:meth:`write` from the chunks' encoded bytes rather than their patches (tile
+        pass-through: a source's JPEG tiles are the chunks); each blob must decode as
+        :attr:`decode` expects. Return the file's size."""
+        if len(blobs) != len(self.patches(shard)):
+            raise ValueError(f"shard {shard} holds {len(self.patches(shard))} patches; got "
+                             f"{len(blobs)} chunks")
+        return self._write_parts(shard, self.frame_blobs(blobs), sync=sync)
+
+    def _write_parts(self, shard: int, parts: list[bytes | memoryview], *, sync: bool) -> int:
+        """Write ``parts`` as the file of ``shard``: a temporary file, synced, renamed."""
         path = self.path(shard)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
