@@ -45,7 +45,7 @@ from gigapatch.engine.workers import TaskSlides, check_output_seen
 from gigapatch.errors import CorruptTileError, InvalidArgumentError, NoSpaceError, OnError
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
-from gigapatch.store import ShardLayout
+from gigapatch.store import ShardLayout, parse_codec
 
 __all__ = ["SOURCE_CODEC", "check_passthrough", "passthrough_problem", "passthrough_task"]
 
@@ -132,7 +132,7 @@ def check_passthrough(slides: Sequence[Slide], plan: PatchPlan, codec: Any) -> b
         ``codec`` is ``jpeg:source`` and the plan's patches are not exactly its sources'
         JPEG tiles; the message says why (:func:`passthrough_problem`).
     """
-    if str(codec) != SOURCE_CODEC:
+    if str(parse_codec(codec)) != SOURCE_CODEC:  # an unknown codec is named here already
         return False
     problem = passthrough_problem(slides, plan)
     if problem is not None:

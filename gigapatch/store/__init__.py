@@ -10,8 +10,13 @@ node           shape / dtype         meaning
 ``done``       (ceil(N/S),) uint32   0: shard not written; else the shard's digest
 ``tissue``     (N,) float32          optional: tissue fraction of each patch's footprint
 ``status``     (N,) uint8            0: extracted; 1: failed (``on_error="skip"``)
-attrs          ``gigapatch``         format, version, sources, plan, created
+attrs          ``gigapatch``         format, version, codec, sources, plan, created
 =============  ====================  ==============================================
+
+``images`` is lossless (``lz4``, ``zstd``, ``zstd-3``, ``none``) or one baseline
+JPEG per patch (``jpeg:QUALITY``, ``jpeg:source``: :mod:`gigapatch.store.codecs`,
+:class:`JpegCodec`, registered with zarr when gigapatch is imported); a JPEG
+store records the quality and PSNR of a sample of its patches in its attrs.
 
 Every chunk of every array ends with its CRC32C (Zarr v3's ``crc32c`` codec),
 so any Zarr v3 reader checks it. A shard of ``images`` is written whole by one
@@ -25,7 +30,9 @@ makes damage resumable. The layout of a shard file is known to
 :class:`ShardLayout` alone.
 """
 
+from gigapatch.store.codecs import CodecSpec, parse_codec
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, READABLE_FORMATS, Codec
+from gigapatch.store.jpegcodec import JpegCodec  # registers "gigapatch.jpeg" with zarr
 from gigapatch.store.reader import PatchStore, read_done
 from gigapatch.store.selection import PatchSelection
 from gigapatch.store.shardreader import ShardReader
@@ -40,6 +47,8 @@ __all__ = [
     "CODECS",
     "FORMAT_VERSION",
     "Codec",
+    "CodecSpec",
+    "JpegCodec",
     "PatchSelection",
     "PatchStore",
     "READABLE_FORMATS",
@@ -50,6 +59,7 @@ __all__ = [
     "create_store",
     "describe_plan",
     "is_store",
+    "parse_codec",
     "mark_done",
     "open_for_resume",
     "patches_done",

@@ -18,7 +18,8 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from gigapatch.store.format import CODECS, META_ROWS
+from gigapatch.store.codecs import codec_chain, parse_codec
+from gigapatch.store.format import META_ROWS
 from gigapatch.store.spec import StoreSpec
 from gigapatch.store.status import create_status
 
@@ -38,14 +39,15 @@ def create_nodes(group: zarr.Group, spec: StoreSpec) -> None:
     arrays = spec.arrays()
     n = len(arrays["coords"])
     h, w, c = spec.patch_shape
-    compressor = CODECS[spec.codec]()
+    serializer, compressors = codec_chain(parse_codec(spec.codec))  # crc32c last
     group.create_array(
         "images",
         shape=(n, h, w, c),
         dtype=np.dtype(spec.dtype),
         chunks=(1, h, w, c),
         shards=(spec.shard_size, h, w, c),
-        compressors=[*([compressor] if compressor else []), Crc32cCodec()],
+        serializer=serializer,
+        compressors=compressors,
         fill_value=0,
         config={"write_empty_chunks": True},
         dimension_names=["patch", "y", "x", "channel"],

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -60,6 +60,7 @@ from zarr.storage import LocalStore
 
 from gigapatch.errors import StoreCorruptError
 from gigapatch.store.durable import fsync_dir
+from gigapatch.store.jpegcodec import JpegCodec, Quality, decode_jpeg, encode_jpeg
 
 __all__ = ["CHUNK_CRC_NBYTES", "EMPTY", "ShardDamaged", "ShardLayout", "index_nbytes"]
 
@@ -147,6 +148,24 @@ def _little_endian(codec: object) -> bool:
     return isinstance(codec, BytesCodec) and getattr(codec.endian, "value", "little") == "little"
 
 
+def _jpeg(quality: Quality) -> tuple[Encode, Decode]:
+    """Encode and decode of :class:`~gigapatch.store.jpegcodec.JpegCodec` at ``quality``."""
+
+    def encode(patch: Array) -> bytes:
+        return encode_jpeg(patch, quality)
+
+    return encode, decode_jpeg
+
+
+def _serializer_ok(inner: Sequence[object], checksum: bool) -> bool:
+    """Whether an inner chain (without its ``crc32c``) is one ShardLayout codes itself:
+    little-endian ``bytes`` and at most one compressor, or ``gigapatch.jpeg`` alone."""
+    codecs = len(inner) - checksum
+    if isinstance(inner[0], JpegCodec):
+        return codecs == 1
+    return 1 <= codecs <= 2 and _little_endian(inner[0])
+
+
 def _patch_sharding(images: zarr.Array[Any]) -> ShardingCodec | None:
     """The sharding codec of ``images`` if it is laid out as gigapatch writes it, else None.
 
@@ -168,8 +187,7 @@ def _patch_sharding(images: zarr.Array[Any]) -> ShardingCodec | None:
         or len(index_codecs) != 2
         or not _little_endian(index_codecs[0])
         or not isinstance(index_codecs[1], Crc32cCodec)
-        or not 1 <= len(inner) - _checksummed(inner) <= 2
-        or not _little_endian(inner[0])
+        or not _serializer_ok(inner, _checksummed(inner))
         or tuple(sharding.chunk_shape) != (1, *images.shape[1:])
     ):
         return None
@@ -210,6 +228,8 @@ class ShardLayout:
         without the checksum.
     checksum
         Whether every chunk ends with its CRC32C (format 2).
+    jpeg
+        The quality of a JPEG ``images`` (1-100, or ``"source"``); None for a lossless codec.
     """
 
     folder: Path
@@ -222,6 +242,7 @@ class ShardLayout:
     encode: Encode
     decode: Decode
     checksum: bool = False
+    jpeg: Quality | None = None
 
     @classmethod
     def of(cls, images: zarr.Array[Any]) -> ShardLayout | None:
@@ -231,7 +252,10 @@ class ShardLayout:
             return None
         checksum = _checksummed(sharding.codecs)
         inner = sharding.codecs[:-1] if checksum else sharding.codecs
-        codec = _codec(inner[1]) if len(inner) == 2 else (_raw_encode, _raw_decode)
+        if isinstance(inner[0], JpegCodec):
+            codec: tuple[Encode, Decode] | None = _jpeg(inner[0].quality)
+        else:
+            codec = _codec(inner[1]) if len(inner) == 2 else (_raw_encode, _raw_decode)
         if codec is None:
             return None
         store, metadata = images.store, images.metadata
@@ -248,6 +272,7 @@ class ShardLayout:
             encode=codec[0],
             decode=codec[1],
             checksum=checksum,
+            jpeg=inner[0].quality if isinstance(inner[0], JpegCodec) else None,
         )
 
     # ------------------------------------------------------------------ geometry
@@ -378,16 +403,16 @@ class ShardLayout:
 
     def encode_shard(self, data: Array) -> list[bytes | memoryview]:
         """The parts of the file of a shard holding the patches ``data``, in order."""
-        blobs = []
-        for k in range(len(data)):
-            patch = data[k] if data.dtype == self.stored else data[k].astype(self.stored)
-            blobs.append(self.encode(np.ascontiguousarray(patch)))  # a view when it can
-        return self.frame_blobs(blobs)
+        return self.shard_parts(
+            self.encode(np.ascontiguousarray(  # a view, not a copy, when it can
+                data[k] if data.dtype == self.stored else data[k].astype(self.stored)))
+            for k in range(len(data))
+        )
 
-    def frame_blobs(self, blobs: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
-        """The parts of the file of a shard whose chunks are ``blobs`` (each as
-        :attr:`encode` makes one, without its checksum), in order: chunks, their CRC32C
-        (format 2), the index and its checksum."""
+    def shard_parts(self, blobs: Iterable[bytes | memoryview]) -> list[bytes | memoryview]:
+        """The parts of the file of a shard whose patches are encoded as ``blobs`` (one chunk
+        each, without its checksum; e.g. the source's JPEG tiles of a ``jpeg:source`` store),
+        in order: each chunk and its CRC32C, then the index."""
         table = np.full((self.per_shard, 2), EMPTY, dtype=_ENTRY)
         parts: list[bytes | memoryview] = []
         offset = 0
@@ -419,7 +444,7 @@ class ShardLayout:
         if len(blobs) != len(self.patches(shard)):
             raise ValueError(f"shard {shard} holds {len(self.patches(shard))} patches; got "
                              f"{len(blobs)} chunks")
-        return self._write_parts(shard, self.frame_blobs(blobs), sync=sync)
+        return self._write_parts(shard, self.shard_parts(blobs), sync=sync)
 
     def _write_parts(self, shard: int, parts: list[bytes | memoryview], *, sync: bool) -> int:
         """Write ``parts`` as the file of ``shard``: a temporary file, synced, renamed."""

@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gigapatch.errors import InvalidArgumentError
-from gigapatch.store.format import CODECS, Codec
+from gigapatch.store.codecs import check_codec, parse_codec
+from gigapatch.store.format import Codec
 
 __all__ = ["StoreSpec"]
 
@@ -40,7 +41,9 @@ class StoreSpec:
     shard_size
         Patches per shard file.
     codec
-        Lossless codec of ``images`` (one of :data:`~gigapatch.store.CODECS`).
+        Codec spec of ``images`` (:func:`~gigapatch.store.codecs.parse_codec`: ``lz4``,
+        ``zstd``, ``zstd-3``, ``none``, ``jpeg[:QUALITY]``, ``jpeg:source``); kept in its
+        canonical form (``jpeg`` becomes ``jpeg:90``).
     tissue
         Optional (N,) tissue fraction of each patch, when the plan used a mask.
     skipped
@@ -49,7 +52,8 @@ class StoreSpec:
     Raises
     ------
     InvalidArgumentError
-        ``shard_size`` is not a positive integer or ``codec`` is unknown.
+        ``shard_size`` is not a positive integer, ``codec`` is unknown, or it is a
+        JPEG codec and the patches are not uint8 with 1 or 3 channels.
     """
 
     patch_shape: tuple[int, int, int]
@@ -68,10 +72,9 @@ class StoreSpec:
         size = self.shard_size
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise InvalidArgumentError(f"shard_size must be a positive integer; got {size!r}")
-        if self.codec not in CODECS:
-            raise InvalidArgumentError(
-                f"codec must be one of {', '.join(CODECS)}; got {self.codec!r}"
-            )
+        codec = parse_codec(self.codec)  # a CodecSpec is taken too
+        check_codec(codec, self.dtype, self.patch_shape[2])
+        object.__setattr__(self, "codec", str(codec))  # canonical: what the attributes record
 
     def arrays(self) -> dict[str, npt.NDArray[Any]]:
         """The per-patch arrays by node name, in the store's dtypes (``tissue`` if given)."""

@@ -10,13 +10,14 @@ from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError
 from gigapatch.store import (
     CODECS,
     FORMAT_VERSION,
-    Codec,
     PatchStore,
     StoreSpec,
     create_store,
     mark_done,
     write_shard,
 )
+from gigapatch.store.codecs import CodecName
+from gigapatch.store.format import Lossless
 
 
 def _make(path, n=10, shard_size=4, overwrite=False, codec="zstd"):
@@ -135,7 +136,7 @@ def test_overwrite_never_deletes_what_is_not_a_store(tmp_path):
     [
         ({"n": 0}, "the plan holds no patches"),
         ({"shard_size": 0}, "shard_size must be a positive integer; got 0"),
-        ({"codec": "gzip"}, "codec must be one of lz4, zstd, zstd-3, none; got 'gzip'"),
+        ({"codec": "gzip"}, r"codec must be one of lz4, zstd, zstd-3, none, jpeg, .*; got 'gzip'"),
     ],
 )
 def test_create_checks_arguments(tmp_path, kwargs, match):
@@ -167,8 +168,9 @@ def test_attrs_are_plain_json(tmp_path):
     assert meta["attributes"]["gigapatch"]["plan"]["kind"] == "grid"
 
 
-def test_the_codec_type_names_every_codec():
-    assert tuple(CODECS) == typing.get_args(Codec)
+def test_the_codec_types_name_every_codec():
+    assert tuple(CODECS) == typing.get_args(Lossless)
+    assert typing.get_args(CodecName) == (*CODECS, "jpeg")
 
 
 def test_per_patch_arrays_are_read_once_and_shared_read_only(tmp_path):
