@@ -1,9 +1,12 @@
 """Tile pass-through: which requests qualify, and one clear error naming why one does not."""
 
+import os
+
 import imagecodecs
 import numpy as np
 import pytest
 import tifffile
+import zarr
 
 import gigapatch
 from gigapatch import testing
@@ -13,9 +16,16 @@ from gigapatch.engine.passthrough import (
     passthrough_problem,
     read_tiles,
 )
-from gigapatch.errors import CorruptTileError, InvalidArgumentError
+from gigapatch.errors import (
+    CorruptTileError,
+    InvalidArgumentError,
+    PatchFailedError,
+    StoreError,
+)
 from gigapatch.plan import PatchPlan
+from gigapatch.store import PatchStore, ShardLayout
 from gigapatch.synth import damage_tile, synthesize
+from tests.sources.test_jpeg import _tifffile_tiles
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +166,96 @@ def test_a_cut_tile_stops_the_run_or_is_a_black_tile_reported(tables_path, tmp_p
     assert blobs[1] == _black_tile(256, 256, 3)
     assert not imagecodecs.jpeg8_decode(blobs[1]).any()
     assert np.array_equal(imagecodecs.jpeg8_decode(blobs[2]), slide.read(0, 512, 256, 256))
+
+
+# --------------------------------------------------------------------------- stores
+
+
+def _chunks(path):
+    """Every chunk of a store's images as stored, without its CRC32C."""
+    layout = ShardLayout.of(zarr.open_group(path, mode="r")["images"])
+    chunks = []
+    for shard in range(layout.n_shards):
+        fd, table = layout.open_shard(shard)
+        try:
+            for offset, nbytes in table[: len(layout.patches(shard))].tolist():
+                chunks.append(os.pread(fd, nbytes - 4, offset))  # without the CRC32C
+        finally:
+            os.close(fd)
+    return chunks
+
+
+@pytest.mark.parametrize("which", ["tables", "complete", "rgb", "grey"])
+def test_chunks_are_the_source_tiles_and_decode_to_them_bit_for_bit(which, tables_path,
+                                                                     slide_path, tmp_path):
+    image = testing.sample_rgb(700, 900, seed=7)
+    path = {"tables": lambda: tables_path, "complete": lambda: slide_path,
+            "rgb": lambda: testing.write_abbreviated_jpeg(tmp_path / "r.tif", image, tile=256),
+            "grey": lambda: testing.write_abbreviated_jpeg(tmp_path / "g.tif", image[..., 0],
+                                                           tile=256)}[which]()
+    slide = gigapatch.open(path)
+    plan = gigapatch.grid(slide, 256)
+    out = tmp_path / "p.zarr"
+    store = gigapatch.extract_to_zarr(slide, plan, out, codec="jpeg:source", shard_size=4)
+    assert store.complete and store.verify() == [] and len(store) == len(plan)
+    tiles, _ = _tifffile_tiles(path)  # tifffile's decode of every tile of level 0
+    across = -(-slide.shape[1] // 256)
+    index = (plan.y // 256) * across + plan.x // 256
+    expected = tiles[index]
+    assert np.array_equal(store[:].reshape(expected.shape), expected)
+    images = zarr.open_group(out, mode="r")["images"]  # zarr alone, once gigapatch is imported
+    assert np.array_equal(images[:].reshape(expected.shape), expected)
+    # copied, not re-encoded: each chunk is the tile's standalone stream
+    assert _chunks(out) == slide.jpeg_tiles(0, index.tolist())
+
+
+def test_only_the_plans_tissue_tiles_are_stored(tables_path, tmp_path):
+    plan = gigapatch.grid(tables_path, 256, mask="tissue", min_tissue=0.5)
+    everything = gigapatch.grid(tables_path, 256)
+    assert 0 < len(plan) < len(everything)
+    store = gigapatch.extract_to_zarr(tables_path, plan, tmp_path / "p.zarr",
+                                      codec="jpeg:source", shard_size=8, workers=2)
+    gigapatch.extract_to_zarr(tables_path, plan, tmp_path / "q.zarr", codec="jpeg:source",
+                              shard_size=8, workers=2, scheduler="processes")
+    assert _chunks(tmp_path / "q.zarr") == _chunks(tmp_path / "p.zarr")
+    assert np.array_equal(store.coords, np.stack([plan.y, plan.x], axis=1))
+    assert np.allclose(store.tissue, plan.tissue)
+    reference = gigapatch.extract(tables_path, plan)  # the decoding path: the same pixels
+    assert np.array_equal(store[:], reference)
+    assert PatchStore(tmp_path / "p.zarr").attrs["codec"] == "jpeg:source"
+
+
+def test_verify_finds_a_damaged_shard_and_resume_rewrites_the_same_bytes(tables_path, tmp_path):
+    plan = gigapatch.grid(tables_path, 256, level=0)
+    out = tmp_path / "p.zarr"
+    gigapatch.extract_to_zarr(tables_path, plan, out, codec="jpeg:source", shard_size=8)
+    before = _chunks(out)
+    shard = out / "images" / "c" / "2" / "0" / "0" / "0"
+    good = shard.read_bytes()
+    shard.write_bytes(good[:100])  # cut short
+    assert any("shard 2" in p and "truncated" in p for p in PatchStore(out).verify())
+    (out / "images" / "c" / "5" / "0" / "0" / "0").unlink()
+    store = gigapatch.extract_to_zarr(tables_path, plan, out, codec="jpeg:source",
+                                      shard_size=8, resume=True)
+    assert store.verify() == [] and _chunks(out) == before and shard.read_bytes() == good
+    with pytest.raises(StoreError, match=r"differs in codec \(jpeg:source vs jpeg:90\)"):
+        gigapatch.extract_to_zarr(tables_path, plan, out, codec="jpeg:90", shard_size=8,
+                                  resume=True)
+
+
+def test_a_cut_tile_fails_its_patch_only_with_skip(tables_path, tmp_path):
+    path = tmp_path / "d.svs"
+    path.write_bytes(tables_path.read_bytes())
+    damage_tile(path, 0, 1, 2, how="truncate")
+    plan = gigapatch.grid(path, 256)
+    with pytest.raises(CorruptTileError, match=r"\(row 1, column 2\)"):
+        gigapatch.extract_to_zarr(path, plan, tmp_path / "a.zarr", codec="jpeg:source")
+    store = gigapatch.extract_to_zarr(path, plan, tmp_path / "b.zarr", codec="jpeg:source",
+                                      on_error="skip")
+    bad = int(np.flatnonzero((plan.y == 256) & (plan.x == 512))[0])
+    assert store.failed_count == 1 and store.status[bad] == 1
+    assert store.verify() == []
+    with pytest.raises(PatchFailedError, match="its JPEG stream has no end marker"):
+        store[bad]
+    assert not zarr.open_group(tmp_path / "b.zarr", mode="r")["images"][bad].any()  # black
+    assert np.array_equal(store[bad + 1], gigapatch.open(path).read(256, 768, 256, 256))
