@@ -17,6 +17,13 @@ grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
   (measured on the first ``--loop-shards`` shards: these loops are slow);
 * ``gigapatch -> memory``: ``extract`` into one array.
 
+pass-through (the same grid, store codec ``jpeg:source``: each tile's bytes copied into
+its chunk, no decode, no re-encode), for 1 and 2 workers:
+
+* ``decode limit``: every tile of the grid decoded once on that many threads (the
+  decode ceiling; the pass-through target is >= 5x the 2-worker one);
+* ``pass-through -> store``: ``extract_to_zarr(..., codec="jpeg:source")``, fsync on.
+
 random (``--random`` 299² patches anywhere in the slide):
 
 * ``gigapatch -> memory`` and ``gigapatch -> store`` vs a tiffslide
@@ -262,6 +269,23 @@ def inter_area_loop(path: Path, plan, workers: int):
     return lambda: split(rows, workers, work)
 
 
+def passthrough(path: Path, slide, grid, tmp: Path, repeats: int, record) -> None:
+    """The pass-through rows: the grid's decode limit and ``jpeg:source`` stores, 1 and 2
+    workers; the store is checked against OpenSlide."""
+    n = len(grid)
+    for w in (1, 2):
+        run, _ = tiles_limit(path, grid, w)
+        record("grid", "decode limit", w, timed(run, repeats), n)
+        # a new store each time: removing the last one (overwrite=True) would cost this fast
+        # job a fifth of its time
+        outs = iter(tmp / f"t{w}-{k}.zarr" for k in range(repeats))
+        record("grid", "pass-through -> store", w, timed(
+            lambda w=w, outs=outs: gigapatch.extract_to_zarr(
+                slide, grid, next(outs), workers=w, codec="jpeg:source"),
+            repeats), n)
+        check_sample(tmp / f"t{w}-0.zarr", slide, 256)
+
+
 def resampling_main(args: argparse.Namespace) -> int:
     """The ``--mpp`` benchmark: patches at a pixel size no level has."""
     path = slide_file(args.size)
@@ -383,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                 record("grid", f"{lib} -> store", w, timed(run, args.repeats), m)
             record("grid", "gigapatch -> memory", w, timed(
                 lambda w=w: gigapatch.extract(slide, grid, workers=w), args.repeats), n)
+        passthrough(path, slide, grid, tmp, args.repeats, record)
         for w in (1, 2):
             record("random", "gigapatch -> memory", w, timed(
                 lambda w=w: gigapatch.extract(slide, rand, workers=w), args.repeats), len(rand))
@@ -424,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
         ratios[f"grid w={w} store / openslide loop"] = store / best(g, "openslide -> store", w)
         ratios[f"grid w={w} memory / tiffslide loop"] = (
             best(g, "gigapatch -> memory", w) / best(g, "tiffslide -> store", 1))
+    ratios["grid w=2 pass-through / decode limit w=2"] = (
+        best(g, "pass-through -> store", 2) / best(g, "decode limit", 2))
+    ratios["grid w=1 pass-through / decode limit w=2"] = (
+        best(g, "pass-through -> store", 1) / best(g, "decode limit", 2))
     ratios["grid store 2 / 1 workers"] = (
         best(g, "gigapatch -> store", 2) / best(g, "gigapatch -> store", 1))
     base = best("random", "tiffslide -> memory", 1)

@@ -216,7 +216,7 @@ class JpegTiles:
             raise TileDecodeError("it does not start with a JPEG start-of-image marker")
         return self._prefix + raw[2:] if self._splice else raw
 
-    def standalone(self, raw: bytes) -> bytes:
+    def standalone(self, raw: bytes | memoryview) -> bytes:
         """:meth:`stream`, checked to end with its end-of-image marker (trailing zero
         padding, which some writers add, is cut): what tile pass-through stores.
 
@@ -228,9 +228,13 @@ class JpegTiles:
         end = len(raw)
         while end and raw[end - 1] == 0:
             end -= 1
-        if raw[end - 2 : end] != _EOI:
+        if end < 4 or raw[0] != 0xFF or raw[1] != 0xD8:
+            raise TileDecodeError("it does not start with a JPEG start-of-image marker")
+        if raw[end - 2] != 0xFF or raw[end - 1] != 0xD9:
             raise TileDecodeError("its JPEG stream has no end marker (truncated)")
-        return self.stream(raw[:end] if end != len(raw) else raw)
+        if self._splice:
+            return b"".join((self._prefix, raw[2:end]))  # one copy
+        return bytes(raw[:end])
 
     def decode(self, raw: bytes, out: npt.NDArray[Any] | None = None,
                shape: tuple[int, int] | None = None) -> npt.NDArray[Any]:

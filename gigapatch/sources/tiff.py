@@ -523,17 +523,57 @@ class TiffReader:
         if jpeg is None or not data.tiled or len(data.offsets) != 1:
             raise SlideError(f"{self.path!r}: {self.jpeg_problem(level)}")
         fd = self._handle()
+        tiles = np.asarray(indices, np.int64).reshape(-1)
+        offsets, counts = data.offsets[0][tiles], data.counts[0][tiles]
+        bad = np.flatnonzero(((counts == 0) & (offsets != 0)) | (offsets + counts > self._size))
+        if len(bad):  # the first tile whose bytes are missing, named as a read names it
+            self._segment_bytes(level, data, 0, int(tiles[bad[0]]), fd)
         found: list[bytes | None] = []
-        for index in indices:
-            raw = self._segment_bytes(level, data, 0, int(index), fd)
-            if raw is None:
-                found.append(None)
+        at, size = offsets.tolist(), counts.tolist()
+        standalone = jpeg.standalone
+        for a, b in _runs(offsets, counts):
+            start, span = at[a], at[b - 1] + size[b - 1] - at[a]
+            if span == 0:  # sparse: never written, reads as zeros
+                found.extend([None] * (b - a))
                 continue
-            try:
-                found.append(jpeg.standalone(raw))
-            except TileDecodeError as exc:
-                raise self._corrupt(level, int(index), str(exc)) from None
+            run = os.pread(fd, span, start)
+            view = memoryview(run)
+            for k in range(a, b):
+                lo, hi = at[k] - start, at[k] - start + size[k]
+                if hi > len(run):  # the file shrank after it was opened
+                    raise self._corrupt(level, int(tiles[k]), f"only {max(len(run) - lo, 0)} "
+                                        f"of its {size[k]} bytes at byte {at[k]} could be "
+                                        "read: the file is truncated")
+                try:
+                    found.append(standalone(view[lo:hi]))
+                except TileDecodeError as exc:
+                    raise self._corrupt(level, int(tiles[k]), str(exc)) from None
         return found
+
+
+#: Most bytes one read of consecutive tiles covers (:func:`_runs`).
+_RUN_BYTES = 8 << 20
+
+
+def _runs(offsets: npt.NDArray[np.int64],
+          counts: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
+    """Split tiles into runs ``[a, b)`` that lie back to back in the file, each read with one
+    ``pread`` of at most :data:`_RUN_BYTES` (a grid row of a scan is one run); a sparse tile
+    (count 0) is a run of its own, of no bytes."""
+    n = len(offsets)
+    if not n:
+        return []
+    ends = offsets + counts
+    breaks = np.flatnonzero((offsets[1:] != ends[:-1]) | (counts[1:] == 0) | (counts[:-1] == 0))
+    bounds = [0, *(breaks + 1).tolist(), n]
+    runs = []
+    for a, b in itertools.pairwise(bounds):
+        while b - a > 1 and ends[b - 1] - offsets[a] > _RUN_BYTES:  # too long: cut it
+            cut = a + max(1, int(np.searchsorted(ends[a:b], offsets[a] + _RUN_BYTES, "right")))
+            runs.append((a, cut))
+            a = cut
+        runs.append((a, b))
+    return runs
 
 
 def open_tiff(path: str | os.PathLike[str], *, series: int | str | None = None) -> Slide:

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 import simplejpeg
 import tifffile
+from hypothesis import given
+from hypothesis import strategies as st
 
 import gigapatch
 from gigapatch import testing
 from gigapatch.errors import CorruptTileError, SlideError
 from gigapatch.sources.jpeg import TileDecodeError, header, splice_tables, split_tables
+from gigapatch.sources.tiff import _RUN_BYTES, _runs
 from gigapatch.synth import damage_tile, synthesize
 
 _ADOBE_YCBCR = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x01"
@@ -202,3 +205,35 @@ def test_a_truncated_tile_is_a_corrupt_tile_not_a_stream(tmp_path, jpeg_files):
                        how="zero-count")
     with pytest.raises(CorruptTileError, match=r"\(row 0, column 1\): its byte count is 0"):
         gigapatch.open(path).jpeg_tiles(0, [1])
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5 << 20)), max_size=40))
+def test_runs_cover_every_tile_once_back_to_back_and_bounded(layout):
+    # (gap before the tile: 0 back to back, 3 sparse; its byte count)
+    offsets, counts, at = [], [], 1000
+    for gap, count in layout:
+        if gap == 3:
+            offsets.append(0)
+            counts.append(0)
+            continue
+        at += gap
+        offsets.append(at)
+        counts.append(count)
+        at += count
+    offsets, counts = np.asarray(offsets, np.int64), np.asarray(counts, np.int64)
+    runs = _runs(offsets, counts)
+    assert [k for a, b in runs for k in range(a, b)] == list(range(len(offsets)))
+    for a, b in runs:
+        assert b > a
+        assert all(offsets[k + 1] == offsets[k] + counts[k] for k in range(a, b - 1))
+        assert b - a == 1 or offsets[b - 1] + counts[b - 1] - offsets[a] <= _RUN_BYTES
+        assert b - a == 1 or counts[a:b].min() > 0  # a sparse tile stands alone
+
+
+def test_tiles_in_any_order_and_repeated_are_the_same_streams(jpeg_files):
+    slide = gigapatch.open(jpeg_files["tables"])
+    n = 9
+    forward = slide.jpeg_tiles(0, range(n))
+    assert slide.jpeg_tiles(0, list(range(n))[::-1]) == forward[::-1]
+    assert slide.jpeg_tiles(0, [3, 3, 0]) == [forward[3], forward[3], forward[0]]
+    assert slide.jpeg_tiles(0, []) == []
