@@ -185,7 +185,8 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
 
     Keys are ``store`` (path, size on disk), ``format``, ``patches``,
     ``shards`` (progress, codec), ``quality`` for a JPEG store (its quality and
-    the PSNR of a sample, :func:`~gigapatch.store.quality.quality_line`), ``plan`` (its parameters in words), one
+    the PSNR of a sample, :func:`~gigapatch.store.quality.quality_line`),
+    ``plan`` (its parameters in words), one
     ``label K`` per label found (``K`` left-aligned in 3 columns: patches and
     slides of that label, with its class name), one ``source K`` per source
     (path, level, label, patches; followed by ``  regions``, its annotation

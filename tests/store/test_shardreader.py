@@ -84,7 +84,7 @@ def test_threads_must_be_a_positive_integer(tmp_path):
     from gigapatch.errors import InvalidArgumentError
     from gigapatch.store.shardreader import default_threads
 
-    store, images = make_store(tmp_path / "t.zarr", n=20, codec="jpeg", size=(16, 16))
+    store, _ = make_store(tmp_path / "t.zarr", n=20, codec="jpeg", size=(16, 16))
     with pytest.raises(InvalidArgumentError, match="threads must be at least 1; got 0"):
         ShardReader(store.images, threads=0)
     reader = ShardReader(store.images, threads=3)
