@@ -180,7 +180,10 @@ def _check_run_args(out: Any, shard_size: Any, codec: Any, progress: Any) -> Non
     if not isinstance(out, str | os.PathLike):
         raise InvalidArgumentError(f"out must be a path; got {out!r}")
     check_int("shard_size", shard_size)
-    parse_codec(codec)  # before any slide is read; the store spec checks it with the patches
+    if parse_codec(codec).quality == "source":  # checked before any slide is read
+        raise InvalidArgumentError(
+            "codec 'jpeg:source' copies the source's JPEG tiles into the store (tile "
+            "pass-through), which this gigapatch does not write yet; use jpeg or jpeg:QUALITY")
     if progress is not None and not callable(progress):
         raise InvalidArgumentError(
             f"progress must be a function progress(done, total) or None; got {progress!r}")

@@ -53,6 +53,7 @@ def test_jpeg_quality_is_part_of_the_request_a_resume_checks(square_path, tmp_pa
 @pytest.mark.parametrize(("codec", "match"), [
     ("jpeg:abc", r"codec must be one of .*; got 'jpeg:abc'"),
     (3, r"codec must be one of .*; got 3"),
+    ("jpeg:source", r"codec 'jpeg:source' copies the source's JPEG tiles .* does not write yet"),
 ])
 def test_a_bad_codec_is_refused_before_anything_is_written(square_path, tmp_path, codec, match):
     plan = gigapatch.grid(square_path, 512)
