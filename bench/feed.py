@@ -25,6 +25,11 @@ cached under ``bench/data``; Blosc-LZ4, 256 patches per shard, as
 Each is run ``--repeats`` times, interleaved; it prints best and median
 patches/s and the ratio of medians to ``zarr z[i]``, and writes JSON to
 ``bench/results/feed.json``.
+
+Then the codec comparison (``bench/feed_codecs.py``; ``--only-codecs`` runs
+it alone): store sizes per codec (lz4, zstd, zstd-3, none, jpeg:90, jpeg:95)
+on the same ``--codec-n`` patches of ``--codec-size``², and lossless vs JPEG
+store reads, sequential and shuffled, per core and on the reader's threads.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ import zarr
 import gigapatch
 from gigapatch.feed import Preprocess
 from gigapatch.store import ShardLayout, ShardReader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
+from feed_codecs import run_codecs
 
 HERE = Path(__file__).resolve().parent
 
@@ -165,7 +173,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="patches read by the per-patch baselines")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "feed.json")
+    parser.add_argument("--codec-n", type=int, default=1024,
+                        help="patches per store of the codec comparison")
+    parser.add_argument("--codec-size", type=int, default=299,
+                        help="patch side of the codec comparison")
+    parser.add_argument("--only-codecs", action="store_true",
+                        help="run the codec comparison alone")
     args = parser.parse_args(argv)
+    if args.only_codecs:
+        codecs = run_codecs(args.codec_n, args.codec_size, args.slide_size, args.repeats)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(),
+                                        "codecs": codecs}, indent=1))
+        print(f"\nwrote {args.out}")
+        return 0
     store = make_store(args.n, args.size, args.slide_size)
     pngs = make_png_folder(store, min(args.baseline_n, len(store)))
     print(f"{store}; {len(pngs)} PNG files; {os.cpu_count()} CPUs", flush=True)
@@ -202,11 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     plain = statistics.median(results["shard reader, no checksums"])
     print(f"\nchecksums: format 2 reads at {checked / plain:.3f}x the speed of the same shards "
           f"without crc32c ({100 * (1 - checked / plain):.1f} % slower; target: within 10 %)")
+    codecs = run_codecs(args.codec_n, args.codec_size, args.slide_size, args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
         "n": len(store), "size": args.size, "shard_size": store.shard_size,
         "codec": store.attrs.get("codec"), "checksum_ratio": checked / plain, "results": rows,
+        "codecs": codecs,
     }, indent=1))
     print(f"\nwrote {args.out}")
     return 0

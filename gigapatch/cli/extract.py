@@ -20,8 +20,7 @@ from gigapatch.errors import InvalidArgumentError, SlideError
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import as_slides
 from gigapatch.plan.labels import SlideSet
-from gigapatch.store import PatchStore, patches_done, recorded_seed
-from gigapatch.store.format import Codec
+from gigapatch.store import PatchStore, parse_codec, patches_done, recorded_seed
 from gigapatch.store.summary import left_out
 
 __all__ = ["add_parser", "run"]
@@ -37,8 +36,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
                    help="the store to write (required unless --dry-run)")
     add_plan_arguments(p)
     p.add_argument("--shard-size", type=positive_int, default=256, help="patches per shard")
-    p.add_argument("--codec", default="lz4", choices=get_args(Codec),
-                   help="lossless codec of the patches (default lz4: fastest to write and read)")
+    p.add_argument("--codec", default="lz4", metavar="CODEC",
+                   help="codec of the patches: lossless lz4 (default: fastest to write and read), "
+                        "zstd, zstd-3, none; or jpeg[:QUALITY] (one JPEG per patch, quality "
+                        "1-100, default 90: ~10x smaller, lossy), jpeg:source (the source's "
+                        "JPEG tiles copied); see docs/codecs.md")
     p.add_argument("--device", default="auto", choices=get_args(Device))
     p.add_argument("--workers", type=positive_int, default=None,
                    help="parallel local tasks (default: number of CPUs)")
@@ -63,6 +65,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Plan, extract, and print how many patches were written and how fast (with
     ``--dry-run``: plan, and print what would be written, :func:`print_estimate`)."""
+    args.codec = str(parse_codec(args.codec))  # a bad spec fails before any slide is opened
     if args.output is None and not args.dry_run:
         raise InvalidArgumentError("the following arguments are required: -o/--output "
                                    "(unless --dry-run)")

@@ -39,6 +39,7 @@ from gigapatch.plan import PatchPlan, grid
 from gigapatch.plan.sampling import random as random_plan
 from gigapatch.sources import Slide, open_slide
 from gigapatch.sources.tilecache import forget_cached_tiles
+from gigapatch.store.codecs import parse_codec
 from gigapatch.store.format import Codec
 from gigapatch.store.summary import describe_plan
 
@@ -172,7 +173,8 @@ def benchmark(
     loop_patches
         Patches of the ``read_region`` loops (slow): evenly spread over the job.
     codec
-        Codec of the temporary store.
+        Codec spec of the temporary store (:func:`~gigapatch.store.parse_codec`;
+        docs/codecs.md).
     tmp
         Folder for the temporary store (default: the system's); deleted after.
     seed
@@ -187,6 +189,7 @@ def benchmark(
     repeats = check_int("repeats", repeats)
     loop_patches = check_int("loop_patches", loop_patches)
     seed = check_seed(seed)
+    codec = str(parse_codec(codec))  # before the slide is read
     workers = check_scheduler("threads", workers)
     slide: Slide = open_slide(slide_path)
     if random is None:

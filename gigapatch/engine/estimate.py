@@ -5,9 +5,11 @@ resampling, tissue, patches per class) and measures a small seeded sample of
 the plan's real patches on this machine:
 
 * **size** — each sampled patch is encoded with the store's own codec
-  (:data:`gigapatch.store.format.CODECS`), one patch per chunk as the shard
-  writer does; the mean is scaled to every patch, plus each shard's index and
-  the small per-patch arrays (encoded by zarr as the store encodes them);
+  (:func:`gigapatch.engine.sizing.encoder`: a lossless compressor, or one
+  JPEG per patch), one patch per chunk as the shard writer does; the mean is
+  scaled to every patch, plus each shard's index and the small per-patch
+  arrays (encoded by zarr as the store encodes them). ``jpeg:source`` chunks
+  are the source's tiles themselves: they are estimated as JPEG q90;
 * **time** — the sample is extracted with :func:`gigapatch.extract` on the
   chosen workers and the tiles it needs are decoded alone, which splits its
   cost into a part per decoded tile and a part per patch; the plan's own count
@@ -40,7 +42,8 @@ from gigapatch.engine.tiles import tile_decodes
 from gigapatch.errors import InvalidArgumentError, check_int, check_seed
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
-from gigapatch.store.format import CODECS, Codec
+from gigapatch.store.codecs import check_codec, parse_codec
+from gigapatch.store.format import Codec
 
 __all__ = ["Estimate", "SlideRow", "estimate", "sample_rows"]
 
@@ -194,8 +197,7 @@ def estimate(
     """
     if not isinstance(plan, PatchPlan):
         raise InvalidArgumentError(f"plan must be a PatchPlan; got {type(plan).__name__}")
-    if not isinstance(codec, str) or codec not in CODECS:
-        raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
+    spec = parse_codec(codec)
     shard_size = check_int("shard_size", shard_size)
     sample = check_int("sample", sample)
     seed = check_seed(seed)
@@ -208,6 +210,8 @@ def estimate(
     rows = slide_rows(slides, plan)
     h, w = plan.size
     channels, dtype = slides[0].channels, slides[0].dtype
+    check_codec(spec, dtype, channels)
+    codec = str(spec)
     n = len(plan)
     per_class: dict[str, int] = {}
     if plan.patch_labels is not None:

@@ -99,7 +99,7 @@ def measure(slides: list[Slide], sample: PatchPlan, *, codec: Codec, workers: in
     t_decode = _time_decodes(tiles, workers)
     decodes = tile_decodes(slides, sample, shard_size=block)  # extract reads block by block
     unique = sum(len(ids) for _, _, ids in tiles)
-    encode = encoder(codec, patches.dtype)
+    encode = encoder(codec, patches.dtype, patches.shape[-1])
     t0 = time.perf_counter()
     blobs = tuple(encode(patches[i]) for i in range(k))
     t_encode = time.perf_counter() - t0

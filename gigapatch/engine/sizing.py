@@ -18,7 +18,9 @@ from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
+from gigapatch.store.codecs import check_codec, parse_codec
 from gigapatch.store.format import ATTRS_KEY, CODECS, FORMAT_VERSION, Codec
+from gigapatch.store.jpegcodec import JPEG_QUALITY, encode_jpeg
 from gigapatch.store.nodes import DONE_DTYPE, create_nodes
 from gigapatch.store.shards import CHUNK_CRC_NBYTES, index_nbytes
 from gigapatch.store.spec import StoreSpec
@@ -29,17 +31,36 @@ Encoder = Callable[[npt.NDArray[Any]], bytes]
 _BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
 
-def encoder(codec: Codec, dtype: npt.DTypeLike) -> Encoder:
+def encoder(codec: Codec, dtype: npt.DTypeLike, channels: int | None = None) -> Encoder:
     """A function giving the bytes one patch of ``dtype`` takes in a shard with ``codec``.
 
-    The store's own codec object (:data:`~gigapatch.store.format.CODECS`) as
-    numcodecs runs it inside zarr: the ``bytes`` codec (little-endian), then
-    the compressor, if any (Blosc learns the item size from the dtype, as zarr
-    sets it), then the room of the chunk's CRC32C.
+    The store's own codec as the shard writer runs it: for a lossless codec
+    (:data:`~gigapatch.store.format.CODECS`) as numcodecs runs it inside
+    zarr — the ``bytes`` codec (little-endian), then the compressor, if any
+    (Blosc learns the item size from the dtype, as zarr sets it); for
+    ``jpeg:QUALITY`` one baseline JPEG (:func:`~gigapatch.store.jpegcodec.encode_jpeg`);
+    then the room of the chunk's CRC32C. ``jpeg:source`` chunks are the
+    source's own tiles, not encoded: they are estimated as JPEG at quality
+    90, about what whole-slide scanners write (Aperio: 70-90).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``codec`` is no codec spec, or a JPEG one for patches that are not uint8
+        with 1 or 3 ``channels`` (when given).
     """
-    if codec not in CODECS:
-        raise InvalidArgumentError(f"codec must be one of {', '.join(CODECS)}; got {codec!r}")
-    compressor = CODECS[codec]()
+    spec = parse_codec(codec)
+    if channels is not None:
+        check_codec(spec, dtype, channels)
+    if spec.jpeg:
+        quality = JPEG_QUALITY if spec.quality == "source" else spec.quality
+        assert isinstance(quality, int)  # a jpeg spec has a quality
+
+        def encode_jpeg_patch(patch: npt.NDArray[Any]) -> bytes:
+            return encode_jpeg(np.ascontiguousarray(patch), quality) + bytes(CHUNK_CRC_NBYTES)
+
+        return encode_jpeg_patch
+    compressor = CODECS[spec.name]()  # type: ignore[index]  # a lossless name
     dtype = np.dtype(dtype)
     little = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
     compress: Callable[[Any], Any]
@@ -104,7 +125,7 @@ def metadata_bytes(slides: Sequence[Slide], plan: PatchPlan, *, shard_size: int 
     group.attrs[ATTRS_KEY] = {
         "format": FORMAT_VERSION, "version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "shard_size": shard_size, "codec": codec, "sources": list(spec.sources),
+        "shard_size": shard_size, "codec": spec.codec, "sources": list(spec.sources),
         "plan": spec.plan,
     }
     flags = -(-n // shard_size) * (DONE_DTYPE.itemsize + CHUNK_CRC_NBYTES)  # one file each

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from gigapatch.errors import InvalidArgumentError, StoreError, check_int, check_seed
+from gigapatch.feed.source import check_threads
 from gigapatch.store import PatchSelection, PatchStore
 
 __all__ = ["iter_batches"]
@@ -20,6 +21,7 @@ def iter_batches(
     shuffle: bool = False,
     seed: int | None = None,
     drop_last: bool = False,
+    decode_threads: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(images, labels, indices)`` batches covering every patch once.
 
@@ -40,6 +42,9 @@ def iter_batches(
         Shuffle shards and patches within shards, reproducibly for a seed.
     drop_last
         Drop the final short batch.
+    decode_threads
+        Threads decoding the JPEG chunks of a shard (a JPEG store); default:
+        one per CPU this process may use.
     """
     selected: np.ndarray | None = None
     if isinstance(store, PatchSelection):
@@ -51,6 +56,7 @@ def iter_batches(
         raise InvalidArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")
     batch_size = check_int("batch_size", batch_size)
     seed = check_seed(seed, allow_none=True)
+    threads = check_threads(decode_threads)
     if not store.complete:
         raise StoreError(
             f"store {str(store.path)!r} is incomplete ({store.shards_done}/{store.n_shards} "
@@ -75,7 +81,7 @@ def iter_batches(
             index = selected[bounds[shard] : bounds[shard + 1]]
             if not len(index):
                 continue
-        images = reader.read(index)
+        images = reader.read(index, threads=threads)
         if shuffle:
             perm = rng.permutation(len(images))
             images, index = images[perm], index[perm]

@@ -61,6 +61,9 @@ class PatchSequence(ClassNames, keras.utils.PyDataset):
         Leave out the final short batch.
     workers, use_multiprocessing, max_queue_size
         Passed to ``keras.utils.PyDataset``.
+    decode_threads
+        Threads decoding the JPEG chunks of a batch (a JPEG store); default:
+        the CPUs divided among the ``workers``.
 
     Attributes
     ----------
@@ -84,11 +87,13 @@ class PatchSequence(ClassNames, keras.utils.PyDataset):
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
+        decode_threads: int | None = None,
     ) -> None:
         super().__init__(
             workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
         )
-        self.source = FeedSource(source)
+        self.source = FeedSource(source, decode_threads=decode_threads)
+        self._readers = max(1, int(workers or 1))  # threads or processes reading at once
         self.batch_size = check_int("batch_size", batch_size)
         if labels not in get_args(Labels):
             raise InvalidArgumentError(
@@ -139,7 +144,7 @@ class PatchSequence(ClassNames, keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         indices = self.batch_indices(index)
-        x = self.source.read(indices)
+        x = self.source.read(indices, share=self._readers)
         if self.preprocess is not None:
             x = self.preprocess(x, batch_seed(self.seed, self.epoch, indices[0]))
             x = to_host(x)  # CuPy (device="gpu"): Keras takes host arrays

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, StoreError
+from gigapatch.errors import InvalidArgumentError, StoreError, check_int
 from gigapatch.store import PatchSelection, PatchStore
+from gigapatch.store.shardreader import default_threads
 
-__all__ = ["ClassNames", "FeedSource", "Source", "batch_seed"]
+__all__ = ["ClassNames", "FeedSource", "Source", "batch_seed", "check_threads"]
 
 Source = PatchStore | PatchSelection | str | os.PathLike[str]
 Indices = npt.NDArray[np.int64]
@@ -29,9 +30,15 @@ class FeedSource:
     source
         A :class:`~gigapatch.PatchStore`, a :class:`~gigapatch.store.PatchSelection`
         (from ``store.select(...)``) or a store's path.
+    decode_threads
+        Threads decoding the JPEG chunks of a read (a JPEG store; lossless
+        chunks are decoded on the reading thread). Default: the CPUs this
+        process may use, shared among the readers running at once (see
+        :meth:`read`).
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, *, decode_threads: int | None = None) -> None:
+        self.decode_threads = check_threads(decode_threads)
         if isinstance(source, PatchSelection):
             store, indices = source.store, source.indices
         elif isinstance(source, PatchStore):
@@ -62,9 +69,11 @@ class FeedSource:
         self.shard_size = store.shard_size
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": str(self.store.path), "indices": self.indices if self.selected else None}
+        return {"path": str(self.store.path), "indices": self.indices if self.selected else None,
+                "decode_threads": self.decode_threads}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self.decode_threads = state.get("decode_threads")
         self._open(PatchStore(state["path"]), state["indices"])
 
     def __len__(self) -> int:
@@ -92,10 +101,16 @@ class FeedSource:
         return np.dtype(self.store.images.dtype)
 
     def read(
-        self, store_indices: Indices, out: npt.NDArray[Any] | None = None
+        self, store_indices: Indices, out: npt.NDArray[Any] | None = None, *, share: int = 1
     ) -> npt.NDArray[Any]:
-        """The patches at ``store_indices`` (in that order), (n, h, w, C) on the host."""
-        return self.store.reader.read(store_indices, out)
+        """The patches at ``store_indices`` (in that order), (n, h, w, C) on the host.
+
+        JPEG chunks are decoded by ``decode_threads`` threads, by default the
+        CPUs divided by ``share``: the readers running at once (DataLoader
+        workers, Keras workers), so that together they use each CPU once.
+        """
+        threads = self.decode_threads or default_threads(share)
+        return self.store.reader.read(store_indices, out, threads=threads)
 
     def labels(self, store_indices: Indices) -> Indices:
         """Labels of ``store_indices`` as int64."""
@@ -104,6 +119,11 @@ class FeedSource:
     def slides(self, store_indices: Indices) -> Indices:
         """Source indices of ``store_indices`` as int64."""
         return self.all_slides[store_indices].astype(np.int64)
+
+
+def check_threads(decode_threads: int | None) -> int | None:
+    """``decode_threads`` checked: None (the default) or a positive integer."""
+    return None if decode_threads is None else check_int("decode_threads", decode_threads)
 
 
 class ClassNames:

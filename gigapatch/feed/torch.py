@@ -56,6 +56,12 @@ def to_torch(array: Any) -> torch.Tensor:
     return from_dlpack(array)
 
 
+def _readers() -> int:
+    """Processes reading at once: the DataLoader's workers, or 1 outside a worker."""
+    info = get_worker_info()
+    return 1 if info is None else max(1, info.num_workers)
+
+
 def _ranks(rank: int | None, world_size: int | None) -> tuple[int, int]:
     auto_rank, auto_world = distributed_rank()
     world = auto_world if world_size is None else check_int("world_size", world_size)
@@ -76,6 +82,10 @@ class PatchDataset(ClassNames, Dataset[Item]):
         first patch).
     with_index
         Append the store index to each item.
+    decode_threads
+        Threads decoding the JPEG chunks of a batch (a JPEG store). Default:
+        the CPUs divided among the DataLoader's workers (all of them without
+        workers).
 
     Attributes
     ----------
@@ -91,8 +101,9 @@ class PatchDataset(ClassNames, Dataset[Item]):
         preprocess: Preprocess | None = None,
         seed: int = 0,
         with_index: bool = False,
+        decode_threads: int | None = None,
     ) -> None:
-        self.source = FeedSource(source)
+        self.source = FeedSource(source, decode_threads=decode_threads)
         self.preprocess = check_preprocess(preprocess)
         self.seed = check_seed(seed)
         self.with_index = with_index
@@ -111,7 +122,7 @@ class PatchDataset(ClassNames, Dataset[Item]):
     def __getitems__(self, positions: list[int]) -> list[Item]:
         """Fetch a DataLoader batch in one read (patches grouped by shard file)."""
         store_indices = self.source.indices[np.asarray(positions, dtype=np.int64)]
-        images = self.source.read(store_indices)
+        images = self.source.read(store_indices, share=_readers())
         if self.preprocess is not None and len(store_indices):
             rng = batch_seed(self.seed, self.epoch, store_indices[0])
             images = self.preprocess(images, rng)
@@ -195,6 +206,8 @@ class ShardIterableDataset(ClassNames, IterableDataset[Batch]):
         Distributed rank; default: from ``torch.distributed`` if initialized.
     with_index
         Also yield the store indices of each batch.
+    decode_threads
+        As for :class:`PatchDataset`.
 
     Attributes
     ----------
@@ -215,8 +228,9 @@ class ShardIterableDataset(ClassNames, IterableDataset[Batch]):
         rank: int | None = None,
         world_size: int | None = None,
         with_index: bool = False,
+        decode_threads: int | None = None,
     ) -> None:
-        self.source = FeedSource(source)
+        self.source = FeedSource(source, decode_threads=decode_threads)
         self.batch_size = check_int("batch_size", batch_size)
         self.shuffle, self.seed = shuffle, check_seed(seed)
         self.buffer_shards = check_int("buffer_shards", buffer_shards)
@@ -257,7 +271,8 @@ class ShardIterableDataset(ClassNames, IterableDataset[Batch]):
         # in a DataLoader worker, batches are made in shared memory: sending them to the
         # main process then costs no copy
         shape, dtype = (len(indices), *self.source.store.patch_shape), self.source.dtype
-        images = self.source.read(indices, out=_buffer(shape, dtype, in_worker))
+        images = self.source.read(indices, out=_buffer(shape, dtype, in_worker),
+                                  share=_readers())
         if self.preprocess is not None:
             rng = batch_seed(self.seed, self.epoch, indices[0])
             out = _buffer(*self.preprocess.output_spec(shape, dtype), in_worker)

@@ -5,9 +5,10 @@ codec chain): a chunk of shape (1, h, w, C), uint8, C = 1 (grey) or 3 (RGB),
 becomes one complete JPEG stream — start-of-image to end-of-image, with its
 own quantization and Huffman tables — encoded by imagecodecs (libjpeg-turbo)
 at the quality of the codec's configuration with 4:2:0 chroma subsampling
-(4:4:4 costs ~14 % more bytes for ~0.6 dB PSNR on tissue). A store's chain is
-``[gigapatch.jpeg, crc32c]`` like every chunk of format 2, so a chunk whose
-bytes changed fails its checksum before it is decoded.
+(4:4:4 costs ~18 % more bytes for ~0.8 dB PSNR on tissue at q90:
+docs/codecs.md). A store's chain is ``[gigapatch.jpeg, crc32c]`` like every
+chunk of format 2, so a chunk whose bytes changed fails its checksum before it
+is decoded.
 
 Decoding is strict (TurboJPEG's stop-on-warning, through
 :class:`~gigapatch.sources.jpeg.JpegTiles`, as for the tiles of a slide): a

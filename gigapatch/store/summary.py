@@ -22,6 +22,7 @@ from gigapatch.errors import GigapatchError
 from gigapatch.sources import describe_file
 from gigapatch.store.format import ATTRS_KEY
 from gigapatch.store.keys import listing
+from gigapatch.store.quality import quality_line
 from gigapatch.store.reader import PatchStore
 
 __all__ = [
@@ -183,7 +184,9 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
     """What ``gigapatch info`` says of a store, as (key, value) lines.
 
     Keys are ``store`` (path, size on disk), ``format``, ``patches``,
-    ``shards`` (progress, codec), ``plan`` (its parameters in words), one
+    ``shards`` (progress, codec), ``quality`` for a JPEG store (its quality and
+    the PSNR of a sample, :func:`~gigapatch.store.quality.quality_line`),
+    ``plan`` (its parameters in words), one
     ``label K`` per label found (``K`` left-aligned in 3 columns: patches and
     slides of that label, with its class name), one ``source K`` per source
     (path, level, label, patches; followed by ``  regions``, its annotation
@@ -206,6 +209,9 @@ def summarize(store: PatchStore) -> list[tuple[str, str]]:
         ),
         ("plan", describe_plan(store.plan)),
     ]
+    quality = quality_line(attrs)
+    if quality is not None:
+        lines.insert(-1, ("quality", quality))
     names, sources = store.class_names, store.sources
     slide, label = store.slide, store.label
     for value in np.unique(label).tolist():

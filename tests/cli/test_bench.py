@@ -123,3 +123,10 @@ def test_the_console_script_has_no_traceback(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     missing = tmp_path / "nope.svs"
     assert proc.stderr.strip() == f"gigapatch bench: error: '{missing}' does not exist"
+
+
+def test_the_library_refuses_a_bad_codec_before_reading(tmp_path):
+    from gigapatch.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=r"codec must be one of .*; got 'jpeg:abc'"):
+        benchmark(tmp_path / "missing.svs", codec="jpeg:abc")  # refused before the file

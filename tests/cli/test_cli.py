@@ -143,6 +143,11 @@ def small_slide(tmp_path_factory):
             "level must be in the range [0, 0] for 'small.svs'; got 3",
         ),
         (["extract", "{slide}", "-o", "{out}"], 2, "the following arguments are required: --size"),
+        (["extract", "{slide}", "-o", "{out}", "--size", "64", "--codec", "jpeg:101"], 2,
+         "codec must be one of lz4, zstd, zstd-3, none, jpeg, jpeg:QUALITY (QUALITY an integer "
+         "from 1 to 100; jpeg is jpeg:90) or jpeg:source; got 'jpeg:101'"),
+        (["extract", "{slide}", "--dry-run", "--size", "64", "--codec", "gzip"], 2,
+         "or jpeg:source; got 'gzip'"),
         (["info", "{missing}"], 1, "missing.svs' does not exist"),
         (["verify", "{missing}"], 1, "missing.svs' does not exist"),
         (["synth", "{out}", "--tile", "100"], 2, "tile must be a multiple of 16; got 100"),

@@ -29,6 +29,23 @@ def test_info_on_a_store_names_classes_and_counts(tmp_path, capsys):
     assert len(out) == 10
 
 
+def test_info_on_a_jpeg_store_prints_codec_quality_and_psnr(tmp_path, capsys):
+    import gigapatch
+    from gigapatch.testing import sample_rgb
+
+    image = sample_rgb(256, 256, seed=3)
+    out = tmp_path / "j.zarr"
+    gigapatch.extract_to_zarr(image, gigapatch.grid(image, 64), out, codec="jpeg:95",
+                              shard_size=8, workers=1)
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == "shards    2/2 done, 8 patches each, codec jpeg:95"
+    psnr = gigapatch.PatchStore(out).attrs["psnr_db"]
+    assert psnr > 38
+    assert lines[4] == (f"quality   JPEG quality 95, 4:2:0; PSNR {psnr:.1f} dB against the "
+                        "uncompressed patches (16 sampled)")
+
+
 def test_info_piped_into_head_ends_quietly(tmp_path):
     # a store of 3000 sources: info prints ~200 KB, far more than a pipe holds, so head's
     # exit closes the pipe while info still writes

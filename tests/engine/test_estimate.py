@@ -25,7 +25,7 @@ def _files(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-@pytest.mark.parametrize("codec", ["lz4", "zstd", "none"])
+@pytest.mark.parametrize("codec", ["lz4", "zstd", "none", "jpeg:90"])
 def test_the_estimated_size_is_within_30_percent_of_the_real_store(square_path, tmp_path, codec):
     plan = gigapatch.grid(square_path, 64, min_tissue=0.2)  # several hundred patches, 64 sampled
     assert len(plan) > 4 * 64
@@ -104,7 +104,9 @@ def test_an_empty_plan_estimates_nothing(square_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"codec": "jpeg"}, "codec must be one of lz4, zstd, zstd-3, none; got 'jpeg'"),
+        ({"codec": "jpeg:0"}, r"codec must be one of lz4, zstd, zstd-3, none, jpeg, jpeg:QUALITY "
+                              r"\(QUALITY an integer from 1 to 100.*; got 'jpeg:0'"),
+        ({"codec": "gzip"}, r"codec must be one of .* or jpeg:source; got 'gzip'"),
         ({"sample": 0}, "sample must be at least 1; got 0"),
         ({"shard_size": 0}, "shard_size must be at least 1; got 0"),
         ({"workers": 0}, "workers must be a positive integer; got 0"),
@@ -192,18 +194,35 @@ def test_decode_tiles_reads_each_tile_once_whole(tmp_path, monkeypatch):
     assert len(seen) == len(tiles) == 9 and set(seen) == expected
 
 
-@pytest.mark.parametrize("codec", list(CODECS))
+@pytest.mark.parametrize("codec", [*CODECS, "jpeg:90", "jpeg:60"])
 def test_a_patch_encodes_as_zarr_stores_it(tmp_path, codec):
     import zarr
-    from zarr.codecs import Crc32cCodec
+
+    from gigapatch.store.codecs import codec_chain, parse_codec
 
     patch = np.random.default_rng(0).integers(0, 60, (32, 32, 3), dtype=np.uint8)
-    compressor = CODECS[codec]()
+    serializer, compressors = codec_chain(parse_codec(codec))
     arr = zarr.create_array(tmp_path / "a.zarr", shape=(1, 32, 32, 3), chunks=(1, 32, 32, 3),
-                            dtype=np.uint8,
-                            compressors=[*([compressor] if compressor else []), Crc32cCodec()])
+                            dtype=np.uint8, serializer=serializer, compressors=compressors)
     arr[0] = patch
     chunk = next(p for p in (tmp_path / "a.zarr").rglob("*") if p.is_file()
                  and p.name != "zarr.json")
     assert len(encoder(codec, np.uint8)(patch)) == os.path.getsize(chunk)
     assert shard_index_bytes(300, 256) == 2 * (16 * 256 + 4)
+
+
+def test_a_jpeg_estimate_is_far_smaller_than_a_lossless_one(square_path):
+    plan = gigapatch.grid(square_path, 128, min_tissue=0.2)
+    lz4, jpeg = (estimate(square_path, plan, codec=c, workers=1, sample=16)
+                 for c in ("lz4", "jpeg"))
+    assert jpeg.codec == "jpeg:90" and lz4.codec == "lz4"
+    assert jpeg.image_bytes * 5 < lz4.image_bytes, (jpeg.image_bytes, lz4.image_bytes)
+    source = estimate(square_path, plan, codec="jpeg:source", workers=1, sample=16)
+    assert source.image_bytes == jpeg.image_bytes  # estimated as q90 re-encodes
+
+
+def test_a_jpeg_estimate_of_patches_jpeg_cannot_hold_is_refused(tmp_path):
+    image = np.zeros((64, 64, 3), np.uint16)
+    with pytest.raises(InvalidArgumentError, match="codec 'jpeg:80' needs uint8 patches of 1 or "
+                       r"3 channels; got uint16 patches of 3 channel\(s\)"):
+        estimate(image, gigapatch.grid(image, 32), codec="jpeg:80")

@@ -53,11 +53,12 @@ def test_store_selection_and_source_pickle_as_paths(made):
     assert len(pickle.dumps(store)) < 500
     sel = pickle.loads(pickle.dumps(store.select(label=2)))
     assert np.array_equal(sel.indices, store.select(label=2).indices)
-    source = FeedSource(store.select(label=0))
+    source = FeedSource(store.select(label=0), decode_threads=3)
     state = source.__getstate__()
-    assert set(state) == {"path", "indices"}
+    assert set(state) == {"path", "indices", "decode_threads"}
     copy = pickle.loads(pickle.dumps(source))
     assert np.array_equal(copy.indices, source.indices) and copy.store.path == store.path
+    assert copy.decode_threads == 3
 
 
 def test_feed_source_refuses_incomplete_stores_and_other_objects(tmp_path):

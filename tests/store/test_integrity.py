@@ -128,7 +128,7 @@ def test_a_flipped_byte_in_a_per_patch_array(tmp_path, array):
         zarr.open_array(out / array, mode="r")[:]
 
 
-@pytest.mark.parametrize("codec", list(CODECS))
+@pytest.mark.parametrize("codec", [*CODECS, "jpeg:90"])
 def test_flipped_bits_in_patch_bytes_are_never_data(tmp_path, codec):
     out = tmp_path / "f.zarr"
     _extract(out, codec=codec)
@@ -158,6 +158,26 @@ def test_a_bit_flip_in_patch_bytes_is_repaired(clean, tmp_path):
     raw[100] ^= 0x04
     path.write_bytes(bytes(raw))
     _damage_is_found_then_repaired(out, clean[1], 3, "images", [24])
+
+
+def test_a_bit_flip_in_a_jpeg_store_is_found_repaired_and_resumed_to_the_same_bytes(tmp_path):
+    out = tmp_path / "j.zarr"
+    _extract(out, codec="jpeg")
+    clean_files = _files(out)
+    path = _shard_file(out, 3)
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0x04
+    path.write_bytes(bytes(raw))
+    store = PatchStore(out)
+    with pytest.raises(StoreCorruptError, match=r"shard 3 \(patches 24-31.*patch 24 fails its "
+                       r"checksum"):
+        store[24]
+    found = verify_store(store)
+    assert found.damaged == [3]
+    repair_store(store, found)
+    _resume(out, codec="jpeg:90")  # the canonical spec of "jpeg": the same request
+    assert verify_store(PatchStore(out)).ok
+    assert _files(out) == clean_files  # JPEG encoding is deterministic
 
 
 def test_a_truncated_shard(clean, tmp_path):

@@ -78,3 +78,17 @@ def test_a_cached_index_is_read_again_when_its_shard_is_rewritten(tmp_path):
     other[:8] = 0  # compress to a few bytes: the old index would point elsewhere
     store.layout.write(0, other)
     assert np.array_equal(reader.read([3, 15]), other[[3, 15]])
+
+
+def test_threads_must_be_a_positive_integer(tmp_path):
+    from gigapatch.errors import InvalidArgumentError
+    from gigapatch.store.shardreader import default_threads
+
+    store, _ = make_store(tmp_path / "t.zarr", n=20, codec="jpeg", size=(16, 16))
+    with pytest.raises(InvalidArgumentError, match="threads must be at least 1; got 0"):
+        ShardReader(store.images, threads=0)
+    reader = ShardReader(store.images, threads=3)
+    with pytest.raises(InvalidArgumentError, match="threads must be at least 1; got -2"):
+        reader.read([1, 2], threads=-2)
+    assert np.array_equal(reader.read(np.arange(20)), reader.read(np.arange(20), threads=1))
+    assert default_threads() >= 1 and default_threads(share=10**6) == 1
