@@ -222,7 +222,9 @@ def test_only_the_plans_tissue_tiles_are_stored(tables_path, tmp_path):
     assert np.allclose(store.tissue, plan.tissue)
     reference = gigapatch.extract(tables_path, plan)  # the decoding path: the same pixels
     assert np.array_equal(store[:], reference)
-    assert PatchStore(tmp_path / "p.zarr").attrs["codec"] == "jpeg:source"
+    attrs = PatchStore(tmp_path / "p.zarr").attrs
+    assert attrs["codec"] == "jpeg:source" and attrs["quality"] == "source"
+    assert attrs["psnr_db"] is None and attrs["psnr_sample"] > 0  # a sample read back exact
 
 
 def test_verify_finds_a_damaged_shard_and_resume_rewrites_the_same_bytes(tables_path, tmp_path):
@@ -259,3 +261,20 @@ def test_a_cut_tile_fails_its_patch_only_with_skip(tables_path, tmp_path):
         store[bad]
     assert not zarr.open_group(tmp_path / "b.zarr", mode="r")["images"][bad].any()  # black
     assert np.array_equal(store[bad + 1], gigapatch.open(path).read(256, 768, 256, 256))
+
+
+def test_the_command_line_copies_tiles_and_names_why_it_cannot(tables_path, tmp_path, capsys):
+    from gigapatch.cli import main
+
+    out = tmp_path / "p.zarr"
+    args = ["extract", str(tables_path), "-o", str(out), "--size", "256", "--codec",
+            "jpeg:source", "--quiet"]
+    assert main(args) == 0
+    assert main(["info", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "the source's own JPEG tiles, copied; identical to the uncompressed patches" in printed
+    assert main(["verify", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*args[:-1], "--stride", "200", "--overwrite", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not on a corner of its 256x256 tiles (the stride 200x200" in err[0]
