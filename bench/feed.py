@@ -235,5 +235,244 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+
+# ------------------------------------------------------------------ zarrs vs the shard reader
+# ``python bench/feed.py zarrs``: the zarrs codec pipeline (the ``zarrs`` extra) against
+# gigapatch's own shard reader, for the feed's batch reads and PatchStore slicing, lz4 and
+# zstd, and whether each reader refuses a damaged chunk. Self-contained: it shares only the
+# cached bench data with the rest of this file. See docs/training.md, "Reading with zarrs".
+
+
+def zarrs_store(n: int, size: int, slide_size: int, codec: str) -> gigapatch.PatchStore:
+    """The bench store of ``codec`` (cached): ``n`` random ``size``² tissue patches."""
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    path = data / f"feed-{n}-{size}-{slide_size}{'' if codec == 'lz4' else '-' + codec}.zarr"
+    if path.exists():
+        store = gigapatch.PatchStore(path)
+        if store.complete and store.checksummed:
+            return store
+    slide = data / f"feed-slide-{slide_size}.svs"
+    if not slide.exists():
+        gigapatch.synthesize(slide, slide_size, seed=0, mpp=0.5)
+    plan = gigapatch.random(slide, size, n, seed=0, min_tissue=0.5)
+    return gigapatch.extract_to_zarr(slide, plan, path, overwrite=True, labels=[0], codec=codec)
+
+
+def zarrs_direct(images: zarr.Array):
+    """A read of any patches through zarrs' ``CodecPipelineImpl``, one ``ChunkItem`` per patch
+    (what zarrs can do at best: no zarr-python indexing in the way)."""
+    from zarrs._internal import ChunkItem, CodecPipelineImpl
+
+    impl = CodecPipelineImpl(json.dumps(images.metadata.to_dict()), store_config=images.store,
+                             validate_checksums=True)
+    shard = int(images.shards[0])
+    shape = list(images.shape[1:])
+    whole = [slice(0, k) for k in shape]
+
+    def read(indices: np.ndarray) -> np.ndarray:
+        out = np.empty((len(indices), *shape), images.dtype)
+        items = [
+            ChunkItem(f"{images.path}/" + images.metadata.encode_chunk_key((i // shard, 0, 0, 0)),
+                      [slice(i % shard, i % shard + 1), *whole], [shard, *shape],
+                      [slice(r, r + 1), *whole], list(out.shape))
+            for r, i in enumerate(indices.tolist())
+        ]
+        impl.retrieve_chunks_and_apply_index(items, out)
+        return out
+    return read
+
+
+def zarr_api(images: zarr.Array):
+    """A read through zarr-python's indexing (``z[a:b]``, else ``z.oindex`` of the sorted
+    indices), with the codec pipeline it was opened with."""
+    def read(indices: np.ndarray) -> np.ndarray:
+        lo, hi = int(indices.min()), int(indices.max()) + 1
+        if hi - lo == len(indices) and (np.diff(indices) == 1).all():
+            return images[lo:hi]
+        order = np.argsort(indices, kind="stable")
+        out = np.empty((len(indices), *images.shape[1:]), images.dtype)
+        out[order] = images.oindex[indices[order]]  # no repeats in these workloads
+        return out
+    return read
+
+
+#: Workloads whose batches are not one contiguous range.
+SCATTERED = ("feed shuffled, batches of 64", "store[64 random indices]")
+
+
+def zarrs_workloads(store: gigapatch.PatchStore, rep: int, rng) -> dict[str, list[np.ndarray]]:
+    """Batches of store indices: the feed's (64 at a time, as ``ShardIterableDataset`` cuts
+    its epoch order) and PatchStore slicing's."""
+    from gigapatch.feed.sampling import epoch_groups
+
+    n, per = len(store), store.shard_size
+    shuffled = np.concatenate(epoch_groups(np.arange(n), per, seed=1, epoch=rep))
+    return {
+        "feed shuffled, batches of 64": [shuffled[k:k + 64] for k in range(0, n, 64)],
+        "feed sequential, batches of 64": [np.arange(k, min(n, k + 64)) for k in range(0, n, 64)],
+        "store[a:a+64], random a": [np.arange(a, a + 64) for a in rng.integers(0, n - 64, n // 64)],
+        "store.shard(i), whole shards": [np.arange(k, min(n, k + per)) for k in range(0, n, per)],
+        "store[64 random indices]": [np.sort(rng.choice(n, 64, replace=False))
+                                     for _ in range(n // 64)],
+    }
+
+
+def damage_probe(codecs: list[str], trials: int = 25) -> dict:
+    """Flip one random bit of a shard's chunk bytes ``trials`` times; count, for each reader,
+    reads of the whole shard and of part of it (7 of its 8 patches) that raised, returned
+    the right pixels (the flip hit a patch not read), or returned WRONG pixels."""
+    import tempfile
+
+    found: dict[str, dict[str, list[int]]] = {}
+    image = np.random.default_rng(0).integers(0, 256, (160, 200, 3), dtype=np.uint8)
+    plan = gigapatch.grid(image, 32, stride=24)
+    with tempfile.TemporaryDirectory() as tmp:
+        for codec in codecs:
+            out = Path(tmp) / f"{codec}.zarr"
+            store = gigapatch.extract_to_zarr(image, plan, out, shard_size=8, codec=codec,
+                                              workers=1)
+            truth = store[8:16]
+            path = store.layout.path(1)
+            raw = path.read_bytes()
+            rng = np.random.default_rng(7)
+            for _ in range(trials):
+                flipped = bytearray(raw)
+                flipped[int(rng.integers(0, len(raw) - store.layout.index_nbytes))] ^= (
+                    1 << int(rng.integers(0, 8)))
+                path.write_bytes(bytes(flipped))
+                with zarr.config.set({"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}):
+                    zarrs_images = zarr.open_array(out / "images", mode="r")
+                readers = {
+                    "gigapatch": gigapatch.PatchStore(out).reader.read,
+                    "zarr-python": zarr_api(zarr.open_array(out / "images", mode="r")),
+                    "zarrs, zarr API": zarr_api(zarrs_images),
+                    "zarrs, direct": zarrs_direct(gigapatch.PatchStore(out).images),
+                }
+                for name, read in readers.items():
+                    for part, rows in (("whole shard", np.arange(8, 16)),
+                                       ("7 of 8", np.arange(8, 15))):
+                        counts = found.setdefault(f"{codec}: {name}, {part}", [0, 0, 0])
+                        try:
+                            got = read(rows)
+                        except Exception:
+                            counts[0] += 1
+                            continue
+                        counts[1 if np.array_equal(got, truth[rows - 8]) else 2] += 1
+            path.write_bytes(raw)
+    return {"trials": trials, "counts": found}
+
+
+def fork_probe(store: gigapatch.PatchStore, wait: int = 10) -> str:
+    """Whether a process forked after zarrs started (as DataLoader workers are on Linux) can
+    still read through zarrs: the child gets ``wait`` seconds."""
+    import signal
+
+    read = zarrs_direct(store.images)
+    read(np.arange(4))
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh pipeline, one read
+        signal.alarm(wait)
+        zarrs_direct(store.images)(np.arange(4))
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return f"hung (killed after {wait} s)"
+    return "read" if os.WEXITSTATUS(status) == 0 else f"failed (exit {os.WEXITSTATUS(status)})"
+
+
+def zarrs_main(argv: list[str] | None = None) -> int:
+    """``python bench/feed.py zarrs``: zarrs against the shard reader (see the section note)."""
+    parser = argparse.ArgumentParser(prog="bench/feed.py zarrs",
+                                     description="zarrs codec pipeline vs gigapatch's reader")
+    parser.add_argument("--n", type=int, default=4096, help="patches in each store")
+    parser.add_argument("--size", type=int, default=256, help="patch side")
+    parser.add_argument("--slide-size", type=int, default=8192)
+    parser.add_argument("--codecs", default="lz4,zstd")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slow-n", type=int, default=512,
+                        help="patches read per workload by zarr-python's own pipeline (slow)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "feed-zarrs.json")
+    args = parser.parse_args(argv)
+    import zarrs
+
+    codecs = args.codecs.split(",")
+    print(f"zarrs {zarrs.__version__}, zarr {zarr.__version__}; {os.cpu_count()} CPUs", flush=True)
+    damage = damage_probe(codecs)
+    print(f"\ndamaged chunk: one bit flipped in a shard's chunk bytes, {damage['trials']} trials;"
+          " reads of the whole shard and of 7 of its 8 patches\n")
+    print("| codec: reader, read | raised | right pixels | WRONG pixels |\n|---|---|---|---|")
+    for name, (raised, right, wrong) in damage["counts"].items():
+        print(f"| {name} | {raised} | {right} | {wrong} |")
+    rows: dict[str, dict] = {}
+    forked = fork_probe(zarrs_store(args.n, args.size, args.slide_size, codecs[0]))
+    print(f"\na read through zarrs in a process forked after zarrs started: {forked}")
+    for codec in codecs:
+        store = zarrs_store(args.n, args.size, args.slide_size, codec)
+        with zarr.config.set({"codec_pipeline.path": "zarrs.ZarrsCodecPipeline"}):
+            zarrs_images = zarr.open_array(store.path / "images", mode="r")
+        fresh = gigapatch.PatchStore(store.path)
+        readers = {
+            "gigapatch (PatchStore)": lambda rows, s=fresh: s[rows],
+            "zarrs, direct ChunkItems": zarrs_direct(store.images),
+            "zarrs, zarr API": zarr_api(zarrs_images),
+            "zarr-python default": zarr_api(zarr.open_array(store.path / "images", mode="r")),
+        }
+        probe = np.array([5, 300, 7, 4000 % len(store)])
+        for name, read in readers.items():  # same pixels, warm page cache
+            assert np.array_equal(read(np.sort(probe)), store.reader.read(np.sort(probe))), name
+            for k in range(store.n_shards):
+                read(np.arange(k * store.shard_size, min(len(store), (k + 1) * store.shard_size)))
+        rng = np.random.default_rng(0)
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for rep in range(args.repeats):
+            for work, batches in zarrs_workloads(store, rep, rng).items():
+                names = list(readers)
+                names = names[rep % len(names):] + names[:rep % len(names)]  # rotate who's first
+                for name in names:
+                    todo = batches
+                    if name == "zarr-python default" or (
+                            name == "zarrs, zarr API" and work in SCATTERED):
+                        # zarr-python's own pipeline (zarrs hands it z.oindex): a sample
+                        todo, count = [], 0
+                        for b in batches:
+                            if count >= args.slow_n:
+                                break
+                            todo.append(b)
+                            count += len(b)
+                    t, c = time.perf_counter(), time.process_time()
+                    for batch in todo:
+                        readers[name](batch)
+                    count = sum(map(len, todo))
+                    times.setdefault((work, name), []).append(
+                        (count / (time.perf_counter() - t), count / (time.process_time() - c)))
+            print(f"{codec}: repeat {rep + 1}/{args.repeats} done", flush=True)
+        print(f"\n{codec}, {len(store)} patches of {args.size}², {store.shard_size} per shard: "
+              "patches/s (wall) best / median, min/max spread, per CPU-second (all threads) "
+              "median, medians as × gigapatch\n")
+        print("| workload | reader | best | median | spread | per CPU-s | × gigapatch wall | "
+              "× gigapatch per CPU-s |\n|---|---|---|---|---|---|---|---|")
+        for (work, name), values in times.items():
+            wall = [w for w, _ in values]
+            cpu = [c for _, c in values]
+            own = times[(work, "gigapatch (PatchStore)")]
+            own_wall = statistics.median(w for w, _ in own)
+            own_cpu = statistics.median(c for _, c in own)
+            med, med_cpu = statistics.median(wall), statistics.median(cpu)
+            rows[f"{codec}: {work}: {name}"] = {"best": max(wall), "median": med,
+                                                "per_cpu_s": med_cpu, "all": values}
+            print(f"| {work} | {name} | {max(wall):,.0f} | {med:,.0f} | "
+                  f"{max(wall) / min(wall):.2f}× | {med_cpu:,.0f} | {med / own_wall:.2f}× | "
+                  f"{med_cpu / own_cpu:.2f}× |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "machine": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+        "zarrs": zarrs.__version__, "zarr": zarr.__version__, "n": args.n, "size": args.size,
+        "damage": damage, "fork": forked, "results": rows,
+    }, indent=1, default=str))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(zarrs_main(sys.argv[2:]) if sys.argv[1:2] == ["zarrs"] else main())
