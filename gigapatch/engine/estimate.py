@@ -9,7 +9,9 @@ the plan's real patches on this machine:
   JPEG per patch), one patch per chunk as the shard writer does; the mean is
   scaled to every patch, plus each shard's index and the small per-patch
   arrays (encoded by zarr as the store encodes them). ``jpeg:source`` chunks
-  are the source's tiles themselves: they are estimated as JPEG q90;
+  are the source's tiles themselves: the sample's tiles are read as stored
+  (:func:`~gigapatch.engine.measure.measure_passthrough`) and their sizes
+  scaled, and nothing is decoded;
 * **time** — the sample is extracted with :func:`gigapatch.extract` on the
   chosen workers and the tiles it needs are decoded alone, which splits its
   cost into a part per decoded tile and a part per patch; the plan's own count
@@ -34,7 +36,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.engine.measure import measure, write_seconds
+from gigapatch.engine.measure import measure, measure_passthrough, write_seconds
+from gigapatch.engine.passthrough import check_passthrough
 from gigapatch.engine.scheduling import check_scheduler
 from gigapatch.engine.sizing import metadata_bytes, shard_index_bytes
 from gigapatch.engine.slides import SlideRow, slide_rows
@@ -222,7 +225,8 @@ def estimate(
         for row in rows:
             name = row.label if row.label is not None else "-1"
             per_class[name] = per_class.get(name, 0) + row.patches
-    decodes = tile_decodes(slides, plan, shard_size=shard_size) if n else 0
+    passthrough = check_passthrough(slides, plan, codec)  # jpeg:source: tiles, no decodes
+    decodes = tile_decodes(slides, plan, shard_size=shard_size) if n and not passthrough else 0
     meta = metadata_bytes(slides, plan, shard_size=shard_size, codec=codec)
     image_bytes, seconds, details = 0, 0.0, {}
     measured = None
@@ -230,7 +234,8 @@ def estimate(
         # as parallel as the real run can be: one task per shard
         w_eff = max(1, min(workers, math.ceil(n / shard_size)))
         picked = _subplan(plan, sample_rows(plan, sample, seed))
-        measured = measure(slides, picked, codec=codec, workers=w_eff, device=device)
+        measured = (measure_passthrough(slides, picked) if passthrough else
+                    measure(slides, picked, codec=codec, workers=w_eff, device=device))
         image_bytes = round(measured.patch_bytes * n) + shard_index_bytes(n, shard_size)
         seconds = (measured.per_tile * decodes + measured.per_patch * n
                    + measured.encode * n / min(w_eff, os.cpu_count() or 1))

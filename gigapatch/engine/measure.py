@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gigapatch.engine.passthrough import read_tiles
 from gigapatch.engine.run import extract
 from gigapatch.engine.sizing import encoder
 from gigapatch.engine.tiles import decode_tiles, tile_decodes, touched_tiles
@@ -21,8 +22,9 @@ from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
 from gigapatch.store.format import Codec
+from gigapatch.store.shards import CHUNK_CRC_NBYTES
 
-__all__ = ["Sample", "measure", "write_seconds"]
+__all__ = ["Sample", "measure", "measure_passthrough", "write_seconds"]
 
 #: Most bytes :func:`write_seconds` writes to time a disk (about one shard of 299² RGB patches).
 WRITE_PROBE = 64 << 20
@@ -114,6 +116,34 @@ def measure(slides: list[Slide], sample: PatchPlan, *, codec: Codec, workers: in
         details={"extract_s": t_extract, "decode_s": t_decode, "encode_s": t_encode,
                  "tile_decodes": float(decodes), "tiles": float(unique)},
         blobs=blobs,
+    )
+
+
+def measure_passthrough(slides: list[Slide], sample: PatchPlan) -> Sample:
+    """Read the JPEG tiles of ``sample`` as stored (a plan that qualifies for tile
+    pass-through, :func:`~gigapatch.engine.passthrough.check_passthrough`) on one thread.
+
+    The sizes are exact for the sample: each chunk is the tile's own stream (shared tables
+    spliced in) and its CRC32C. Nothing is decoded or encoded, so the only cost is per
+    patch (reading and splicing); the tiles are read once before, to find the file's pages
+    in the cache as :func:`measure` does.
+    """
+    t_start = time.perf_counter()
+    k = len(sample)
+    read_tiles(slides, sample)  # warm-up: the file's pages in the cache
+    t0 = time.perf_counter()
+    blobs, _ = read_tiles(slides, sample)
+    t_read = time.perf_counter() - t0
+    sizes = [len(b) + CHUNK_CRC_NBYTES for b in blobs]
+    return Sample(
+        count=k,
+        patch_bytes=float(np.mean(sizes)) if k else 0.0,
+        per_tile=0.0,
+        per_patch=t_read / max(k, 1),
+        encode=0.0,
+        seconds=time.perf_counter() - t_start,
+        details={"read_s": t_read, "tile_decodes": 0.0, "tiles": float(k)},
+        blobs=tuple(blobs),
     )
 
 

@@ -40,8 +40,9 @@ def encoder(codec: Codec, dtype: npt.DTypeLike, channels: int | None = None) -> 
     (Blosc learns the item size from the dtype, as zarr sets it); for
     ``jpeg:QUALITY`` one baseline JPEG (:func:`~gigapatch.store.jpegcodec.encode_jpeg`);
     then the room of the chunk's CRC32C. ``jpeg:source`` chunks are the
-    source's own tiles, not encoded: they are estimated as JPEG at quality
-    90, about what whole-slide scanners write (Aperio: 70-90).
+    source's own tiles, not encoded (:func:`~gigapatch.engine.estimate.estimate` measures
+    their sizes as stored): here they stand in as JPEG at quality 90, about what
+    whole-slide scanners write (Aperio: 70-90).
 
     Raises
     ------

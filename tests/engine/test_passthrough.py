@@ -10,6 +10,7 @@ import zarr
 
 import gigapatch
 from gigapatch import testing
+from gigapatch.engine import estimate
 from gigapatch.engine.passthrough import (
     _black_tile,
     check_passthrough,
@@ -278,3 +279,17 @@ def test_the_command_line_copies_tiles_and_names_why_it_cannot(tables_path, tmp_
     assert main([*args[:-1], "--stride", "200", "--overwrite", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not on a corner of its 256x256 tiles (the stride 200x200" in err[0]
+
+
+def test_the_dry_run_size_of_a_pass_through_store_is_its_tiles_sizes(tables_path, tmp_path):
+    plan = gigapatch.grid(tables_path, 256, mask="tissue", min_tissue=0.2)
+    est = estimate(tables_path, plan, codec="jpeg:source", shard_size=8,
+                             sample=len(plan))  # every patch sampled: exact
+    assert est.tile_decodes == 0  # nothing is decoded
+    gigapatch.extract_to_zarr(tables_path, plan, tmp_path / "p.zarr", codec="jpeg:source",
+                              shard_size=8)
+    shards = (tmp_path / "p.zarr" / "images" / "c").rglob("*")
+    assert est.image_bytes == sum(p.stat().st_size for p in shards if p.is_file())
+    with pytest.raises(InvalidArgumentError, match=r"jpeg:source.*random plan"):
+        estimate(tables_path, gigapatch.random(tables_path, 256, 5, seed=0),
+                           codec="jpeg:source")
