@@ -133,6 +133,7 @@ def memory_ratios(rows: list[dict], busy: bool) -> dict[str, float]:
             put(f"{job} w={w} memory out= / decode ceiling", out, ceiling)
             put(f"{job} w={w} memory / decode ceiling", mem, ceiling)
             put(f"{job} w={w} memory / tiffslide loop", mem, med(job, "tiffslide loop", w))
+            put(f"{job} w={w} memory / tiffslide loop w=1", mem, med(job, "tiffslide loop", 1))
             if loops:
                 put(f"{job} w={w} memory / best peer loop", mem, max(loops))
         put(f"{job} memory 2 / 1 workers", med(job, "gigapatch -> memory", 2),

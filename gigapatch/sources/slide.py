@@ -417,8 +417,10 @@ class Slide:
             raise InvalidArgumentError("tiles= fills part of out: pass out=")
         if (not isinstance(tiles, tuple) or len(tiles) != 2
                 or not all(isinstance(v, int | np.integer) and not isinstance(v, bool)
-                           for v in tiles)):
-            raise InvalidArgumentError(f"tiles must be a pair of ints (first, stop); got {tiles!r}")
+                           for v in tiles) or not 0 <= tiles[0] < tiles[1]):
+            raise InvalidArgumentError(
+                f"tiles must be a pair of tile indices (first, stop), 0 <= first < stop; got "
+                f"{tiles!r}")
         return int(tiles[0]), int(tiles[1])
 
     def _check_region(self, level: int, height: int, width: int) -> tuple[int, int, int]:

@@ -206,8 +206,10 @@ def test_read_regions_tiles_is_checked(slide_path, sources):
     out = np.zeros((1, 10, 10, 3), np.uint8)
     with pytest.raises(InvalidArgumentError, match=r"^tiles= fills part of out: pass out=$"):
         slide.read_regions([0], [0], 10, 10, tiles=(0, 1))
-    with pytest.raises(InvalidArgumentError, match=r"^tiles must be a pair of ints"):
-        slide.read_regions([0], [0], 10, 10, out=out, tiles=(0, 1.5))
+    for bad in ((0, 1.5), (3, 3), (-1, 4), [0, 1], (True, 2)):
+        with pytest.raises(InvalidArgumentError, match=r"^tiles must be a pair of tile indices "
+                                                       r"\(first, stop\), 0 <= first < stop; got "):
+            slide.read_regions([0], [0], 10, 10, out=out, tiles=bad)
     with pytest.raises(InvalidArgumentError, match=r"^tiles= reads regions inside the level"):
         slide.read_regions([-5], [0], 10, 10, out=out, tiles=(0, 1), fill=0)
     array = gigapatch.open(np.zeros((64, 64, 3), np.uint8))
