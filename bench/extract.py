@@ -14,8 +14,7 @@ grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
   (``sync=False``: the page cache absorbs the writes);
 * ``tiffslide -> store`` / ``openslide -> store``: a ``read_region`` loop per
   thread (own handle each) filling whole shards of the same kind of store
-  (measured on the first ``--loop-shards`` shards: these loops are slow);
-* ``gigapatch -> memory``: ``extract`` into one array.
+  (measured on the first ``--loop-shards`` shards: these loops are slow).
 
 pass-through (the same grid, store codec ``jpeg:source``: each tile's bytes copied into
 its chunk, no decode, no re-encode), for 1 and 2 workers:
@@ -24,10 +23,20 @@ its chunk, no decode, no re-encode), for 1 and 2 workers:
   decode ceiling; the pass-through target is >= 5x the 2-worker one);
 * ``pass-through -> store``: ``extract_to_zarr(..., codec="jpeg:source")``, fsync on.
 
-random (``--random`` 299² patches anywhere in the slide):
+in memory, grid and random (``--random`` 299² patches anywhere in the slide),
+for 1 and 2 workers (``bench/memory_rows.py``):
 
-* ``gigapatch -> memory`` and ``gigapatch -> store`` vs a tiffslide
-  ``read_region`` loop (in memory, one thread).
+* ``decode ceiling (N tiles)``: the N level-0 tiles the job touches, each
+  decoded once in a tight loop on that many threads;
+* ``gigapatch -> memory`` (``extract`` allocating its result) and ``... out=``
+  (into one reused array: no first touch of fresh memory);
+* ``tiffslide loop`` / ``openslide loop``: ``read_region`` per patch, one
+  handle per thread, on ``--loop-patches`` patches spread over the plan;
+* ``--busy``: the random job again with a process spinning one core, on 2
+  and on 1 workers; the ratios then show scaling with and without it and the
+  fair share 2 workers can get next to the spinner.
+
+random also: ``gigapatch -> store``.
 
 memory: peak RSS of ``extract_to_zarr`` (2 workers) in a fresh process, on a
 ``size/2`` and a ``size`` slide.
@@ -70,6 +79,9 @@ import gigapatch
 from gigapatch.sources.tilecache import forget_cached_tiles
 from gigapatch.store import CODECS, ShardLayout, StoreSpec, create_store
 from gigapatch.synth import synthesize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory_rows import busy_rows, memory_ratios, memory_rows
 
 HERE = Path(__file__).resolve().parent
 
@@ -369,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mpp", type=float, default=None,
                     help="resampling benchmark: 299² patches at this pixel size (e.g. 0.5)")
     ap.add_argument("--loop-patches", type=int, default=600,
-                    help="patches for the tiffslide+INTER_AREA loop (it is slow)")
+                    help="patches for the read_region loops in memory (they are slow)")
+    ap.add_argument("--busy", action="store_true",
+                    help="also run the random job with a process spinning one core")
     args = ap.parse_args(argv)
     if args.mpp is not None:
         return resampling_main(args)
@@ -405,25 +419,24 @@ def main(argv: list[str] | None = None) -> int:
                 run, m = loop_to_store(lib, path, grid, tmp / f"{lib}.zarr", args.loop_shards,
                                        w, args.codec)
                 record("grid", f"{lib} -> store", w, timed(run, args.repeats), m)
-            record("grid", "gigapatch -> memory", w, timed(
-                lambda w=w: gigapatch.extract(slide, grid, workers=w), args.repeats), n)
         passthrough(path, slide, grid, tmp, args.repeats, record)
+        buf = np.zeros((n, 256, 256, 3), np.uint8)  # out=: touched once, reused
         for w in (1, 2):
-            record("random", "gigapatch -> memory", w, timed(
-                lambda w=w: gigapatch.extract(slide, rand, workers=w), args.repeats), len(rand))
+            memory_rows(record, timed, "grid", path, slide, grid, w, args.repeats,
+                        args.loop_patches, buf)
+        buf = np.zeros((len(rand), 299, 299, 3), np.uint8)
+        for w in (1, 2):
+            memory_rows(record, timed, "random", path, slide, rand, w, args.repeats,
+                        args.loop_patches, buf)
+        if args.busy:
+            busy_rows(record, timed, slide, rand, args.repeats, buf)
+        del buf
+        for w in (1, 2):
             record("random", "gigapatch -> store", w, timed(
                 lambda w=w: gigapatch.extract_to_zarr(slide, rand, tmp / "r.zarr", workers=w,
                                                       overwrite=True, codec=args.codec),
                 args.repeats), len(rand))
         check_sample(tmp / "r.zarr", slide, 299)
-        import tiffslide
-
-        with tiffslide.TiffSlide(path) as ts:
-            k = min(len(rand), 1500)
-            ys, xs = rand.y[:k].tolist(), rand.x[:k].tolist()
-            record("random", "tiffslide -> memory", 1, timed(lambda: [
-                ts.read_region((x, y), 0, (299, 299), as_array=True)
-                for y, x in zip(ys, xs, strict=True)], args.repeats), k)
         rss = {}
         if not args.no_rss:
             for size in (args.size // 2, args.size):
@@ -447,19 +460,22 @@ def main(argv: list[str] | None = None) -> int:
             best(g, "gigapatch -> store nosync", w) / best(g, "job limit", w))
         ratios[f"grid w={w} store / tiffslide loop"] = store / best(g, "tiffslide -> store", w)
         ratios[f"grid w={w} store / openslide loop"] = store / best(g, "openslide -> store", w)
-        ratios[f"grid w={w} memory / tiffslide loop"] = (
-            best(g, "gigapatch -> memory", w) / best(g, "tiffslide -> store", 1))
     ratios["grid w=2 pass-through / decode limit w=2"] = (
         best(g, "pass-through -> store", 2) / best(g, "decode limit", 2))
     ratios["grid w=1 pass-through / decode limit w=2"] = (
         best(g, "pass-through -> store", 1) / best(g, "decode limit", 2))
     ratios["grid store 2 / 1 workers"] = (
         best(g, "gigapatch -> store", 2) / best(g, "gigapatch -> store", 1))
-    base = best("random", "tiffslide -> memory", 1)
-    ratios["random w=2 memory / tiffslide"] = best("random", "gigapatch -> memory", 2) / base
-    ratios["random w=2 store / tiffslide"] = best("random", "gigapatch -> store", 2) / base
+    ratios["random w=2 store / tiffslide loop"] = (
+        best("random", "gigapatch -> store", 2) / best("random", "tiffslide loop", 2))
     for name, value in ratios.items():
         print(f"  {name:<36} {value:6.2f}x")
+    print("\nin memory (median over median, same run; targets with 2 workers: grid out= >= 0.95x "
+          "the decode ceiling, grid allocating >= 8x tiffslide; random >= 8x the best peer "
+          "loop, >= 0.8x the decode ceiling, 2 / 1 workers >= 1.7x also with --busy)")
+    for name, value in memory_ratios(rows, args.busy).items():
+        ratios[name] = value
+        print(f"  {name:<52} {value:6.2f}x")
     if len(rss) == 2:
         a, b = rss.values()
         print(f"  peak RSS {args.size}² / {args.size // 2}²: {b / a:.2f}x")

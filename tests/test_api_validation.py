@@ -241,6 +241,7 @@ def _cases(w: World) -> list[Case]:
         C("extract", "device", "choice", lambda v: gigapatch.extract(s, p, device=v)),
         C("extract", "scheduler", "choice", lambda v: gigapatch.extract(s, p, scheduler=v)),
         C("extract", "plan", "coordinate", lambda v: gigapatch.extract(s, v)),
+        C("extract", "out", "out", lambda v: gigapatch.extract(s, p, out=v)),
         C("extract_to_zarr", "shard_size", "count",
           lambda v: gigapatch.extract_to_zarr(s, p, w.out(), shard_size=v)),
         C("extract_to_zarr", "labels", "labels",

@@ -334,6 +334,7 @@ class Slide:
     def read_regions(
         self, ys: npt.ArrayLike, xs: npt.ArrayLike, height: int, width: int, level: int = 0, *,
         fill: float | None = None, out: npt.NDArray[Any] | None = None,
+        tiles: tuple[int, int] | None = None,
     ) -> npt.NDArray[Any]:
         """Read many regions of one size at once, decoding each touched tile once in all.
 
@@ -352,6 +353,13 @@ class Slide:
         out
             Optional (N, height, width, channels) array to fill (reused buffers
             avoid the cost of touching fresh memory).
+        tiles
+            ``(first, stop)``: read only the level's tiles whose row-major index
+            (``row * tiles_across + column``) is in ``[first, stop)`` and leave
+            the other pixels of ``out`` (required then) as they are, so that
+            threads owning disjoint tile ranges fill one array together, each
+            tile decoded once in all. Needs a reader that decodes by tile
+            (:attr:`reads_tiles`) and regions inside the level.
         """
         level, height, width = self._check_region(level, height, width)
         ys, xs = check_coordinates("ys", ys), check_coordinates("xs", xs)
@@ -361,11 +369,21 @@ class Slide:
             raise InvalidArgumentError(
                 f"ys and xs must be 1-d of equal length; got shapes {ys.shape} and {xs.shape}"
             )
+        if tiles is not None:
+            tiles = self._check_tiles(tiles, out)
         out = self._output(out, (len(ys), height, width, self.channels))
         dy, dx = self.levels[level].downsample
         ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
         lh, lw = self.levels[level].shape
         inside = (ly >= 0) & (lx >= 0) & (ly + height <= lh) & (lx + width <= lw)
+        if tiles is not None:
+            if not inside.all():
+                k = int(np.flatnonzero(~inside)[0])
+                raise InvalidArgumentError(
+                    f"tiles= reads regions inside the level only; region {k} at y={int(ys[k])}, "
+                    f"x={int(xs[k])} ({height}x{width} at level {level}) leaves {self.name!r}")
+            self._reader.read_many(level, ly, lx, out, tiles)  # type: ignore[attr-defined]
+            return out
         if not inside.all():
             if fill is None:
                 k = int(np.flatnonzero(~inside)[0])
@@ -384,6 +402,27 @@ class Slide:
             for k in np.flatnonzero(inside).tolist():
                 self._reader.read_level(level, int(ly[k]), int(lx[k]), out[k])
         return out
+
+    @property
+    def reads_tiles(self) -> bool:
+        """Whether :meth:`read_regions` can read a range of tiles (``tiles=``): TIFF sources."""
+        return getattr(self._reader, "read_many", None) is not None
+
+    def _check_tiles(self, tiles: Any, out: Any) -> tuple[int, int]:
+        """``tiles`` as ``(first, stop)`` ints, for a reader that decodes by tile."""
+        if not self.reads_tiles:
+            raise InvalidArgumentError(
+                f"tiles= needs a reader that decodes by tile (TIFF); {self.name!r} is read as "
+                f"{self.format!r}")
+        if out is None:
+            raise InvalidArgumentError("tiles= fills part of out: pass out=")
+        if (not isinstance(tiles, tuple) or len(tiles) != 2
+                or not all(isinstance(v, int | np.integer) and not isinstance(v, bool)
+                           for v in tiles) or not 0 <= tiles[0] < tiles[1]):
+            raise InvalidArgumentError(
+                f"tiles must be a pair of tile indices (first, stop), 0 <= first < stop; got "
+                f"{tiles!r}")
+        return int(tiles[0]), int(tiles[1])
 
     def _check_region(self, level: int, height: int, width: int) -> tuple[int, int, int]:
         """``(level, height, width)`` as ints: an existing level and a positive size."""

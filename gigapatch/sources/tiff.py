@@ -308,13 +308,20 @@ class TiffReader:
         """Decode the segments ``out``'s region touches, once each, and copy their overlap."""
         self.read_many(level, np.array([y]), np.array([x]), out[None])
 
-    def read_many(self, level: int, ys: np.ndarray, xs: np.ndarray, out: np.ndarray) -> None:
+    def read_many(self, level: int, ys: np.ndarray, xs: np.ndarray, out: np.ndarray,
+                  tiles: tuple[int, int] | None = None) -> None:
         """Fill ``out[k]`` with the region of ``out.shape[1:3]`` at level pixels (ys[k], xs[k]).
 
         Every segment any region touches is decoded exactly once, then copied
         into each region that overlaps it; a JPEG tile that is exactly one
         region is decoded straight into that region's slot of ``out``. The
         regions lie inside the level (the caller checked it).
+
+        ``tiles=(first, stop)`` reads only the segments whose row-major index is
+        in ``[first, stop)``, leaving the other pixels of ``out`` as they are (so
+        threads that own disjoint ranges fill one array together). Each segment
+        is then decoded into the thread's one tile buffer, which stays in the CPU
+        cache while it is copied out, not into the tile cache: it is used once.
         """
         n, h, w = out.shape[:3]
         if n == 0:
@@ -330,31 +337,35 @@ class TiffReader:
         touched = (ty * th < (ys + h)[:, None, None]) & (tx * tw < (xs + w)[:, None, None])
         seg = np.broadcast_to(ty * across + tx, touched.shape)[touched]
         region = np.broadcast_to(np.arange(n)[:, None, None], touched.shape)[touched]
+        if tiles is not None:
+            mine = (seg >= tiles[0]) & (seg < tiles[1])
+            seg, region = seg[mine], region[mine]
         order = np.lexsort((region, seg))
         seg, region = seg[order], region[order]
         starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
         ends = np.r_[starts[1:], len(seg)]
+        # each pair's overlap, in the region (k, y0:y1, x0:x1) and in the segment (v0:v1, u0:u1)
+        sy, sx = (seg // across) * th, (seg % across) * tw
+        py, px = ys[region], xs[region]
+        ya, yb = np.maximum(py, sy), np.minimum(np.minimum(py + h, sy + th), lh)
+        xa, xb = np.maximum(px, sx), np.minimum(np.minimum(px + w, sx + tw), lw)
+        pairs = np.stack([region, ya - py, yb - py, xa - px, xb - px,
+                          ya - sy, yb - sy, xa - sx, xb - sx], axis=1).tolist()
         planes = len(data.offsets)
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             index = int(seg[a])
-            sy, sx = divmod(index, across)
-            sy, sx = sy * th, sx * tw
-            users = region[a:b].tolist()
-            if (planes == 1 and len(users) == 1 and data.jpeg is not None and data.tiled
-                    and h == th and w == tw and ys[users[0]] == sy and xs[users[0]] == sx
-                    and out[users[0]].flags.c_contiguous):
-                self._segment(level, data, 0, index, fd, out=out[users[0]])
+            k = pairs[a][0]
+            if (planes == 1 and b - a == 1 and data.jpeg is not None and data.tiled
+                    and h == th and w == tw and pairs[a][1:5] == [0, h, 0, w]
+                    and out[k].flags.c_contiguous):  # the tile is the region: decode into it
+                self._segment(level, data, 0, index, fd, out=out[k])
                 continue
             for plane in range(planes):
-                c0 = plane * data.samples
-                segment = self._cached_segment(level, data, plane, index, fd)
-                for k in users:
-                    y, x = int(ys[k]), int(xs[k])
-                    ya, yb = max(y, sy), min(y + h, sy + th, lh)
-                    xa, xb = max(x, sx), min(x + w, sx + tw, lw)
-                    out[k, ya - y : yb - y, xa - x : xb - x, c0 : c0 + data.samples] = segment[
-                        ya - sy : yb - sy, xa - sx : xb - sx
-                    ]
+                c0, c1 = plane * data.samples, (plane + 1) * data.samples
+                segment = (self._segment(level, data, plane, index, fd) if tiles is not None
+                           else self._cached_segment(level, data, plane, index, fd))
+                for k, y0, y1, x0, x1, v0, v1, u0, u1 in pairs[a:b]:
+                    out[k, y0:y1, x0:x1, c0:c1] = segment[v0:v1, u0:u1]
 
     def _cached_segment(
         self, level: int, data: _LevelData, plane: int, index: int, fd: int,
