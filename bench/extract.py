@@ -369,6 +369,25 @@ def resampling_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def codec_rows(record, slide, grid, rand, tmp: Path, codec: str, repeats: int) -> None:
+    """``gigapatch -> store CODEC`` rows: the grid and the random job written with another
+    store codec (1 and 2 workers), and the bytes per patch of the stores written."""
+    for job, plan in (("grid", grid), ("random", rand)):
+        out = tmp / f"{job}-{codec.replace(':', '')}.zarr"
+        for w in (1, 2):
+            row = record(job, f"gigapatch -> store {codec}", w, timed(
+                lambda w=w, plan=plan, out=out: gigapatch.extract_to_zarr(
+                    slide, plan, out, workers=w, overwrite=True, codec=codec),
+                repeats), len(plan))
+            store = gigapatch.PatchStore(out)
+            nbytes = sum(f.stat().st_size for f in (out / "images").rglob("*") if f.is_file())
+            row["kB_per_patch"] = nbytes / len(plan) / 1e3
+            if store.attrs.get("psnr_db") is not None:
+                row["psnr_db"] = store.attrs["psnr_db"]
+        print(f"    {job} {codec}: {row['kB_per_patch']:.1f} kB per patch"
+              + (f", PSNR {row['psnr_db']} dB" if "psnr_db" in row else ""), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=32768)
@@ -384,7 +403,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="patches for the read_region loops in memory (they are slow)")
     ap.add_argument("--busy", action="store_true",
                     help="also run the random job with a process spinning one core")
+    ap.add_argument("--store-codecs", default="zstd,jpeg:90",
+                    help="more store codecs timed on grid and random (comma-separated specs; "
+                         "'' for none)")
     args = ap.parse_args(argv)
+    args.store_codecs = [c for c in args.store_codecs.split(",") if c]
     if args.mpp is not None:
         return resampling_main(args)
 
@@ -437,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
                                                       overwrite=True, codec=args.codec),
                 args.repeats), len(rand))
         check_sample(tmp / "r.zarr", slide, 299)
+        for codec in args.store_codecs:
+            codec_rows(record, slide, grid, rand, tmp, codec, args.repeats)
         rss = {}
         if not args.no_rss:
             for size in (args.size // 2, args.size):
@@ -464,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
         best(g, "pass-through -> store", 2) / best(g, "decode limit", 2))
     ratios["grid w=1 pass-through / decode limit w=2"] = (
         best(g, "pass-through -> store", 1) / best(g, "decode limit", 2))
+    for codec in args.store_codecs:
+        for job in ("grid", "random"):
+            ratios[f"{job} w=2 store {codec} / memory"] = (
+                best(job, f"gigapatch -> store {codec}", 2) / best(job, "gigapatch -> memory", 2))
     ratios["grid store 2 / 1 workers"] = (
         best(g, "gigapatch -> store", 2) / best(g, "gigapatch -> store", 1))
     ratios["random w=2 store / tiffslide loop"] = (
