@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,12 @@ import numpy.typing as npt
 import zarr
 from dask.delayed import delayed
 
+from gigapatch.engine.marking import DoneMarker, Failures, writing
 from gigapatch.engine.meancache import run_scope
-from gigapatch.engine.reading import read_patches, shard_buffer
+from gigapatch.engine.reading import read_patches
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
-from gigapatch.engine.workers import TaskSlides, check_output_seen, check_shard_seen
+from gigapatch.engine.workers import TaskSlides, check_output_seen
+from gigapatch.engine.writing import ShardWriter, WriterHandle, leave_worker_pool
 from gigapatch.errors import (
     CorruptTileError,
     InvalidArgumentError,
@@ -47,22 +50,17 @@ from gigapatch.store import (
     ShardLayout,
     StoreSpec,
     create_store,
-    mark_done,
     open_for_resume,
     write_shard,
 )
 from gigapatch.store.columns import array_node, read_flags
 from gigapatch.store.lock import StoreLock
-from gigapatch.store.status import record_failures, reset_status, write_report
+from gigapatch.store.status import reset_status, write_report
 
 __all__ = ["extract", "extract_to_zarr"]
 
 Progress = Callable[[int, int], None]
 _LOG = logging.getLogger(__name__)
-
-
-#: What a shard task reports of the patches it could not read: (row in the shard, source, why).
-Failures = list[tuple[int, int, str]]
 
 
 def _read_or_fail(slides: Sequence[Slide], plan: PatchPlan, device: str,
@@ -85,27 +83,48 @@ def _read_or_fail(slides: Sequence[Slide], plan: PatchPlan, device: str,
     return failures
 
 
+def _write_job(images: zarr.Array[Any], index: int, patches: npt.NDArray[Any],
+               sync: bool) -> Callable[[], int | None]:
+    """What a writer thread runs for shard ``index``: encode, write and sync it; return the
+    size of its file. A full disk is a :class:`NoSpaceError` naming the shard's file."""
+
+    def write() -> int | None:
+        try:
+            return write_shard(images, index, patches, sync=sync)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            layout = ShardLayout.of(images)
+            where = str(layout.path(index)) if layout is not None else str(images.store)
+            raise NoSpaceError(where, patches.nbytes) from None
+
+    return write
+
+
 def _shard_task(
     sources: TaskSlides, plan: PatchPlan, images: zarr.Array[Any], index: int, device: str,
-    sync: bool, on_error: OnError = "stop",
-) -> tuple[int, int | None, Failures]:
-    """Write shard ``index``; return it, the size of its file (for the driver to check) and
-    the patches that failed (``on_error="skip"``)."""
+    sync: bool, on_error: OnError = "stop", writer: WriterHandle | None = None,
+) -> tuple[int, int | Future[int | None] | None, Failures]:
+    """Read shard ``index`` and hand it to the writer; return it, the size of its file (for the
+    driver to check) — or, in the driver's process, the ticket that gives that size once the
+    file is durable — and the patches that failed (``on_error="skip"``)."""
     check_output_seen(images)
     slides = sources.open()
+    handle = writer if writer is not None else WriterHandle()
+    shards = handle.writer
     per_shard = (images.shards or images.chunks)[0]
-    buf = shard_buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))[: len(plan)]
-    failures = _read_or_fail(slides, plan, device, buf, on_error)
-    patches = buf
+    buf = shards.buffer((per_shard, *images.shape[1:]), np.dtype(images.dtype))
+    patches = buf[: len(plan)]
     try:
-        nbytes = write_shard(images, index, patches, sync=sync)
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        layout = ShardLayout.of(images)
-        where = str(layout.path(index)) if layout is not None else str(images.store)
-        raise NoSpaceError(where, patches.nbytes) from None
-    return index, nbytes, failures
+        failures = _read_or_fail(slides, plan, device, patches, on_error)
+    except BaseException:
+        shards.give_back(buf)
+        raise
+    ticket = shards.submit(_write_job(images, index, patches, sync), buffer=buf)
+    if handle.deferred:
+        return index, ticket, failures
+    leave_worker_pool()  # a distributed worker decodes another shard while this one is written
+    return index, ticket.result(), failures
 
 
 def _describer(slides: Sequence[Slide], plan: PatchPlan, per_task: int,
@@ -381,15 +400,19 @@ def _run_store(
         group = create_store(out, spec, overwrite=overwrite or resume, lock=lock, sync=sync)
         todo = list(range(-(-len(plan) // shard_size)))
     images = array_node(group, "images")
-    layout = ShardLayout.of(images)
     sources = TaskSlides(slides)
     n = len(plan)
+    # in the driver's process, shards are written on threads of their own while the tasks
+    # decode the next ones; at most one more shard per worker waits to be written
+    deferred = isinstance(scheduler, str) and scheduler in ("threads", "synchronous")
+    writer = ShardWriter(workers, workers + 1) if deferred else None
+    handle = WriterHandle(writer)
     tasks = []
     for i in todo:
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         tasks.append(
             delayed(_shard_task, pure=False)(
-                sources, rows, images, i, device, sync, on_error,
+                sources, rows, images, i, device, sync, on_error, handle,
                 dask_key_name=("gigapatch-shard", i)
             )
         )
@@ -402,29 +425,16 @@ def _run_store(
                    int(np.count_nonzero(plan.slide == k)))
     if progress is not None and written:
         progress(written, n)
+    marker = DoneMarker(group, lock, shard_size=shard_size, total=n, written=written,
+                        progress=progress, sync=sync)
 
     def on_done(key: Any, result: Any) -> None:
-        nonlocal written
         if isinstance(key, tuple) and key[0] == "gigapatch-shard":
-            index, nbytes, failures = result
-            check_shard_seen(layout, index, nbytes)
-            lock.check()  # still this run's store: another run may not have broken the lock
-            if failures:  # before the flag: a shard marked done has its status written
-                reasons: dict[int, list[str]] = {}
-                for _, k, why in failures:
-                    reasons.setdefault(k, []).append(why)
-                record_failures(group, [index * shard_size + row for row, _, _ in failures],
-                                reasons, sync=sync)
-                _LOG.warning("shard %d: %d patches failed: %s", index, len(failures),
-                             failures[0][2])
-            mark_done(group, [index], sync=sync)
-            written += min(shard_size, n - index * shard_size)
-            _LOG.debug("shard %d done: %d of %d patches", index, written, n)
-            if progress is not None:
-                progress(written, n)
+            marker.add(*result)
 
-    run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
-              describe=_describer(slides, plan, shard_size, "shard"))
+    with writing(marker, writer):
+        run_tasks(tasks, scheduler=scheduler, workers=workers, on_done=on_done,
+                  describe=_describer(slides, plan, shard_size, "shard"))
     store = PatchStore(out)
     write_report(store, sync=sync)
     _LOG.info("extract: done, %d patches in %s (%d failed, %d slides skipped)", n,

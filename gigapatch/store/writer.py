@@ -19,7 +19,7 @@ from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError, StoreLockedError
 from gigapatch.store.columns import ChunkProblem, array_node, compare_column, rewrite_chunks
 from gigapatch.store.durable import fsync_dir, sync_tree
-from gigapatch.store.flags import set_flag
+from gigapatch.store.flags import set_flags
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
 from gigapatch.store.lock import StoreLock, abandoned, lock_holder
 from gigapatch.store.nodes import create_nodes
@@ -202,7 +202,21 @@ def write_shard(
     if layout is None:
         images[start:stop] = data
         return None
+    _make_folders(layout.path(index).parent, sync=sync)
     return layout.write(index, data, sync=sync)
+
+
+def _make_folders(folder: Path, *, sync: bool) -> None:
+    """Create ``folder`` and the parents it lacks; with ``sync``, the folder holding each new
+    one is synced, so that the new names, not only the shard file in them, survive a power cut."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)  # another writer thread may make it at the same time
+        if sync:
+            fsync_dir(new.parent)
 
 
 def mark_done(group: zarr.Group, indices: Iterable[int], *, sync: bool = True) -> None:
@@ -211,25 +225,27 @@ def mark_done(group: zarr.Group, indices: Iterable[int], *, sync: bool = True) -
 
     Each flag holds the digest of its shard's file as it is on disk now
     (format 2), so any later change of that file is found by readers and
-    ``verify``.
+    ``verify``. Every file is checked before any flag is set; the flags are
+    then set together, with one sync of their folder.
 
     Raises
     ------
     ShardDamaged
-        A shard's file is missing or damaged: it is not marked done.
+        A shard's file is missing or damaged: no flag is set.
     """
     images = array_node(group, "images")
     layout = ShardLayout.of(images)
+    values: dict[int, int] = {}
     for index in indices:
         if layout is None:
-            set_flag(group, index, 1, sync=sync)
+            values[index] = 1
             continue
         fd, table = layout.open_shard(index)
         try:
-            digest = layout.digest(fd, index, table)
+            values[index] = layout.digest(fd, index, table)
         finally:
             os.close(fd)
-        set_flag(group, index, digest, sync=sync)
+    set_flags(group, values, sync=sync)
 
 
 _SOURCE_KEYS = ("path", "size", "mtime", "level", "shape", "label")
