@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -30,7 +31,7 @@ from gigapatch.engine.meancache import run_scope
 from gigapatch.engine.reading import read_patches
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.engine.workers import TaskSlides, check_output_seen
-from gigapatch.engine.writing import ShardWriter, WriterHandle, leave_worker_pool
+from gigapatch.engine.writing import ShardWriter, WriterHandle, joined, leave_worker_pool
 from gigapatch.errors import (
     CorruptTileError,
     InvalidArgumentError,
@@ -367,11 +368,12 @@ def extract_to_zarr(
     )
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
-        with StoreLock(out, break_lock=break_lock) as lock, run_scope():  # released however
-            # the run ends; tasks share averaged tiles during this run only
+        with StoreLock(out, break_lock=break_lock) as lock, run_scope(), joined() as removing:
+            # the lock is released however the run ends; tasks share averaged tiles during this
+            # run only; a store replaced is deleted while the new one is written
             return _run_store(slides, plan, out, spec, lock, resume=resume, overwrite=overwrite,
                               device=device, sync=sync, scheduler=scheduler, workers=workers,
-                              progress=progress, on_error=on_error)
+                              progress=progress, on_error=on_error, removing=removing)
     finally:
         disconnect()
 
@@ -379,7 +381,7 @@ def extract_to_zarr(
 def _run_store(
     slides: Sequence[Slide], plan: PatchPlan, out: str, spec: StoreSpec, lock: StoreLock, *,
     resume: bool, overwrite: bool, device: str, sync: bool, scheduler: Any, workers: int,
-    progress: Progress | None, on_error: OnError,
+    progress: Progress | None, on_error: OnError, removing: list[threading.Thread],
 ) -> PatchStore:
     """Take the store's lock, create or reopen the store, then run the shards not yet done."""
     shard_size = spec.shard_size
@@ -397,7 +399,8 @@ def _run_store(
         reset_status(group, [(i * shard_size, min((i + 1) * shard_size, len(plan)))
                              for i in todo], sync=sync)
     else:
-        group = create_store(out, spec, overwrite=overwrite or resume, lock=lock, sync=sync)
+        group = create_store(out, spec, overwrite=overwrite or resume, lock=lock, sync=sync,
+                             removing=removing)
         todo = list(range(-(-len(plan) // shard_size)))
     images = array_node(group, "images")
     sources = TaskSlides(slides)

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -40,7 +41,7 @@ import numpy.typing as npt
 
 from gigapatch.errors import StoreError
 
-__all__ = ["ShardWriter", "WriterHandle", "leave_worker_pool", "local_writer"]
+__all__ = ["ShardWriter", "WriterHandle", "joined", "leave_worker_pool", "local_writer"]
 
 T = TypeVar("T")
 Array = npt.NDArray[Any]
@@ -267,6 +268,18 @@ def _forked() -> None:
 
 if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
     os.register_at_fork(after_in_child=_forked)
+
+
+@contextmanager
+def joined() -> Iterator[list[threading.Thread]]:
+    """A list to put threads on, each joined on leaving the ``with`` (a replaced store's
+    deletion, which runs while the new store is written)."""
+    threads: list[threading.Thread] = []
+    try:
+        yield threads
+    finally:
+        for thread in threads:
+            thread.join()
 
 
 def leave_worker_pool() -> None:
