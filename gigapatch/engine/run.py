@@ -405,10 +405,10 @@ def _run_store(
     images = array_node(group, "images")
     sources = TaskSlides(slides)
     n = len(plan)
-    # in the driver's process, shards are written on threads of their own while the tasks
-    # decode the next ones; at most one more shard per worker waits to be written
+    # in the driver's process, shards are encoded and written on threads of their own while
+    # the tasks decode the next ones; at most workers + 1 shards wait or are being written
     deferred = isinstance(scheduler, str) and scheduler in ("threads", "synchronous")
-    writer = ShardWriter(workers, workers + 1) if deferred else None
+    writer = ShardWriter(workers + 1, workers + 1) if deferred else None
     handle = WriterHandle(writer)
     tasks = []
     for i in todo:
