@@ -15,7 +15,8 @@ grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
 * ``tiffslide -> store`` / ``openslide -> store``: a ``read_region`` loop per
   thread (own handle each) filling whole shards of the same kind of store
   (measured on the first ``--loop-shards`` shards: these loops are slow);
-* ``gigapatch -> memory``: ``extract`` into one array.
+* ``gigapatch -> memory``: ``extract`` into one array (targets: ``-> store`` >= 0.6x this
+  and >= 0.85x the job limit).
 
 random (``--random`` 299² patches anywhere in the slide):
 
@@ -420,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios[f"grid w={w} store / job limit"] = store / best(g, "job limit", w)
         ratios[f"grid w={w} store nosync / job limit"] = (
             best(g, "gigapatch -> store nosync", w) / best(g, "job limit", w))
+        ratios[f"grid w={w} store / memory"] = store / best(g, "gigapatch -> memory", w)
         ratios[f"grid w={w} store / tiffslide loop"] = store / best(g, "tiffslide -> store", w)
         ratios[f"grid w={w} store / openslide loop"] = store / best(g, "openslide -> store", w)
         ratios[f"grid w={w} memory / tiffslide loop"] = (

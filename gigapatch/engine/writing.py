@@ -50,11 +50,9 @@ Array = npt.NDArray[Any]
 
 _free: dict[tuple[tuple[int, ...], str], list[Array]] = {}
 _free_lock = threading.Lock()
-
-
-def _keep_at_most() -> int:
-    """Free buffers kept for the next shards (beyond that, dropped)."""
-    return 2 * (os.cpu_count() or 1) + 2
+#: Free buffers kept for the next shards (beyond that, dropped): raised by each writer made to
+#: what its tasks and queue hold at once.
+_keep = [2 * (os.cpu_count() or 1) + 2]
 
 
 def take_buffer(shape: tuple[int, ...], dtype: npt.DTypeLike) -> Array:
@@ -78,7 +76,7 @@ def give_back(buffer: Array) -> None:
     key = (tuple(buffer.shape), buffer.dtype.str)
     with _free_lock:
         kept = _free.get(key)
-        if kept is not None and len(kept) < _keep_at_most():
+        if kept is not None and len(kept) < _keep[0]:
             kept.append(buffer)
 
 
@@ -109,6 +107,8 @@ class ShardWriter:
         self._error: BaseException | None = None
         self._closed = False
         self._sticky = sticky
+        with _free_lock:  # the tasks decoding (no more than the queue) and the queue's buffers
+            _keep[0] = max(_keep[0], 2 * self._capacity)
 
     @property
     def capacity(self) -> int:
