@@ -2,13 +2,12 @@
 
 Each task owns whole shards: it reads the source regions its patches need
 (decoding only the tiles those regions touch), cuts the patches with the
-gather kernel on the chosen device, and writes its shard whole. The driver
-process alone sets ``done`` flags, in a Dask callback, after a task has
-returned and the driver sees its shard file — so a shard is never marked done
-before its bytes are on disk, and no two writers ever touch one chunk of
-``done``. The driver holds the store's writer lock for the whole run
-(:mod:`gigapatch.store.lock`), and makes every path absolute before it builds
-a task (:mod:`gigapatch.engine.workers`).
+gather kernel on the chosen device, and hands its shard to a writer thread
+(:mod:`.writing`) that encodes and writes it whole while the task decodes on.
+The driver alone sets ``done`` flags (:mod:`.marking`), once a shard's file
+and rename are synced and it sees that file; it holds the store's writer lock
+for the whole run (:mod:`gigapatch.store.lock`), and makes every path absolute
+before it builds a task (:mod:`gigapatch.engine.workers`).
 """
 
 from __future__ import annotations
@@ -405,8 +404,7 @@ def _run_store(
     images = array_node(group, "images")
     sources = TaskSlides(slides)
     n = len(plan)
-    # in the driver's process, shards are encoded and written on threads of their own while
-    # the tasks decode the next ones; at most workers + 1 shards wait or are being written
+    # in the driver's process the tasks return at once; at most workers + 1 shards are queued
     deferred = isinstance(scheduler, str) and scheduler in ("threads", "synchronous")
     writer = ShardWriter(workers + 1, workers + 1) if deferred else None
     handle = WriterHandle(writer)
