@@ -65,11 +65,6 @@ class DoneMarker:
         self._progress = progress
         self._pending: dict[int, tuple[Future[int | None], Failures]] = {}
 
-    @property
-    def pending(self) -> int:
-        """Shards handed to a writer and not yet marked done."""
-        return len(self._pending)
-
     def add(self, index: int, result: int | Future[int | None] | None,
             failures: Failures) -> None:
         """Shard ``index``'s task returned ``result``: its file's size, or the writer's ticket
@@ -92,6 +87,9 @@ class DoneMarker:
         ready: list[Finished] = []
         for index, (ticket, failures) in list(self._pending.items()):
             if not ticket.done():
+                continue
+            if ticket.cancelled():  # dropped by a writer closed on an interrupt
+                del self._pending[index]
                 continue
             error = ticket.exception()
             if error is not None and not skip_failed:
