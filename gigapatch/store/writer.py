@@ -221,21 +221,7 @@ def write_shard(
     if layout is None:
         images[start:stop] = data
         return None
-    _make_folders(layout.path(index).parent, sync=sync)
     return layout.write(index, data, sync=sync)
-
-
-def _make_folders(folder: Path, *, sync: bool) -> None:
-    """Create ``folder`` and the parents it lacks; with ``sync``, the folder holding each new
-    one is synced, so that the new names, not only the shard file in them, survive a power cut."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for new in reversed(missing):
-        new.mkdir(exist_ok=True)  # another writer thread may make it at the same time
-        if sync:
-            fsync_dir(new.parent)
 
 
 def mark_done(group: zarr.Group, indices: Iterable[int], *, sync: bool = True) -> None:
