@@ -14,7 +14,9 @@ grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
   (``sync=False``: the page cache absorbs the writes);
 * ``tiffslide -> store`` / ``openslide -> store``: a ``read_region`` loop per
   thread (own handle each) filling whole shards of the same kind of store
-  (measured on the first ``--loop-shards`` shards: these loops are slow).
+  (measured on the first ``--loop-shards`` shards: these loops are slow);
+* ``gigapatch -> memory``: ``extract`` into one array (targets: ``-> store`` >= 0.6x this
+  and >= 0.85x the job limit).
 
 pass-through (the same grid, store codec ``jpeg:source``: each tile's bytes copied into
 its chunk, no decode, no re-encode), for 1 and 2 workers:
@@ -483,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios[f"grid w={w} store / job limit"] = store / best(g, "job limit", w)
         ratios[f"grid w={w} store nosync / job limit"] = (
             best(g, "gigapatch -> store nosync", w) / best(g, "job limit", w))
+        ratios[f"grid w={w} store / memory"] = store / best(g, "gigapatch -> memory", w)
         ratios[f"grid w={w} store / tiffslide loop"] = store / best(g, "tiffslide -> store", w)
         ratios[f"grid w={w} store / openslide loop"] = store / best(g, "openslide -> store", w)
     ratios["grid w=2 pass-through / decode limit w=2"] = (

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from gigapatch import __version__
 from gigapatch.errors import InvalidArgumentError, StoreError, StoreExistsError, StoreLockedError
 from gigapatch.store.columns import ChunkProblem, array_node, compare_column, rewrite_chunks
 from gigapatch.store.durable import fsync_dir, sync_tree
-from gigapatch.store.flags import set_flag
+from gigapatch.store.flags import set_flags
 from gigapatch.store.format import ATTRS_KEY, FORMAT_VERSION
 from gigapatch.store.lock import StoreLock, abandoned, lock_holder
 from gigapatch.store.nodes import create_nodes
@@ -83,8 +84,21 @@ def _taken_meanwhile(path: Path) -> StoreError:
     )
 
 
-def _put_in_place(building: Path, path: Path, replacing: bool, lock: StoreLock) -> None:
-    """Rename ``building`` to ``path``, never over a store another run made meanwhile."""
+def _remove(folder: Path, removing: list[threading.Thread] | None) -> None:
+    """Delete ``folder`` now, or on a thread appended to ``removing`` (the caller joins it)."""
+    if removing is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    thread = threading.Thread(target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True},
+                              name="gigapatch-remove-replaced")
+    thread.start()
+    removing.append(thread)
+
+
+def _put_in_place(building: Path, path: Path, replacing: bool, lock: StoreLock,
+                  removing: list[threading.Thread] | None = None) -> None:
+    """Rename ``building`` to ``path``, never over a store another run made meanwhile; a store
+    replaced is renamed aside, then deleted (see :func:`_remove`)."""
     aside = path.with_name(f".{path.name}.replaced-{lock.token}") if replacing else None
     if aside is not None:
         os.rename(path, aside)  # the old store, still locked by this run
@@ -96,13 +110,14 @@ def _put_in_place(building: Path, path: Path, replacing: bool, lock: StoreLock) 
         raise _taken_meanwhile(path) from None
     finally:
         if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+            _remove(aside, removing)
     lock.placed()
 
 
 def create_store(
     path: str | os.PathLike[str], spec: StoreSpec, *, overwrite: bool = False,
     lock: StoreLock | None = None, sync: bool = True,
+    removing: list[threading.Thread] | None = None,
 ) -> zarr.Group:
     """Create an empty store (no shard done) with every node and attribute of format 2.
 
@@ -126,6 +141,10 @@ def create_store(
     sync
         Sync every file and folder of the new store to disk before it appears
         at ``path``, and the rename after.
+    removing
+        A list to put the thread that deletes a replaced store on, for the
+        caller to join: the deletion (seconds for a large store) then runs
+        while the caller writes the new one. None: deleted before this returns.
 
     Raises
     ------
@@ -155,7 +174,7 @@ def create_store(
             _build(building, spec)
             if sync:
                 sync_tree(building)  # every node on disk before the store appears at ``path``
-            _put_in_place(building, path, replacing, lock)
+            _put_in_place(building, path, replacing, lock, removing)
             if sync:
                 fsync_dir(path.parent)  # the rename itself survives a power loss
         except BaseException:
@@ -211,25 +230,27 @@ def mark_done(group: zarr.Group, indices: Iterable[int], *, sync: bool = True) -
 
     Each flag holds the digest of its shard's file as it is on disk now
     (format 2), so any later change of that file is found by readers and
-    ``verify``.
+    ``verify``. Every file is checked before any flag is set; the flags are
+    then set together, with one sync of their folder.
 
     Raises
     ------
     ShardDamaged
-        A shard's file is missing or damaged: it is not marked done.
+        A shard's file is missing or damaged: no flag is set.
     """
     images = array_node(group, "images")
     layout = ShardLayout.of(images)
+    values: dict[int, int] = {}
     for index in indices:
         if layout is None:
-            set_flag(group, index, 1, sync=sync)
+            values[index] = 1
             continue
         fd, table = layout.open_shard(index)
         try:
-            digest = layout.digest(fd, index, table)
+            values[index] = layout.digest(fd, index, table)
         finally:
             os.close(fd)
-        set_flag(group, index, digest, sync=sync)
+    set_flags(group, values, sync=sync)
 
 
 _SOURCE_KEYS = ("path", "size", "mtime", "level", "shape", "label")

@@ -124,13 +124,16 @@ def test_ctrl_c_says_how_far_the_run_got_and_resume_finishes_it(slide_path, tmp_
     monkeypatch.setattr(ProgressBar, "__call__", interrupt_after_three)
     code, _, err = run(capsys, "extract", slide_path, "-o", out, "--size", 128, "--shard-size",
                        16, "--workers", 1, "-q")
-    assert code == 130
-    assert one_line(err) == ("gigapatch extract: interrupted: 3 of 18 shards done; run the same "
-                             "command with --resume")
+    assert code == 130 and calls[-1] == 3 * 16
+    # the flags set together with the third shard's (a batch whose files were durable) stay
+    done = PatchStore(out).shards_done
+    assert done >= 3
+    assert one_line(err) == (f"gigapatch extract: interrupted: {done} of 18 shards done; run the "
+                             "same command with --resume")
     monkeypatch.setattr(ProgressBar, "__call__", original)
     code, out_text, err = run(capsys, "extract", slide_path, "-o", out, "--size", 128,
                               "--shard-size", 16, "--workers", 1, "--resume", "-q")
-    assert code == 0 and err == "" and "(48 were already done)" in out_text
+    assert code == 0 and err == "" and f"({done * 16} were already done)" in out_text
     assert PatchStore(out).complete and PatchStore(out).verify() == []
 
 
