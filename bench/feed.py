@@ -52,25 +52,14 @@ from gigapatch.feed import Preprocess
 from gigapatch.store import ShardLayout, ShardReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported
-from feed_codecs import run_codecs
+from feed_codecs import cached_store, run_codecs
 
 HERE = Path(__file__).resolve().parent
 
 
 def make_store(n: int, size: int, slide_size: int) -> gigapatch.PatchStore:
     """The bench store (cached): ``n`` random ``size``² tissue patches of a synthetic slide."""
-    data = HERE / "data"
-    data.mkdir(exist_ok=True)
-    path = data / f"feed-{n}-{size}-{slide_size}.zarr"
-    if path.exists():
-        store = gigapatch.PatchStore(path)
-        if store.complete and store.checksummed:  # a store of format 1 is made again
-            return store
-    slide = data / f"feed-slide-{slide_size}.svs"
-    if not slide.exists():
-        gigapatch.synthesize(slide, slide_size, seed=0, mpp=0.5)
-    plan = gigapatch.random(slide, size, n, seed=0, min_tissue=0.5)
-    return gigapatch.extract_to_zarr(slide, plan, path, overwrite=True, labels=[0])
+    return cached_store(f"feed-{n}-{size}-{slide_size}.zarr", n, size, slide_size)
 
 
 def make_png_folder(store: gigapatch.PatchStore, n: int) -> list[Path]:
@@ -245,18 +234,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def zarrs_store(n: int, size: int, slide_size: int, codec: str) -> gigapatch.PatchStore:
     """The bench store of ``codec`` (cached): ``n`` random ``size``² tissue patches."""
-    data = HERE / "data"
-    data.mkdir(exist_ok=True)
-    path = data / f"feed-{n}-{size}-{slide_size}{'' if codec == 'lz4' else '-' + codec}.zarr"
-    if path.exists():
-        store = gigapatch.PatchStore(path)
-        if store.complete and store.checksummed:
-            return store
-    slide = data / f"feed-slide-{slide_size}.svs"
-    if not slide.exists():
-        gigapatch.synthesize(slide, slide_size, seed=0, mpp=0.5)
-    plan = gigapatch.random(slide, size, n, seed=0, min_tissue=0.5)
-    return gigapatch.extract_to_zarr(slide, plan, path, overwrite=True, labels=[0], codec=codec)
+    suffix = "" if codec == "lz4" else "-" + codec
+    return cached_store(f"feed-{n}-{size}-{slide_size}{suffix}.zarr", n, size, slide_size, codec)
 
 
 def zarrs_direct(images: zarr.Array):

@@ -32,20 +32,28 @@ SIZES = ("lz4", "zstd", "zstd-3", "none", "jpeg:90", "jpeg:95")
 READS = ("lz4", "zstd-3", "jpeg:90", "jpeg:95")
 
 
-def codec_store(codec: str, n: int, size: int, slide_size: int) -> gigapatch.PatchStore:
-    """The store of ``codec`` (cached): ``n`` random ``size``² tissue patches, seed 0."""
+def cached_store(name: str, n: int, size: int, slide_size: int,
+                 codec: str = "lz4") -> gigapatch.PatchStore:
+    """The bench store ``bench/data/NAME`` (cached while complete, checksummed and of
+    ``codec``): ``n`` random ``size``² tissue patches (seed 0) of the synthetic slide."""
     data = HERE / "data"
     data.mkdir(exist_ok=True)
-    path = data / f"codec-{codec.replace(':', '')}-{n}-{size}-{slide_size}.zarr"
+    path = data / name
     if path.exists():
         store = gigapatch.PatchStore(path)
-        if store.complete and store.attrs.get("codec") == codec:
-            return store
+        if store.complete and store.checksummed and store.attrs.get("codec") == codec:
+            return store  # a store of format 1 or another codec is made again
     slide = data / f"feed-slide-{slide_size}.svs"
     if not slide.exists():
         gigapatch.synthesize(slide, slide_size, seed=0, mpp=0.5)
     plan = gigapatch.random(slide, size, n, seed=0, min_tissue=0.5)
     return gigapatch.extract_to_zarr(slide, plan, path, overwrite=True, labels=[0], codec=codec)
+
+
+def codec_store(codec: str, n: int, size: int, slide_size: int) -> gigapatch.PatchStore:
+    """The store of ``codec`` (cached): ``n`` random ``size``² tissue patches, seed 0."""
+    return cached_store(f"codec-{codec.replace(':', '')}-{n}-{size}-{slide_size}.zarr", n, size,
+                        slide_size, codec)
 
 
 def images_bytes(store: gigapatch.PatchStore) -> int:
