@@ -35,6 +35,7 @@ import errno
 import functools
 import itertools
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import imagecodecs
@@ -42,6 +43,7 @@ import numpy as np
 import zarr
 
 from gigapatch.engine.workers import TaskSlides, check_output_seen
+from gigapatch.engine.writing import WriterHandle, leave_worker_pool
 from gigapatch.errors import CorruptTileError, InvalidArgumentError, NoSpaceError, OnError
 from gigapatch.plan import PatchPlan
 from gigapatch.sources import Slide
@@ -193,21 +195,34 @@ def read_tiles(slides: Sequence[Slide], plan: PatchPlan,
 
 def passthrough_task(
     sources: TaskSlides, plan: PatchPlan, images: zarr.Array[Any], index: int, device: str,
-    sync: bool, on_error: OnError = "stop",
-) -> tuple[int, int | None, Failures]:
-    """Write shard ``index`` from its patches' JPEG tiles as stored (the shard task of a
-    pass-through run; ``device`` is unused: nothing is decoded). Return the shard, the size
-    of its file and the patches that failed, as the decoding shard task does."""
+    sync: bool, on_error: OnError = "stop", writer: WriterHandle | None = None,
+) -> tuple[int, int | Future[int] | None, Failures]:
+    """Read shard ``index``'s JPEG tiles as stored and hand them to the writer (the shard task
+    of a pass-through run; ``device`` is unused: nothing is decoded). Return the shard, the
+    size of its file — or, in the driver's process, the ticket that gives it once the file is
+    durable — and the patches that failed, as the decoding shard task does.
+
+    The writer threads write and sync the shard file while this task reads the next shard's
+    tiles, so the syncs of several shards overlap.
+    """
     check_output_seen(images)
     layout = ShardLayout.of(images)
     if layout is None:  # a store gigapatch made is always laid out so
         raise InvalidArgumentError(f"codec {SOURCE_CODEC!r} needs a store gigapatch lays out "
                                    "itself (a local folder)")
     blobs, failures = read_tiles(sources.open(), plan, on_error)
-    try:
-        nbytes = layout.write_blobs(index, blobs, sync=sync)
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        raise NoSpaceError(str(layout.path(index)), sum(map(len, blobs))) from None
-    return index, nbytes, failures
+
+    def write() -> int:
+        try:
+            return layout.write_blobs(index, blobs, sync=sync)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise NoSpaceError(str(layout.path(index)), sum(map(len, blobs))) from None
+
+    handle = writer if writer is not None else WriterHandle()
+    ticket = handle.writer.submit(write)
+    if handle.deferred:
+        return index, ticket, failures
+    leave_worker_pool()  # a distributed worker reads another shard while this one is written
+    return index, ticket.result(), failures

@@ -418,12 +418,9 @@ def _run_store(
     for i in todo:
         rows = plan.rows(i * shard_size, min((i + 1) * shard_size, n))
         key = ("gigapatch-shard", i)
-        if passthrough:  # tiles copied as stored, nothing to encode: written by the task
-            tasks.append(delayed(passthrough_task, pure=False)(
-                sources, rows, images, i, device, sync, on_error, dask_key_name=key))
-        else:
-            tasks.append(delayed(_shard_task, pure=False)(
-                sources, rows, images, i, device, sync, on_error, handle, dask_key_name=key))
+        task = passthrough_task if passthrough else _shard_task  # tiles as stored, or decoded
+        tasks.append(delayed(task, pure=False)(
+            sources, rows, images, i, device, sync, on_error, handle, dask_key_name=key))
     written = n - sum(min(shard_size, n - i * shard_size) for i in todo)
     shards = -(-n // shard_size)
     _LOG.info("extract: %d patches from %d slide(s) in %d shards to %s; %d shards to do",
