@@ -15,7 +15,7 @@ import gigapatch
 from gigapatch import testing
 from gigapatch.errors import CorruptTileError, SlideError
 from gigapatch.sources.jpeg import TileDecodeError, header, splice_tables, split_tables
-from gigapatch.sources.tiff import _RUN_BYTES, _runs
+from gigapatch.sources.tilebytes import _RUN_BYTES, _runs
 from gigapatch.synth import damage_tile, synthesize
 
 _ADOBE_YCBCR = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x01"
