@@ -7,8 +7,12 @@ On synthetic slides made by gigapatch's own generator (cached under
 
 grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
 
-* ``job limit``: every needed tile decoded and every patch encoded with the
-  store's codec in a tight loop on that many threads — no scheduling, no store;
+* ``cpu limit``: every needed tile decoded and every patch encoded with the
+  store's codec in a tight loop on that many threads, shard by shard — no
+  scheduling, no writing;
+* ``job limit``: the same, and each shard's file written as the store writes it
+  (chunks with their CRC32C and the index; fsynced, renamed, its folder
+  fsynced) — decode + encode + write in a tight loop, no pipelining;
 * ``gigapatch -> store``: ``extract_to_zarr``, slide to sharded Zarr store
   (each shard fsynced before it is marked done), and ``... nosync``
   (``sync=False``: the page cache absorbs the writes);
@@ -16,13 +20,15 @@ grid (256² patches at level 0, tile-aligned), for 1 and 2 workers:
   thread (own handle each) filling whole shards of the same kind of store
   (measured on the first ``--loop-shards`` shards: these loops are slow);
 * ``gigapatch -> memory``: ``extract`` into one array (targets: ``-> store`` >= 0.6x this
-  and >= 0.85x the job limit).
+  and >= 0.85x the job limit; the cpu limit shows what the disk takes besides).
 
 pass-through (the same grid, store codec ``jpeg:source``: each tile's bytes copied into
 its chunk, no decode, no re-encode), for 1 and 2 workers:
 
 * ``decode limit``: every tile of the grid decoded once on that many threads (the
   decode ceiling; the pass-through target is >= 5x the 2-worker one);
+* ``pass-through job limit``: each shard's tiles read as stored and its file written as
+  the store writes it, in a tight loop on that many threads (bound by the disk's syncs);
 * ``pass-through -> store``: ``extract_to_zarr(..., codec="jpeg:source")``, fsync on.
 
 in memory, grid and random (``--random`` 299² patches anywhere in the slide),
@@ -133,8 +139,24 @@ def split(items: list, workers: int, fn) -> None:
         t.join()
 
 
-def job_limit(path: Path, plan, codec: str, workers: int):
-    """Decode every tile of a tile-aligned grid and encode each as a patch, on ``workers``."""
+def limit_layout(plan, codec: str, folder: Path) -> ShardLayout:
+    """The layout of a store of ``plan``'s 256² patches with ``codec`` (made in ``folder``):
+    what the tight loops below encode and write with."""
+    n = len(plan)
+    spec = StoreSpec(patch_shape=(256, 256, 3), dtype=np.uint8, coords=np.zeros((n, 2)),
+                     slide=np.zeros(n, np.int32), label=np.full(n, -1, np.int32), sources=[],
+                     plan={}, codec=codec)
+    layout = ShardLayout.of(create_store(folder / f"limit-{codec.replace(':', '')}.zarr",
+                                         spec, overwrite=True)["images"])
+    assert layout is not None
+    return layout
+
+
+def job_limit(path: Path, plan, codec: str, workers: int, folder: Path, *, write: bool):
+    """A tile-aligned grid's job in a tight loop on ``workers`` threads, shard by shard (256
+    patches): decode every tile and encode it as a patch — and with ``write``, write each
+    shard's file as the store does (chunks with their CRC32C and the index; fsynced, renamed,
+    its folder fsynced). No scheduling, no flags, no pipelining."""
     import imagecodecs
     import tifffile
 
@@ -143,23 +165,38 @@ def job_limit(path: Path, plan, codec: str, workers: int):
         across = -(-page.imagewidth // page.tilewidth)
         offsets, counts, tables = page.dataoffsets, page.databytecounts, page.jpegtables
     fd = os.open(path, os.O_RDONLY)
-    ty, tx = plan.y // 256, plan.x // 256
-    tiles = (ty * across + tx).tolist()
-    with tempfile.TemporaryDirectory() as tmp:  # a one-patch store: its layout encodes patches
-        spec = StoreSpec(patch_shape=(256, 256, 3), dtype=np.uint8, coords=np.zeros((1, 2)),
-                         slide=[0], label=[-1], sources=[], plan={}, codec=codec)
-        layout = ShardLayout.of(create_store(Path(tmp) / "one.zarr", spec)["images"])
-    assert layout is not None
+    tiles = ((plan.y // 256) * across + plan.x // 256).tolist()
+    layout = limit_layout(plan, codec, folder)
     compress = layout.encode
 
-    def work(part: list[int]) -> None:
+    def work(shards: list[int]) -> None:
         buf = np.empty((256, 256, 3), np.uint8)
-        for i in part:
-            imagecodecs.jpeg_decode(os.pread(fd, counts[i], offsets[i]), tables=tables,
-                                    outcolorspace=2, out=buf)
-            compress(buf)
+        for s in shards:
+            blobs = []
+            for i in tiles[s * 256:(s + 1) * 256]:
+                imagecodecs.jpeg_decode(os.pread(fd, counts[i], offsets[i]), tables=tables,
+                                        outcolorspace=2, out=buf)
+                blobs.append(compress(buf))
+            if write:
+                layout.write_blobs(s, blobs)
 
-    return lambda: split(tiles, workers, work)
+    return lambda: split(list(range(-(-len(tiles) // 256))), workers, work)
+
+
+def passthrough_limit(slide, plan, workers: int, folder: Path):
+    """The pass-through job in a tight loop on ``workers`` threads, shard by shard: read the
+    shard's tiles as stored (``JPEGTables`` spliced in) and write its file durably as the
+    store does. No scheduling, no flags, no pipelining."""
+    from gigapatch.engine.passthrough import read_tiles
+
+    layout = limit_layout(plan, "jpeg:source", folder)
+
+    def work(shards: list[int]) -> None:
+        for s in shards:
+            blobs, _ = read_tiles([slide], plan.rows(s * 256, min(len(plan), (s + 1) * 256)))
+            layout.write_blobs(s, blobs)
+
+    return lambda: split(list(range(-(-len(plan) // 256))), workers, work)
 
 
 def loop_to_store(library: str, path: Path, plan, out: Path, shards: int, workers: int,
@@ -290,6 +327,8 @@ def passthrough(path: Path, slide, grid, tmp: Path, repeats: int, record) -> Non
     for w in (1, 2):
         run, _ = tiles_limit(path, grid, w)
         record("grid", "decode limit", w, timed(run, repeats), n)
+        record("grid", "pass-through job limit", w,
+               timed(passthrough_limit(slide, grid, w, tmp), repeats), n)
         # a new store each time: removing the last one (overwrite=True) would cost this fast
         # job a fifth of its time
         outs = iter(tmp / f"t{w}-{k}.zarr" for k in range(repeats))
@@ -427,8 +466,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         for w in (1, 2):
-            limit = record("grid", "job limit", w, timed(job_limit(path, grid, args.codec, w),
-                                                          args.repeats), n)
+            record("grid", "cpu limit", w, timed(
+                job_limit(path, grid, args.codec, w, tmp, write=False), args.repeats), n)
+            limit = record("grid", "job limit", w, timed(
+                job_limit(path, grid, args.codec, w, tmp, write=True), args.repeats), n)
             store = record("grid", "gigapatch -> store", w, timed(
                 lambda w=w: gigapatch.extract_to_zarr(slide, grid, tmp / "g.zarr", workers=w,
                                                       overwrite=True, codec=args.codec),
@@ -483,8 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     for w in (1, 2):
         store = best(g, "gigapatch -> store", w)
         ratios[f"grid w={w} store / job limit"] = store / best(g, "job limit", w)
-        ratios[f"grid w={w} store nosync / job limit"] = (
-            best(g, "gigapatch -> store nosync", w) / best(g, "job limit", w))
+        ratios[f"grid w={w} store / cpu limit"] = store / best(g, "cpu limit", w)
+        ratios[f"grid w={w} store nosync / cpu limit"] = (
+            best(g, "gigapatch -> store nosync", w) / best(g, "cpu limit", w))
         ratios[f"grid w={w} store / memory"] = store / best(g, "gigapatch -> memory", w)
         ratios[f"grid w={w} store / tiffslide loop"] = store / best(g, "tiffslide -> store", w)
         ratios[f"grid w={w} store / openslide loop"] = store / best(g, "openslide -> store", w)
@@ -492,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
         best(g, "pass-through -> store", 2) / best(g, "decode limit", 2))
     ratios["grid w=1 pass-through / decode limit w=2"] = (
         best(g, "pass-through -> store", 1) / best(g, "decode limit", 2))
+    for w in (1, 2):
+        ratios[f"grid w={w} pass-through / its job limit"] = (
+            best(g, "pass-through -> store", w) / best(g, "pass-through job limit", w))
     for codec in args.store_codecs:
         for job in ("grid", "random"):
             ratios[f"{job} w=2 store {codec} / memory"] = (
