@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 import imagecodecs
+import numcodecs.blosc
 import numpy as np
 import zarr
 
@@ -55,6 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or i
 from feed_codecs import cached_store, run_codecs
 
 HERE = Path(__file__).resolve().parent
+# Blosc decodes on its own threads when called from a process's main thread (numcodecs'
+# default): the rows measured on one core (and the checksums' ratio) must use one core.
+numcodecs.blosc.use_threads = False
 
 
 def make_store(n: int, size: int, slide_size: int) -> gigapatch.PatchStore:
