@@ -1,11 +1,12 @@
 """Sources: open images of every supported format behind one :class:`Slide`."""
 
 from gigapatch.sources.array import open_array
+from gigapatch.sources.describe import describe_file
 from gigapatch.sources.fingerprint import fingerprint
 from gigapatch.sources.opener import READERS, open_slide
 from gigapatch.sources.openslide import open_openslide
 from gigapatch.sources.series import Series
-from gigapatch.sources.slide import Level, Slide, describe_file
+from gigapatch.sources.slide import Level, Slide
 from gigapatch.sources.tiff import open_tiff
 from gigapatch.sources.zarr import open_zarr
 

@@ -8,14 +8,16 @@ object that decodes level pixels. Coordinates follow OpenSlide's convention in
 A slide pickles as its path and options, never as open file handles: a worker
 process that unpickles it reopens the file (tifffile's stores cannot be
 pickled, and handles must not cross processes).
+
+What a format's reader provides (:class:`Level`, the ``Reader`` protocol) is in
+:mod:`gigapatch.sources.reader`; the batch read behind :meth:`Slide.read_regions`
+is in :mod:`gigapatch.sources.batch`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +33,8 @@ from gigapatch.errors import (
     check_int,
     check_positive,
 )
+from gigapatch.sources.batch import check_tiles, read_batch
+from gigapatch.sources.reader import Level, Reader
 from gigapatch.sources.region import read_region as openslide_region
 from gigapatch.sources.resolution import (
     MPP_TOLERANCE,
@@ -40,53 +44,11 @@ from gigapatch.sources.resolution import (
 )
 from gigapatch.sources.series import Series
 
-__all__ = ["MAX_SIDE", "Level", "Reader", "Series", "Slide", "describe_file"]
+__all__ = ["MAX_SIDE", "Level", "Series", "Slide"]
 
 #: Largest height or width of one read, in pixels (a level-0 read of the largest slides is
 #: ~200,000 pixels a side); beyond it, a request is a mistake, not a read.
 MAX_SIDE = 1 << 20
-
-
-@dataclass(frozen=True)
-class Level:
-    """Geometry of one pyramid level.
-
-    Attributes
-    ----------
-    shape
-        (height, width) in pixels.
-    downsample
-        (dy, dx): level-0 pixels per pixel of this level along each axis.
-    tile
-        (height, width) of the unit the file stores and decodes (tile, strip
-        or chunk).
-    compression
-        Name of the codec the level is stored with (``"jpeg"``, ``"none"``…).
-    """
-
-    shape: tuple[int, int]
-    downsample: tuple[float, float]
-    tile: tuple[int, int]
-    compression: str
-
-
-class Reader(Protocol):
-    """What a format-specific reader provides to :class:`Slide`."""
-
-    format: str
-    levels: tuple[Level, ...]
-    dtype: np.dtype[Any]
-    channels: int
-    mpp: float | None
-
-    def read_level(self, level: int, y: int, x: int, out: npt.NDArray[Any]) -> None:
-        """Fill ``out`` (h, w, C) with the level pixels whose top-left is (y, x).
-
-        The region lies inside the level (the caller checked it).
-        """
-
-    def close(self) -> None:
-        """Release file handles."""
 
 
 #: How a slide rebuilds itself in another process: ``(callable, args)``, both small.
@@ -370,59 +332,14 @@ class Slide:
                 f"ys and xs must be 1-d of equal length; got shapes {ys.shape} and {xs.shape}"
             )
         if tiles is not None:
-            tiles = self._check_tiles(tiles, out)
+            tiles = check_tiles(self, tiles, out)
         out = self._output(out, (len(ys), height, width, self.channels))
-        dy, dx = self.levels[level].downsample
-        ly, lx = np.rint(ys / dy).astype(np.int64), np.rint(xs / dx).astype(np.int64)
-        lh, lw = self.levels[level].shape
-        inside = (ly >= 0) & (lx >= 0) & (ly + height <= lh) & (lx + width <= lw)
-        if tiles is not None:
-            if not inside.all():
-                k = int(np.flatnonzero(~inside)[0])
-                raise InvalidArgumentError(
-                    f"tiles= reads regions inside the level only; region {k} at y={int(ys[k])}, "
-                    f"x={int(xs[k])} ({height}x{width} at level {level}) leaves {self.name!r}")
-            self._reader.read_many(level, ly, lx, out, tiles)  # type: ignore[attr-defined]
-            return out
-        if not inside.all():
-            if fill is None:
-                k = int(np.flatnonzero(~inside)[0])
-                self.read(int(ys[k]), int(xs[k]), height, width, level)  # raises, naming it
-            for k in np.flatnonzero(~inside).tolist():
-                out[k] = self.read(int(ys[k]), int(xs[k]), height, width, level, fill=fill)
-        many = getattr(self._reader, "read_many", None)
-        if inside.all() and many is not None:
-            many(level, ly, lx, out)
-        elif many is not None and inside.any():
-            idx = np.flatnonzero(inside)
-            part = np.empty((len(idx), height, width, self.channels), self.dtype)
-            many(level, ly[idx], lx[idx], part)
-            out[idx] = part
-        else:
-            for k in np.flatnonzero(inside).tolist():
-                self._reader.read_level(level, int(ly[k]), int(lx[k]), out[k])
-        return out
+        return read_batch(self, self._reader, ys, xs, height, width, level, fill, out, tiles)
 
     @property
     def reads_tiles(self) -> bool:
         """Whether :meth:`read_regions` can read a range of tiles (``tiles=``): TIFF sources."""
         return getattr(self._reader, "read_many", None) is not None
-
-    def _check_tiles(self, tiles: Any, out: Any) -> tuple[int, int]:
-        """``tiles`` as ``(first, stop)`` ints, for a reader that decodes by tile."""
-        if not self.reads_tiles:
-            raise InvalidArgumentError(
-                f"tiles= needs a reader that decodes by tile (TIFF); {self.name!r} is read as "
-                f"{self.format!r}")
-        if out is None:
-            raise InvalidArgumentError("tiles= fills part of out: pass out=")
-        if (not isinstance(tiles, tuple) or len(tiles) != 2
-                or not all(isinstance(v, int | np.integer) and not isinstance(v, bool)
-                           for v in tiles) or not 0 <= tiles[0] < tiles[1]):
-            raise InvalidArgumentError(
-                f"tiles must be a pair of tile indices (first, stop), 0 <= first < stop; got "
-                f"{tiles!r}")
-        return int(tiles[0]), int(tiles[1])
 
     def _check_region(self, level: int, height: int, width: int) -> tuple[int, int, int]:
         """``(level, height, width)`` as ints: an existing level and a positive size."""
@@ -525,30 +442,3 @@ class Slide:
     # ---- pickling: path and options, never handles ----------------------------------
     def __reduce__(self) -> Reopen:
         return self._reopen
-
-
-def describe_file(
-    path: str | os.PathLike[str], *, slide: Slide | None = None
-) -> dict[str, Any]:
-    """Return ``{"path", "size", "mtime"}`` of a file or folder (a Zarr store), as stores record.
-
-    ``size`` is the total bytes of the files under a folder. Given the ``slide`` opened from
-    ``path``, the record also lists the file's images, ``"series"`` (a list of ``{"index",
-    "name", "shape", "levels"}``), and the one the slide reads, ``"series_index"``.
-    """
-    st = os.stat(path)
-    size = st.st_size
-    if os.path.isdir(path):
-        size = sum(
-            os.path.getsize(os.path.join(root, name))
-            for root, _, files in os.walk(path)
-            for name in files
-        )
-    record: dict[str, Any] = {"path": os.path.abspath(path), "size": size, "mtime": st.st_mtime}
-    if slide is not None:
-        record["series"] = [
-            {"index": s.index, "name": s.name, "shape": list(s.shape), "levels": s.levels}
-            for s in slide.series
-        ]
-        record["series_index"] = slide.series_index
-    return record
