@@ -10,10 +10,11 @@ with ``crc32c``): a chunk whose bytes changed is an error, never pixels.
 
 :class:`ShardLayout` knows all of it, modelled on zarr-python's
 ``_ShardIndex``: the index encoding and its checksum, chunk offsets, the file
-of a shard, how a patch is encoded and decoded (numcodecs, as zarr uses
-them; the GIL is released while compressing), and why a shard file is
-damaged. It is also the only module that reads zarr-python's codec objects;
-``tests/store/test_shards.py`` fails loudly if a zarr upgrade changes them.
+of a shard, how a patch is encoded and decoded, and why a shard file is
+damaged. Which arrays it codes itself, and the numcodecs functions equal to
+their codecs, are read from zarr-python's codec objects in
+:mod:`gigapatch.store.shardcodecs`; ``tests/store/test_shards.py`` fails
+loudly if a zarr upgrade changes them.
 
 Why write and read shard files here rather than through zarr: zarr-python
 runs every synchronous write on one shared event-loop thread, so shard
@@ -43,24 +44,16 @@ from pathlib import Path
 from typing import Any, Final
 
 import google_crc32c
-import numcodecs
 import numpy as np
 import numpy.typing as npt
 import zarr
-from zarr.codecs import (
-    BloscCodec,
-    BytesCodec,
-    Crc32cCodec,
-    ShardingCodec,
-    ShardingCodecIndexLocation,
-    ZstdCodec,
-)
 from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import LocalStore
 
 from gigapatch.errors import StoreCorruptError
 from gigapatch.store.durable import fsync_dir
-from gigapatch.store.jpegcodec import JpegCodec, Quality, decode_jpeg, encode_jpeg
+from gigapatch.store.jpegcodec import Quality
+from gigapatch.store.shardcodecs import Array, Decode, Encode, patch_codec
 
 __all__ = ["CHUNK_CRC_NBYTES", "EMPTY", "ShardDamaged", "ShardLayout", "index_nbytes"]
 
@@ -71,13 +64,9 @@ _ENTRY_NBYTES: Final = 2 * _ENTRY.itemsize
 _CRC: Final = np.dtype("<u4")  # CRC32C of the index, and of each chunk, little-endian
 #: Bytes of the CRC32C that ends every chunk of format 2.
 CHUNK_CRC_NBYTES: Final = _CRC.itemsize
-_BLOSC_SHUFFLE: Final = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
-Array = npt.NDArray[Any]
 Index = npt.NDArray[np.uint64]
 """A shard index: (chunks per shard, 2) offsets and nbytes."""
-Encode = Callable[[Array], bytes | memoryview]
-Decode = Callable[[bytes | memoryview, Array], None]
 
 
 class ShardDamaged(StoreCorruptError):
@@ -119,84 +108,6 @@ def _digest_value(index: bytes, trailers: bytes) -> int:
     """The digest of a shard from its index and its chunks' CRC32C trailers (never 0: 0 means
     'not done' in ``done``)."""
     return google_crc32c.extend(google_crc32c.value(index), trailers) or 0xFFFFFFFF
-
-
-def _raw_encode(patch: Array) -> memoryview:
-    return patch.data.cast("B")
-
-
-def _raw_decode(data: bytes | memoryview, out: Array) -> None:
-    out.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8)
-
-
-def _codec(codec: object) -> tuple[Encode, Decode] | None:
-    """numcodecs encode and decode equal to a zarr compressor codec, or None if unsupported."""
-    if isinstance(codec, ZstdCodec):
-        zstd = numcodecs.Zstd(level=codec.level, checksum=codec.checksum)
-        return zstd.encode, zstd.decode
-    if isinstance(codec, BloscCodec):
-        blosc = numcodecs.Blosc(
-            cname=codec.cname.value, clevel=codec.clevel,
-            shuffle=_BLOSC_SHUFFLE[codec.shuffle.value], blocksize=codec.blocksize,
-            typesize=codec.typesize,
-        )
-        return blosc.encode, blosc.decode
-    return None
-
-
-def _little_endian(codec: object) -> bool:
-    return isinstance(codec, BytesCodec) and getattr(codec.endian, "value", "little") == "little"
-
-
-def _jpeg(quality: Quality) -> tuple[Encode, Decode]:
-    """Encode and decode of :class:`~gigapatch.store.jpegcodec.JpegCodec` at ``quality``."""
-
-    def encode(patch: Array) -> bytes:
-        return encode_jpeg(patch, quality)
-
-    return encode, decode_jpeg
-
-
-def _serializer_ok(inner: Sequence[object], checksum: bool) -> bool:
-    """Whether an inner chain (without its ``crc32c``) is one ShardLayout codes itself:
-    little-endian ``bytes`` and at most one compressor, or ``gigapatch.jpeg`` alone."""
-    codecs = len(inner) - checksum
-    if isinstance(inner[0], JpegCodec):
-        return codecs == 1
-    return 1 <= codecs <= 2 and _little_endian(inner[0])
-
-
-def _patch_sharding(images: zarr.Array[Any]) -> ShardingCodec | None:
-    """The sharding codec of ``images`` if it is laid out as gigapatch writes it, else None.
-
-    That layout: a local folder; one patch per inner chunk; the index at the
-    end, as little-endian ``bytes`` + ``crc32c``; inner codecs little-endian
-    ``bytes``, at most one compressor, then ``crc32c`` (format 2; format 1 has none).
-    """
-    metadata = images.metadata
-    if not isinstance(images.store, LocalStore) or not isinstance(metadata, ArrayV3Metadata):
-        return None
-    if len(metadata.codecs) != 1:
-        return None
-    sharding = metadata.codecs[0]
-    if not isinstance(sharding, ShardingCodec):
-        return None
-    inner, index_codecs = sharding.codecs, sharding.index_codecs
-    if (
-        sharding.index_location != ShardingCodecIndexLocation.end
-        or len(index_codecs) != 2
-        or not _little_endian(index_codecs[0])
-        or not isinstance(index_codecs[1], Crc32cCodec)
-        or not _serializer_ok(inner, _checksummed(inner))
-        or tuple(sharding.chunk_shape) != (1, *images.shape[1:])
-    ):
-        return None
-    return sharding
-
-
-def _checksummed(inner: Sequence[object]) -> bool:
-    """Whether an inner codec chain ends with ``crc32c``."""
-    return isinstance(inner[-1], Crc32cCodec)
 
 
 @dataclass(frozen=True)
@@ -247,19 +158,12 @@ class ShardLayout:
     @classmethod
     def of(cls, images: zarr.Array[Any]) -> ShardLayout | None:
         """The layout of ``images``, or None when gigapatch does not read and write it itself."""
-        sharding = _patch_sharding(images)
-        if sharding is None or images.shards is None:
-            return None
-        checksum = _checksummed(sharding.codecs)
-        inner = sharding.codecs[:-1] if checksum else sharding.codecs
-        if isinstance(inner[0], JpegCodec):
-            codec: tuple[Encode, Decode] | None = _jpeg(inner[0].quality)
-        else:
-            codec = _codec(inner[1]) if len(inner) == 2 else (_raw_encode, _raw_decode)
-        if codec is None:
+        coding = patch_codec(images)
+        if coding is None:
             return None
         store, metadata = images.store, images.metadata
         assert isinstance(store, LocalStore) and isinstance(metadata, ArrayV3Metadata)  # checked
+        assert images.shards is not None  # checked
         dtype = np.dtype(images.dtype)
         return cls(
             folder=Path(store.root) / images.path,
@@ -269,10 +173,10 @@ class ShardLayout:
             dtype=dtype,
             stored=dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype,
             fill_value=images.fill_value,
-            encode=codec[0],
-            decode=codec[1],
-            checksum=checksum,
-            jpeg=inner[0].quality if isinstance(inner[0], JpegCodec) else None,
+            encode=coding.encode,
+            decode=coding.decode,
+            checksum=coding.checksum,
+            jpeg=coding.jpeg,
         )
 
     # ------------------------------------------------------------------ geometry

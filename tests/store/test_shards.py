@@ -1,10 +1,10 @@
 """ShardLayout: the shard files gigapatch writes and reads itself are exactly zarr's.
 
-These tests pin what ``gigapatch.store.shards`` assumes of zarr-python (codec
-objects, sharding codec fields, chunk key encoding) and of the Zarr v3
-sharding spec. If a zarr upgrade changes any of it they fail, rather than
-gigapatch silently falling back to its slow path or writing files zarr
-cannot read.
+These tests pin what ``gigapatch.store.shards`` and ``gigapatch.store.shardcodecs``
+assume of zarr-python (codec objects, sharding codec fields, chunk key
+encoding) and of the Zarr v3 sharding spec. If a zarr upgrade changes any of
+it they fail, rather than gigapatch silently falling back to its slow path or
+writing files zarr cannot read.
 """
 
 import os
