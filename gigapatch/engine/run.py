@@ -7,7 +7,9 @@ gather kernel on the chosen device, and hands its shard to a writer thread
 The driver alone sets ``done`` flags (:mod:`.marking`), once a shard's file
 and rename are synced and it sees that file; it holds the store's writer lock
 for the whole run (:mod:`gigapatch.store.lock`), and makes every path absolute
-before it builds a task (:mod:`gigapatch.engine.workers`).
+before it builds a task (:mod:`gigapatch.engine.workers`). The plan and
+arguments are checked first (:mod:`.checks`); what the store records of the
+plan and its sources is built by :mod:`.records`.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import numpy.typing as npt
 import zarr
 from dask.delayed import delayed
 
+from gigapatch.engine.checks import check_plan, check_run_args
 from gigapatch.engine.marking import DoneMarker, Failures, writing
 from gigapatch.engine.meancache import run_scope
 from gigapatch.engine.memory import check_out, fill, memory_tasks, run_threads
 from gigapatch.engine.passthrough import check_passthrough, passthrough_task
 from gigapatch.engine.quality import record_store_quality
 from gigapatch.engine.reading import read_patches
+from gigapatch.engine.records import store_spec
 from gigapatch.engine.scheduling import check_scheduler, connect, run_tasks
 from gigapatch.engine.workers import TaskSlides, check_output_seen
 from gigapatch.engine.writing import ShardWriter, WriterHandle, joined, leave_worker_pool
@@ -46,7 +50,7 @@ from gigapatch.kernels import resolve_device
 from gigapatch.kernels.backend import Device
 from gigapatch.plan import PatchPlan, as_slides
 from gigapatch.plan.core import resolve_labels
-from gigapatch.sources import Slide, describe_file, fingerprint
+from gigapatch.sources import Slide
 from gigapatch.store import (
     Codec,
     PatchStore,
@@ -54,7 +58,6 @@ from gigapatch.store import (
     StoreSpec,
     create_store,
     open_for_resume,
-    parse_codec,
     write_shard,
 )
 from gigapatch.store.columns import array_node, read_flags
@@ -154,90 +157,8 @@ def _block_task(sources: TaskSlides, plan: PatchPlan, device: str) -> npt.NDArra
 # --------------------------------------------------------------------------- running
 
 
-def _check_plan(slides: Sequence[Slide], plan: PatchPlan) -> None:
-    if not isinstance(plan, PatchPlan):
-        raise InvalidArgumentError(f"plan must be a PatchPlan; got {type(plan).__name__}")
-    if len(plan) and (plan.slide.min() < 0 or plan.slide.max() >= len(slides)):
-        raise InvalidArgumentError(
-            f"plan refers to slide {int(plan.slide.max())} but {len(slides)} sources were given"
-        )
-    kinds = {(s.dtype, s.channels) for s in slides}
-    if len(kinds) > 1:
-        raise InvalidArgumentError(
-            "all sources of one store must share dtype and channels; got "
-            + ", ".join(f"{s.name}: {s.dtype} x{s.channels}" for s in slides)
-        )
-    if plan.levels and len(plan.levels) != len(slides):
-        raise InvalidArgumentError(
-            f"plan has levels for {len(plan.levels)} sources but {len(slides)} were given"
-        )
-    for k, s in enumerate(slides):
-        level = s.check_level(plan.level_of(k))
-        if plan.padding == "same":
-            continue  # SAME patches may leave the slide; outside pixels take the fill
-        mine = plan.slide == k
-        if not mine.any():
-            continue
-        (dy, dx), (lh, lw) = s.levels[level].downsample, s.levels[level].shape
-        ly, lx = np.rint(plan.y[mine] / dy), np.rint(plan.x[mine] / dx)
-        sh, sw = plan.read_size(k)
-        outside = (ly < 0) | (lx < 0) | (ly + sh > lh) | (lx + sw > lw)
-        if outside.any():
-            i = int(np.flatnonzero(mine)[np.flatnonzero(outside)[0]])
-            raise InvalidArgumentError(
-                f"plan patch {i} at y={int(plan.y[i])}, x={int(plan.x[i])} does not fit in "
-                f"{s.name!r} at level {level} ({lh}x{lw} pixels): was the plan made for other "
-                "sources?"
-            )
-
-
-def _check_run_args(out: Any, shard_size: Any, codec: Any, progress: Any) -> None:
-    """The arguments of :func:`extract_to_zarr` the store does not check itself."""
-    if not isinstance(out, str | os.PathLike):
-        raise InvalidArgumentError(f"out must be a path; got {out!r}")
-    check_int("shard_size", shard_size)
-    parse_codec(codec)  # before any slide is read; the store spec checks it with the patches
-    if progress is not None and not callable(progress):
-        raise InvalidArgumentError(
-            f"progress must be a function progress(done, total) or None; got {progress!r}")
-
-
 def _empty_dir(path: str | os.PathLike[str]) -> bool:
     return os.path.isdir(path) and not os.listdir(path)
-
-
-def _source_record(slide: Slide, plan: PatchPlan, k: int, label: int) -> dict[str, Any]:
-    """What the store records of source ``k``: the file, the level read and how patches were
-    resampled (target mpp, factor, method, level pixels read per patch)."""
-    record: dict[str, Any] = describe_file(slide.path) if slide.path else {"path": None}
-    if slide.path:  # what --resume checks: the content, not only size and time
-        record["fingerprint"] = fingerprint(slide.path)
-    level, factor = plan.level_of(k), plan.factor_of(k)
-    lvl = slide.levels[level]
-    base = slide.mpp
-    level_mpp = None if base is None else base * lvl.downsample[1]
-    record.update(
-        name=slide.name,
-        format=slide.format,
-        level=level,
-        downsample=list(lvl.downsample),
-        mpp=slide.mpp,
-        magnification=slide.magnification,
-        level_mpp=level_mpp,
-        target_mpp=plan.extra.get("target_mpp"),
-        patch_mpp=None if level_mpp is None else level_mpp * factor,
-        factor=factor,
-        resampling="none" if factor == 1.0 else (
-            "area-integer" if float(factor).is_integer() else "area"),
-        read_size=list(plan.read_size(k)),
-        series=slide.series_index,
-        series_name=slide.series[slide.series_index].name if slide.series else None,
-        shape=list(slide.shape),
-        label=label,
-    )
-    if plan.extra.get("annotations"):  # the regions' file and content fingerprint
-        record["annotations"] = plan.extra["annotations"][k]
-    return record
 
 
 def extract_to_zarr(
@@ -340,10 +261,10 @@ def extract_to_zarr(
         raise InvalidArgumentError(f"out must be a path; got {type(out).__name__}")
     out = os.path.abspath(out)
     slides = as_slides(sources)
-    _check_plan(slides, plan)
+    check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
-    _check_run_args(out, shard_size, codec, progress)
+    check_run_args(out, shard_size, codec, progress)
     on_error = check_on_error(on_error)
     if labels is None:
         labels = list(plan.slide_labels) or [-1] * len(slides)
@@ -351,24 +272,7 @@ def extract_to_zarr(
     if resume and overwrite:
         raise InvalidArgumentError("resume and overwrite exclude each other; choose one")
     passthrough = check_passthrough(slides, plan, codec)  # jpeg:source: tiles copied as stored
-    h, w = plan.size
-    spec = StoreSpec(
-        patch_shape=(h, w, slides[0].channels),
-        dtype=slides[0].dtype,
-        coords=np.stack([plan.y, plan.x], axis=1),
-        slide=plan.slide,
-        label=(plan.label if plan.patch_labels is not None else  # labels from annotations
-               np.asarray(labels, np.int32)[plan.slide] if len(plan) else np.empty(0, np.int32)),
-        sources=[
-            _source_record(s, plan, k, lab)
-            for k, (s, lab) in enumerate(zip(slides, labels, strict=True))
-        ],
-        tissue=plan.tissue,
-        plan=plan.params(),
-        shard_size=shard_size,
-        codec=codec,
-        skipped=[*getattr(sources, "skipped", []), *plan.extra.get("skipped", [])],
-    )
+    spec = store_spec(sources, slides, plan, labels, shard_size=shard_size, codec=codec)
     scheduler, disconnect = connect(scheduler)  # a cluster address is reached before any output
     try:
         with StoreLock(out, break_lock=break_lock) as lock, run_scope(), joined() as removing:
@@ -494,7 +398,7 @@ def extract(
         (N, h, w, C) patches in plan order (``out`` when given).
     """
     slides = as_slides(sources)
-    _check_plan(slides, plan)
+    check_plan(slides, plan)
     device = resolve_device(device)
     workers = check_scheduler(scheduler, workers)
     block_size = check_int("block_size", block_size)
