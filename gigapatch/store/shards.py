@@ -134,13 +134,9 @@ class ShardLayout:
         The dtype of a patch's bytes on disk (little-endian).
     fill_value
         What a patch never written reads as.
-    encode, decode
-        One patch to its bytes, and bytes into one patch (``decode(data, out)``),
-        without the checksum.
-    checksum
-        Whether every chunk ends with its CRC32C (format 2).
-    jpeg
-        The quality of a JPEG ``images`` (1-100, or ``"source"``); None for a lossless codec.
+    encode, decode, checksum, jpeg
+        How its patches are coded, as in
+        :class:`~gigapatch.store.shardcodecs.PatchCodec`.
     """
 
     folder: Path
