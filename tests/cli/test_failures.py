@@ -160,7 +160,11 @@ def test_a_real_signal_stops_the_run_with_one_line(long_job, tmp_path, sig, code
     out = tmp_path / "p.zarr"
     cmd = [sys.executable, "-m", "gigapatch.cli", "extract", str(long_job), "-o", str(out),
            "--size", "32", "--shard-size", "4", "--workers", "1", "--progress-every", "0.05"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # SIGINT back to its default in the child: a test run started in the background from a
+    # non-interactive shell ignores SIGINT, the child would inherit that, and Python only
+    # turns SIGINT into KeyboardInterrupt when it is not ignored at start-up
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stderr.readline()  # the first progress line: shards are being written
     assert first.startswith("extract: "), first
     time.sleep(0.2)
