@@ -278,6 +278,71 @@ def tiles_limit(path: Path, plan, workers: int):
     return (lambda: decode_tiles(slide, level, tiles, workers=workers)), len(tiles)
 
 
+def mean_share(slide, plan, repeats: int, count: int = 512) -> dict[str, float]:
+    """What the exact 2 × 2 mean costs against decoding, per level-0 tile, on one thread.
+
+    ``count`` of the tiles ``plan`` needs are decoded in batches of
+    :data:`gigapatch.engine.tilemeans.BATCH` into one reused buffer, as
+    ``extract`` decodes them, and each batch is averaged right after its
+    decode by the kernel ``extract`` uses (``block_mean``; averaging a tile
+    still in cache is its best case). For scale, OpenCV's SIMD ``INTER_AREA``
+    (ties rounded up, so not the exact mean) on the same tiles. The 0.8×
+    target leaves a quarter of the decode for resampling, copying and all else.
+    """
+    from gigapatch.engine.tilemeans import BATCH
+    from gigapatch.engine.tiles import touched_tiles
+    from gigapatch.kernels.resample_host import block_mean
+
+    level = plan.level_of(0)
+    (th, tw), lw = slide.levels[level].tile, slide.levels[level].shape[1]
+    tiles = touched_tiles(slide, level, plan.y, plan.x, plan.read_size(0))
+    across = -(-lw // tw)
+    rows, cols = np.divmod(np.asarray(tiles, np.int64), across)
+    whole = (rows + 1) * th <= slide.levels[level].shape[0]
+    whole &= (cols + 1) * tw <= lw
+    rows, cols = rows[whole][:count], cols[whole][:count]
+    buf = np.zeros((BATCH, th, tw, slide.channels), slide.dtype)
+    small = np.zeros((BATCH, th // 2, tw // 2, slide.channels), slide.dtype)
+    times: dict[str, list[float]] = {"decode": [], "mean": [], "cv2": []}
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        cv2 = None
+    for _ in range(repeats):
+        spent = dict.fromkeys(times, 0.0)
+        for s in range(0, len(rows), BATCH):
+            ys, xs = rows[s : s + BATCH] * th, cols[s : s + BATCH] * tw
+            m = len(ys)
+            t0 = time.perf_counter()
+            slide.read_regions(ys, xs, th, tw, level, out=buf[:m])
+            t1 = time.perf_counter()
+            block_mean(buf[:m][::-1], (2, 2), small[:m][::-1])
+            t2 = time.perf_counter()
+            spent["decode"] += t1 - t0
+            spent["mean"] += t2 - t1
+            if cv2 is not None:
+                t3 = time.perf_counter()
+                for k in range(m):
+                    cv2.resize(buf[k], (tw // 2, th // 2), dst=small[k],
+                               interpolation=cv2.INTER_AREA)
+                spent["cv2"] += time.perf_counter() - t3
+        for key, value in spent.items():
+            times[key].append(value / len(rows) * 1e6)
+    med = {key: statistics.median(v) for key, v in times.items()}
+    print(f"  per level-0 tile ({th}x{tw}, {len(rows)} tiles, one thread, median of {repeats}): "
+          f"decode {med['decode']:.0f} us, exact 2x2 mean (gigapatch, NumPy) "
+          f"{med['mean']:.0f} us = {med['mean'] / med['decode']:.2f}x the decode"
+          + (f"; OpenCV INTER_AREA (ties up, not exact) {med['cv2']:.0f} us = "
+             f"{med['cv2'] / med['decode']:.2f}x" if cv2 is not None else "")
+          + "; the 0.8x target leaves 0.25x for resampling, copies and all else", flush=True)
+    shares = {"2x2 mean / decode, per tile": med["mean"] / med["decode"]}
+    if cv2 is not None:
+        shares["OpenCV INTER_AREA / decode, per tile"] = med["cv2"] / med["decode"]
+    return shares
+
+
 def decodes_made(slide, plan, workers: int) -> int:
     """Tile decodes ``gigapatch.extract`` makes for ``plan`` on ``workers`` threads (an
     untimed run, counting the TIFF reader's decodes)."""
@@ -360,6 +425,9 @@ def resampling_main(args: argparse.Namespace) -> int:
 
     record = recorder(rows)
 
+    # out=: one array per plan, touched once and reused
+    bufs = {job: np.zeros((len(plan), 299, 299, 3), np.uint8) for job, plan in plans.items()}
+    shares = mean_share(slide, plans["grid"], args.repeats)
     try:
         for job, plan in plans.items():
             n = len(plan)
@@ -370,6 +438,10 @@ def resampling_main(args: argparse.Namespace) -> int:
                 mem = record(job, "gigapatch -> memory", w, timed(
                     lambda w=w, plan=plan: gigapatch.extract(slide, plan, workers=w),
                     args.repeats), n)
+                mem_out = record(job, "gigapatch -> memory out=", w, timed(
+                    lambda w=w, plan=plan, buf=bufs[job]: gigapatch.extract(
+                        slide, plan, workers=w, out=buf),
+                    args.repeats), n)
                 store = record(job, "gigapatch -> store", w, timed(
                     lambda w=w, plan=plan: gigapatch.extract_to_zarr(
                         slide, plan, tmp / "m.zarr", workers=w, overwrite=True,
@@ -379,6 +451,8 @@ def resampling_main(args: argparse.Namespace) -> int:
                       f"({made / n_tiles:.3f} each)", flush=True)
                 decodes[f"{job} w={w}"] = {"decodes": made, "tiles": n_tiles}
                 ratios[f"{job} w={w} memory / decode limit"] = mem["median"] / limit["median"]
+                ratios[f"{job} w={w} memory out= / decode limit"] = (
+                    mem_out["median"] / limit["median"])
                 ratios[f"{job} w={w} store / decode limit"] = store["median"] / limit["median"]
                 try:
                     k = min(n, args.loop_patches)
@@ -389,12 +463,15 @@ def resampling_main(args: argparse.Namespace) -> int:
                 else:
                     ratios[f"{job} w={w} memory / tiffslide+INTER_AREA"] = (
                         mem["median"] / loop["median"])
+                    ratios[f"{job} w={w} memory out= / tiffslide+INTER_AREA"] = (
+                        mem_out["median"] / loop["median"])
                     ratios[f"{job} w={w} store / tiffslide+INTER_AREA"] = (
                         store["median"] / loop["median"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nratios (median over median, same run; targets: memory >= 0.8x the decode limit, "
           ">= 6x the tiffslide loop with 2 workers)")
+    ratios.update(shares)
     for name, value in ratios.items():
         print(f"  {name:<44} {value:6.2f}x")
     out = args.json.with_name("extract-mpp.json")
