@@ -59,9 +59,14 @@ no 20× level) instead measures, for 1 and 2 workers, a 299² grid and
   (grid: tiles averaged once and copied from; random: ``round(299 · f)``²
   level-0 pixels per patch, area-downsampled), and how many tile decodes
   ``extract`` makes (an untimed run) against the tiles needed;
+* ``gigapatch -> memory out=``: ``extract`` into one array per plan, touched once
+  and reused (no first touch of fresh memory);
 * ``tiffslide+INTER_AREA``: what users write today, a tiffslide
   ``read_region`` at level 0 then ``cv2.resize(..., INTER_AREA)`` per patch, one
-  handle per thread.
+  handle per thread;
+* per tile of the level read, one thread (integer factors): the decode, the exact
+  ``f × f`` mean ``extract`` runs on it right after, and OpenCV's ``INTER_AREA`` for
+  scale, each as a share of the decode (the 0.8× target leaves 0.25×).
 
 Each store is checked against OpenSlide's read_region on a random sample of patches.
 """
@@ -279,7 +284,8 @@ def tiles_limit(path: Path, plan, workers: int):
 
 
 def mean_share(slide, plan, repeats: int, count: int = 512) -> dict[str, float]:
-    """What the exact 2 × 2 mean costs against decoding, per level-0 tile, on one thread.
+    """What the exact f × f mean costs against decoding, per tile of the level read, on one
+    thread (an integer factor f ≥ 2 only: else nothing is measured).
 
     ``count`` of the tiles ``plan`` needs are decoded in batches of
     :data:`gigapatch.engine.tilemeans.BATCH` into one reused buffer, as
@@ -293,7 +299,11 @@ def mean_share(slide, plan, repeats: int, count: int = 512) -> dict[str, float]:
     from gigapatch.engine.tiles import touched_tiles
     from gigapatch.kernels.resample_host import block_mean
 
-    level = plan.level_of(0)
+    level, factor = plan.level_of(0), plan.factor_of(0)
+    if factor < 2 or not float(factor).is_integer():
+        print(f"  per-tile costs: skipped (factor {factor:g} is not an integer >= 2)")
+        return {}
+    f = int(factor)
     (th, tw), lw = slide.levels[level].tile, slide.levels[level].shape[1]
     tiles = touched_tiles(slide, level, plan.y, plan.x, plan.read_size(0))
     across = -(-lw // tw)
@@ -302,7 +312,7 @@ def mean_share(slide, plan, repeats: int, count: int = 512) -> dict[str, float]:
     whole &= (cols + 1) * tw <= lw
     rows, cols = rows[whole][:count], cols[whole][:count]
     buf = np.zeros((BATCH, th, tw, slide.channels), slide.dtype)
-    small = np.zeros((BATCH, th // 2, tw // 2, slide.channels), slide.dtype)
+    small = np.zeros((BATCH, th // f, tw // f, slide.channels), slide.dtype)
     times: dict[str, list[float]] = {"decode": [], "mean": [], "cv2": []}
     try:
         import cv2
@@ -318,26 +328,26 @@ def mean_share(slide, plan, repeats: int, count: int = 512) -> dict[str, float]:
             t0 = time.perf_counter()
             slide.read_regions(ys, xs, th, tw, level, out=buf[:m])
             t1 = time.perf_counter()
-            block_mean(buf[:m][::-1], (2, 2), small[:m][::-1])
+            block_mean(buf[:m][::-1], (f, f), small[:m][::-1])
             t2 = time.perf_counter()
             spent["decode"] += t1 - t0
             spent["mean"] += t2 - t1
             if cv2 is not None:
                 t3 = time.perf_counter()
                 for k in range(m):
-                    cv2.resize(buf[k], (tw // 2, th // 2), dst=small[k],
+                    cv2.resize(buf[k], (tw // f, th // f), dst=small[k],
                                interpolation=cv2.INTER_AREA)
                 spent["cv2"] += time.perf_counter() - t3
         for key, value in spent.items():
             times[key].append(value / len(rows) * 1e6)
     med = {key: statistics.median(v) for key, v in times.items()}
-    print(f"  per level-0 tile ({th}x{tw}, {len(rows)} tiles, one thread, median of {repeats}): "
-          f"decode {med['decode']:.0f} us, exact 2x2 mean (gigapatch, NumPy) "
+    print(f"  per tile of level {level} ({th}x{tw}, {len(rows)} tiles, one thread, median of "
+          f"{repeats}): decode {med['decode']:.0f} us, exact {f}x{f} mean (gigapatch, NumPy) "
           f"{med['mean']:.0f} us = {med['mean'] / med['decode']:.2f}x the decode"
           + (f"; OpenCV INTER_AREA (ties up, not exact) {med['cv2']:.0f} us = "
              f"{med['cv2'] / med['decode']:.2f}x" if cv2 is not None else "")
           + "; the 0.8x target leaves 0.25x for resampling, copies and all else", flush=True)
-    shares = {"2x2 mean / decode, per tile": med["mean"] / med["decode"]}
+    shares = {f"{f}x{f} mean / decode, per tile": med["mean"] / med["decode"]}
     if cv2 is not None:
         shares["OpenCV INTER_AREA / decode, per tile"] = med["cv2"] / med["decode"]
     return shares
