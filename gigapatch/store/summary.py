@@ -64,10 +64,15 @@ def describe_plan(plan: Mapping[str, Any]) -> str:
     >>> describe_plan({"kind": "grid", "size": [299, 299], "stride": [299, 299], "mpp": 0.5,
     ...                "min_tissue": 0.5})
     'grid of 299x299, at 0.5 um/px, stride 299x299, min tissue 0.5'
+    >>> describe_plan({"kind": "random", "size": [299, 299], "level": 0, "seed": 0,
+    ...                "magnification": 20.0})
+    'random of 299x299, at 20x, seed 0'
     """
     parts = [f"{plan.get('kind')} of {_joined(plan.get('size', []))}"]
     if plan.get("mpp") is not None:
         parts.append(f"at {plan['mpp']:g} um/px")
+    elif plan.get("magnification") is not None:
+        parts.append(f"at {plan['magnification']:g}x")
     elif plan.get("level", -1) >= 0:
         parts.append(f"at level {plan['level']}")
     if plan.get("kind") == "grid":

@@ -75,6 +75,16 @@ def test_describe_plan(plan, text):
     assert describe_plan(plan) == text
 
 
+def test_describe_plan_says_the_magnification_a_plan_was_asked_at(square_path):
+    import gigapatch
+
+    slide = gigapatch.open(square_path)
+    plan = gigapatch.random(slide, 32, 4, seed=0, magnification=20)
+    assert describe_plan(plan.params()) == "random of 32x32, at 20x, seed 0"
+    plan = gigapatch.grid(slide, 32, mpp=0.5)
+    assert describe_plan(plan.params()).startswith("grid of 32x32, at 0.5 um/px,")
+
+
 def test_summarize_says_what_info_prints(tmp_path):
     make_store(tmp_path / "s.zarr")
     store = PatchStore(tmp_path / "s.zarr")
