@@ -31,6 +31,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "run_reporting_errors",
+    "tolerance",
 ]
 
 N = TypeVar("N", int, float)
@@ -78,6 +79,9 @@ def number(
 positive_int = number(int, lambda v: v > 0, "a positive integer")
 natural_int = number(int, lambda v: v >= 0, "an integer >= 0")
 fraction = number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+#: ``--mpp-tolerance``: the library's bound (a level within half the target would be a different
+#: magnification)
+tolerance = number(float, lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5), e.g. 0.02 for 2 %")
 def series_choice(text: str) -> int | str:
     """``--series``: an index (digits) or a name."""
     return int(text) if text.isdigit() else text

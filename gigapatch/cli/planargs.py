@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import get_args
 
-from gigapatch.cli.common import fraction, natural_int, positive_float, positive_int, series_choice
+from gigapatch.cli.common import (
+    fraction,
+    natural_int,
+    positive_float,
+    positive_int,
+    series_choice,
+    tolerance,
+)
 from gigapatch.errors import ON_ERROR, InvalidArgumentError, check_on_error
 from gigapatch.plan import PatchPlan, grid, random
 from gigapatch.plan.core import Padding
@@ -41,10 +48,10 @@ def add_plan_arguments(p: argparse.ArgumentParser, *, size_required: bool = True
     where.add_argument("--magnification", type=positive_float, default=None, metavar="X",
                        help="objective power of the patches (20 = 20x), from the slide's "
                             "recorded magnification, else 10/mpp")
-    p.add_argument("--mpp-tolerance", type=fraction, default=MPP_TOLERANCE, metavar="F",
+    p.add_argument("--mpp-tolerance", type=tolerance, default=None, metavar="F",
                    dest="mpp_tolerance",
-                   help="relative difference under which a level counts as the target "
-                        "(default 0.02)")
+                   help="with --mpp or --magnification: relative difference under which a "
+                        f"level counts as the target (default {MPP_TOLERANCE:g})")
     p.add_argument("--min-tissue", type=fraction, default=0.0, metavar="F",
                    help="keep patches at least F tissue (Otsu mask of a low level)")
     p.add_argument("--series", type=series_choice, default=None, metavar="N|NAME",
@@ -91,6 +98,11 @@ def plan_from_args(args: argparse.Namespace) -> tuple[SlideSet, PatchPlan]:
         series=args.series, reader=args.reader, on_error=on_error)
     if args.min_annotation == 0:
         raise InvalidArgumentError("--min-annotation must be in (0, 1]; got 0")
+    _refuse({"--mpp-tolerance": args.mpp_tolerance is not None
+             and args.mpp is None and args.magnification is None},
+            "applies to --mpp or --magnification; got it without either")
+    if args.mpp_tolerance is None:
+        args.mpp_tolerance = MPP_TOLERANCE
     regions = {
         "annotations": args.annotations, "labels_from_annotations": args.labels_from_annotations,
         "min_annotation": args.min_annotation, "background": args.background,

@@ -141,6 +141,9 @@ def _weights_map(spec: Any, slide: Slide, tissue: np.ndarray | None) -> np.ndarr
 
         data = tissue_density(slide, mask=tissue)
     elif isinstance(spec, str) and not os.path.exists(spec):
+        if spec.lower().endswith(".npy") or os.sep in spec:  # meant as a map file
+            raise InvalidArgumentError(
+                f"weights: no map file {spec!r} (expected an existing .npy file of weights)")
         raise InvalidArgumentError(
             f"weights must be None, 'tissue', an array, a map file or a callable; got {spec!r}"
         )

@@ -84,6 +84,13 @@ def test_a_weight_map_file_and_a_glob(class_root, tmp_path, capsys):
         (["--mpp", "0"], 2, "argument --mpp: expected a positive number, got '0'"),
         (["--padding", "full"], 2, "argument --padding: invalid choice: 'full'"),
         (["--random", "5", "--weights", "nope"], 2, "weights must be None, 'tissue', an array"),
+        (["--random", "5", "--weights", "gone.npy"], 2,
+         "weights: no map file 'gone.npy' (expected an existing .npy file of weights)"),
+        (["--mpp-tolerance", "0.1"], 2,
+         "--mpp-tolerance applies to --mpp or --magnification; got it without either"),
+        (["--mpp", "0.5", "--mpp-tolerance", "0.5"], 2,
+         "argument --mpp-tolerance: expected a fraction in [0, 0.5), e.g. 0.02 for 2 %, "
+         "got '0.5'"),
         (["--random", "5", "--balanced"], 2, "balance=True needs a class label >= 0"),
         (["--fill", "300", "--padding", "same"], 2, "fill must be representable as uint8"),
         (["--mpp", "0.1"], 2, "mpp 0.1 is finer than level 0 of 'square.svs' (0.25 µm/px"),
@@ -133,6 +140,22 @@ def test_20x_from_a_40x_slide_by_mpp_or_magnification_is_the_same_store(tmp_path
     code, _, err = run(capsys, "extract", slide, "-o", tmp_path / "d.zarr", "--size", 100,
                        "--mpp", 0.5, "--magnification", 20, "--quiet")
     assert code == 2 and "not allowed with argument" in err
+
+
+def test_mpp_tolerance_decides_whether_a_near_level_is_read_as_it_is(tmp_path, capsys):
+    slide = tmp_path / "40x.svs"
+    code, out, _ = run(capsys, "synth", slide, "--size", 2048)
+    assert code == 0 and "levels 2048x2048 512x512, mpp 0.25" in out  # 0.25 and 1.0 µm/px
+    read = {}
+    for tol in (None, 0.15):  # level 1 (1.0 µm/px) is 11 % off 0.9: outside 2 %, inside 15 %
+        out_path = tmp_path / f"t{tol}.zarr"
+        flags = [] if tol is None else ["--mpp-tolerance", tol]
+        code, _, err = run(capsys, "extract", slide, "-o", out_path, "--size", 32, "--random",
+                           4, "--seed", 0, "--mpp", 0.9, "--quiet", *flags)
+        assert code == 0, err
+        source = PatchStore(out_path).sources[0]
+        read[tol] = (source["level"], source["factor"], source["resampling"])
+    assert read[None] == (0, 3.6, "area") and read[0.15] == (1, 1.0, "none")
 
 
 def test_series_are_listed_by_info_and_chosen_by_extract(tmp_path, capsys):
