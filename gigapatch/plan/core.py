@@ -17,11 +17,12 @@ from typing import Any, Literal, TypeAlias, TypedDict, get_args
 import numpy as np
 import numpy.typing as npt
 
-from gigapatch.errors import InvalidArgumentError, check_number
+from gigapatch.errors import InvalidArgumentError, OnError, check_number
 from gigapatch.errors import check_fill as check_fill_value
 from gigapatch.errors import check_fraction as check_unit_fraction
+from gigapatch.plan.labels import skipped_slide
 from gigapatch.sources import Slide, open_slide
-from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, read_size
+from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution, check_request, read_size
 
 __all__ = [
     "PADDINGS", "Padding", "PatchPlan", "PlanKind", "PlanRows", "as_slides", "resolve_labels",
@@ -205,13 +206,31 @@ def resolve_resolutions(
     mpp: float | None,
     magnification: float | None = None,
     tolerance: float = MPP_TOLERANCE,
-) -> list[Resolution]:
+    on_error: OnError = "stop",
+) -> tuple[list[Resolution], dict[int, dict[str, str]]]:
     """Level read and resampling factor of each slide: ``level`` for all (default 0), or per
-    slide for a target ``mpp`` / ``magnification`` (see :mod:`gigapatch.sources.resolution`)."""
-    return [
-        s.resolution(level=level, mpp=mpp, magnification=magnification, tolerance=tolerance)
-        for s in slides
-    ]
+    slide for a target ``mpp`` / ``magnification`` (see :mod:`gigapatch.sources.resolution`).
+
+    Returns the resolutions and the slides left out by index (``{path, name, reason}``).
+    A slide that cannot be read at what was asked (it records no pixel size, the
+    target is finer than its level 0, it lacks the level) raises with
+    ``on_error="stop"``; with ``"skip"`` it is left out, its resolution a stand-in
+    (level 0 as it is) for a slide that gets no patches. Arguments that are wrong
+    for every slide raise either way.
+    """
+    tolerance = check_request(level, mpp, magnification, tolerance)
+    resolutions: list[Resolution] = []
+    failed: dict[int, dict[str, str]] = {}
+    for k, s in enumerate(slides):
+        try:
+            resolutions.append(s.resolution(level=level, mpp=mpp, magnification=magnification,
+                                            tolerance=tolerance))
+        except InvalidArgumentError as exc:
+            if on_error == "stop":
+                raise
+            failed[k] = skipped_slide(s, exc)
+            resolutions.append(Resolution(0))
+    return resolutions, failed
 
 
 def common_level(
@@ -294,9 +313,12 @@ class PlanRows:
                 np.full(len(y), -1, np.int32) if v is None else v.astype(np.int32)
                 for v, y in zip(self._labels, self._y, strict=True)
             ])
-        return PlanArrays(slide=np.concatenate(self._slide), y=np.concatenate(self._y),
-                          x=np.concatenate(self._x), level=level, levels=per_slide,
-                          factors=factors, tissue=tissue, patch_labels=labels)
+        # every slide left out (on_error="skip"): an empty plan, not a failed concatenation
+        none = [np.zeros(0, np.int64)]
+        return PlanArrays(slide=np.concatenate([np.zeros(0, np.int32), *self._slide]),
+                          y=np.concatenate(none + self._y), x=np.concatenate(none + self._x),
+                          level=level, levels=per_slide, factors=factors, tissue=tissue,
+                          patch_labels=labels)
 
 
 def resolve_labels(

@@ -148,9 +148,12 @@ def grid(
     include_classes, exclude_classes
         Only regions of these classes, or none of these (names or lists).
     on_error
-        ``"stop"`` (default): a slide whose pixels cannot be read while
-        planning (its tissue mask) raises. ``"skip"``: it gets no patches and
-        is recorded in ``plan.extra["skipped"]`` (``{path, name, reason}``).
+        ``"stop"`` (default): a slide that cannot be planned raises: its
+        pixels cannot be read while planning (its tissue mask), it cannot be read
+        at the level or pixel size asked (no recorded mpp, a target finer than
+        its level 0, a level it lacks), or a patch does not fit in it.
+        ``"skip"``: it gets no patches and is recorded in
+        ``plan.extra["skipped"]`` (``{path, name, reason}``).
 
     Returns
     -------
@@ -167,7 +170,8 @@ def grid(
         raise InvalidArgumentError(f"padding must be 'valid' or 'same'; got {padding!r}")
     fill = check_fill(fill, slides)
     min_tissue = check_fraction("min_tissue", min_tissue)
-    resolutions = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance)
+    resolutions, failed = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance,
+                                              on_error)
     slide_labels, classes = resolve_labels(sources, slides, labels)
     if mask is None and min_tissue > 0:
         mask = "tissue"
@@ -183,16 +187,23 @@ def grid(
     rows = PlanRows()
     skipped: list[dict[str, str]] = []
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
+        if k in failed:  # on_error="skip": it cannot be read at what was asked
+            skipped.append(failed[k])
+            continue
         lvl, f = res.level, res.factor
         lh, lw = slide.levels[lvl].shape
         th, tw = (lh, lw) if f == 1.0 else (int(lh // f), int(lw // f))  # target pixels
         if padding == "valid" and (span[0] > th or span[1] > tw):
             at = f"level {lvl}" if f == 1.0 else f"mpp {res.mpp:.4g} (µm/px)"
-            raise InvalidArgumentError(
+            small = InvalidArgumentError(
                 f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
                 f"({th}x{tw} pixels)"
                 + (f" with dilation {dilation[0]}x{dilation[1]}" if dilation != (1, 1) else "")
             )
+            if on_error == "stop":
+                raise small
+            skipped.append(skipped_slide(slide, small))
+            continue
         py = axis_positions(th, size[0], stride[0], dilation[0], padding)
         px = axis_positions(tw, size[1], stride[1], dilation[1], padding)
         if f != 1.0:
@@ -218,7 +229,8 @@ def grid(
             lab = None if lab is None else lab[keep]
         rows.add(k, y, x, frac, lab)
     extra = {
-        **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
+        **resolution_params(mpp, magnification, mpp_tolerance,
+                            [r for k, r in enumerate(resolutions) if k not in failed]),
         "min_tissue": min_tissue,
         "mask": describe(mask),
         **(regions.params if regions is not None else {}),

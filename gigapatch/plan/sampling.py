@@ -294,9 +294,12 @@ exclude_classes
         lies in a region and the coverage rule (and ``min_tissue``) holds.
         Excludes ``weights``.
     on_error
-        ``"stop"`` (default): a slide whose pixels cannot be read while
-        planning (tissue mask, weights) raises. ``"skip"``: it gets no patches
-        and is recorded in ``plan.extra["skipped"]`` (``{path, name, reason}``).
+        ``"stop"`` (default): a slide that cannot be planned raises: its
+        pixels cannot be read while planning (tissue mask, weights), it cannot be read
+        at the level or pixel size asked (no recorded mpp, a target finer than
+        its level 0, a level it lacks), or a patch does not fit in it.
+        ``"skip"``: it gets no patches and is recorded in
+        ``plan.extra["skipped"]`` (``{path, name, reason}``).
 
     Returns
     -------
@@ -309,7 +312,8 @@ exclude_classes
     n = check_int("n", n)
     seed = check_seed(seed, allow_none=True)
     min_tissue = check_fraction("min_tissue", min_tissue)
-    resolutions = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance)
+    resolutions, failed = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance,
+                                              on_error)
     slide_labels, classes = resolve_labels(sources, slides, labels)
     regions = annotated_slides(
         annotations, slides, slide_labels, labels_from_annotations=labels_from_annotations,
@@ -332,15 +336,22 @@ exclude_classes
     rows = PlanRows()
     skipped: list[dict[str, str]] = []
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
+        if k in failed:  # on_error="skip": it cannot be read at what was asked
+            skipped.append(failed[k])
+            continue
         lvl = res.level
         lh, lw = slide.levels[lvl].shape
         rsize = res.read_size(size)  # level pixels one patch covers
         if rsize[0] > lh or rsize[1] > lw:
             at = f"level {lvl}" if res.factor == 1.0 else f"mpp {res.mpp:.4g} (µm/px)"
-            raise InvalidArgumentError(
+            small = InvalidArgumentError(
                 f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
                 f"({int(lh // res.factor)}x{int(lw // res.factor)} pixels)"
             )
+            if on_error == "stop":
+                raise small
+            skipped.append(skipped_slide(slide, small))
+            continue
         mask_spec, weight_spec = specs[k]
         wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
         try:  # what reads pixels while planning: the tissue mask, a weights map
@@ -386,7 +397,8 @@ exclude_classes
         y, x = to_level0(ly[order], lx[order], slide, lvl)
         rows.add(k, y, x, None if f is None else f[order], None if lab is None else lab[order])
     extra = {
-        **resolution_params(mpp, magnification, mpp_tolerance, resolutions),
+        **resolution_params(mpp, magnification, mpp_tolerance,
+                            [r for k, r in enumerate(resolutions) if k not in failed]),
         "min_tissue": min_tissue,
         "mask": describe(mask),
         "weights": describe(weights),

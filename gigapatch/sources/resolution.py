@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MPP_TOLERANCE",
     "Resolution",
+    "check_request",
     "check_tolerance",
     "read_size",
     "resolve_resolution",
@@ -66,6 +67,34 @@ def check_tolerance(tolerance: object, *, name: str = "mpp_tolerance") -> float:
             f"{name} must be a number in [0, 0.5) (a fraction, 0.02 = 2 %); got {tolerance!r}"
         )
     return float(tolerance)
+
+
+def check_request(level: int | None, mpp: float | None, magnification: float | None,
+                  tolerance: object) -> float:
+    """Check what a caller asks for, whatever the slide: a tolerance in [0, 0.5), at most one
+    of ``level`` and ``mpp``/``magnification``, not both of those, each positive. Returns the
+    tolerance as a float.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the argument.
+    """
+    tolerance = check_tolerance(tolerance)
+    if level is not None and (mpp is not None or magnification is not None):
+        raise InvalidArgumentError(
+            f"give level or mpp/magnification, not both; got level={level}, mpp={mpp}, "
+            f"magnification={magnification}"
+        )
+    if mpp is not None and magnification is not None:
+        raise InvalidArgumentError(
+            f"give mpp or magnification, not both; got mpp={mpp}, magnification={magnification}"
+        )
+    if mpp is not None:
+        check_positive("mpp", mpp)
+    if magnification is not None:
+        check_positive("magnification", magnification)
+    return tolerance
 
 
 def target_mpp(slide: Slide, *, mpp: float | None = None,
@@ -153,12 +182,7 @@ def resolve_resolution(
         More than one of them given; a non-positive value; the slide records
         no pixel size (for ``mpp``); the target is finer than level 0.
     """
-    tolerance = check_tolerance(tolerance)
-    if level is not None and (mpp is not None or magnification is not None):
-        raise InvalidArgumentError(
-            f"give level or mpp/magnification, not both; got level={level}, mpp={mpp}, "
-            f"magnification={magnification}"
-        )
+    tolerance = check_request(level, mpp, magnification, tolerance)
     if mpp is None and magnification is None:
         lvl = slide.check_level(0 if level is None else level)
         base = slide.mpp

@@ -159,7 +159,10 @@ def create_store(
     arrays = spec.arrays()
     n = len(arrays["coords"])
     if n == 0:
-        raise InvalidArgumentError("the plan holds no patches: nothing to write")
+        why = "; ".join(f"{s.get('name', s.get('path'))}: {s.get('reason')}"
+                        for s in spec.skipped or ())
+        raise InvalidArgumentError("the plan holds no patches: nothing to write"
+                                   + (f" (slides left out: {why})" if why else ""))
     path = Path(os.path.abspath(path))
     own = lock is None
     lock = StoreLock(path) if lock is None else lock
