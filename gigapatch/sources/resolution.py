@@ -190,8 +190,13 @@ def resolve_resolution(
                           .downsample[1])
     target = target_mpp(slide, mpp=mpp, magnification=magnification)
     if slide.mpp is None:
+        which = ""
+        if len(slide.series) > 1:  # another image of the file may record one (an SVS's main)
+            own = slide.series[slide.series_index]
+            which = f" series {own.index}" + (f" ({own.name!r})" if own.name else "")
         raise InvalidArgumentError(
-            f"{slide.name!r} does not record its pixel size (mpp); choose a level instead"
+            f"{slide.name!r}{which} does not record its pixel size (mpp); choose a level "
+            "instead" + (" or another series" if which else "")
         )
     have = [slide.mpp * lvl.downsample[1] for lvl in slide.levels]
     close = [k for k, m in enumerate(have) if abs(m - target) <= tolerance * target]

@@ -186,6 +186,16 @@ def test_series_are_listed_by_info_and_chosen_by_extract(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "series" in err and "'big'" in err
 
 
+def test_a_series_without_a_pixel_size_is_named_when_asked_for_an_mpp(tmp_path, capsys):
+    slide = tmp_path / "40x.svs"
+    assert run(capsys, "synth", slide, "--size", 1024)[0] == 0  # series 1: the thumbnail
+    code, _, err = run(capsys, "extract", slide, "--series", 1, "-o", tmp_path / "x.zarr",
+                       "--size", 32, "--mpp", 0.5, "--quiet")
+    assert code == 2 and err == (
+        "gigapatch extract: error: '40x.svs' series 1 ('Thumbnail') does not record its pixel "
+        "size (mpp); choose a level instead or another series\n")
+
+
 def test_device_gpu_without_a_gpu_is_one_line(square_path, tmp_path, capsys):
     from gigapatch.kernels import backend
 
