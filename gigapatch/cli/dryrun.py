@@ -51,8 +51,8 @@ def estimate_lines(est: Estimate, plan: PatchPlan, output: str | None = None, *,
         "writing not timed: give -o")
     lines.append(
         f"time    ~{human_seconds(est.seconds)} with {est.workers} worker(s) (estimate from "
-        f"{est.sample} patches extracted on this machine in {est.sample_seconds:.1f}s; "
-        f"{writing})"
+        f"{est.sample} sampled patches, measured on this machine in {est.sample_seconds:.1f}s "
+        f"with warm-up runs; {writing})"
     )
     return lines
 

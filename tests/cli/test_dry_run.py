@@ -68,6 +68,7 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(classes, tmp_path, capsys)
     assert "dry run: nothing written (would write" in out
     assert "store   ~" in out and "(estimate: lz4" in out
     assert "time    ~" in out and "incl. writing" in out
+    assert "sampled patches, measured on this machine in" in out and "with warm-up runs" in out
 
 
 def test_a_dry_run_needs_no_output_and_warns_of_an_existing_one(square_path, tmp_path, capsys):
