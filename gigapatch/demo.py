@@ -75,6 +75,8 @@ def run_demo(
     t1 = time.perf_counter()
     slide = open_slide(slide_path)
     plan = grid(slide, patch, mpp=mpp, min_tissue=min_tissue)
+    if progress is not None:  # extraction starts: a progress clock counts from here, not
+        progress(0, len(plan))  # from the slide's synthesis
     store = extract_to_zarr(
         slide,
         plan,

@@ -172,14 +172,22 @@ class ProgressBar:
         self.start = time.perf_counter()
         self._last = 0.0 if self.enabled else self.start  # first plain line after `every` s
         self.done = self.total = 0
+        self._called = False
 
     def _rate(self, now: float, done: int) -> float:
         """Patches per second of this run."""
         return max(done - self.already, 0) / max(now - self.start, 1e-9)
 
     def __call__(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
         now = time.perf_counter()
+        if not self._called:
+            self._called = True
+            if done <= self.already:  # "starting now" (after a demo's synthesis, a resume):
+                self.start = now  # the clock and the rate count from here
+                self._last = 0.0 if self.enabled else now
+                if total == 0:
+                    return
+        self.done, self.total = done, total
         rate = self._rate(now, done)
         eta = (total - done) / rate if rate > 0 else float("inf")
         if self.enabled:

@@ -135,6 +135,28 @@ def test_plain_progress_lines_every_n_seconds_when_not_a_terminal(monkeypatch, c
     assert caplog.records[-1].getMessage().startswith("extract: 1/1 patches")  # …the log has it
 
 
+def test_the_progress_clock_starts_at_a_first_call_that_reports_nothing_done(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(cli_logs.time, "perf_counter", clock)
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    clock.now = 0.0
+    bar = ProgressBar("extract", every=30)  # made before a 60 s synthesis (the demo)
+    clock.now = 60.0
+    bar(0, 40)  # the extraction starts
+    clock.now = 64.0
+    bar(40, 40)
+    assert stderr.getvalue() == "extract: 40/40 patches (100.0 %), 10 patches/s, elapsed 0:04\n"
+    clock.now = 100.0
+    late = ProgressBar("extract", every=30)  # no starting call: counts from its making
+    clock.now = 104.0
+    late(20, 40)
+    clock.now = 108.0
+    late(40, 40)
+    assert stderr.getvalue().splitlines()[-1] == (
+        "extract: 40/40 patches (100.0 %), 5 patches/s, elapsed 0:08")
+
+
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0:00"), (75, "1:15"), (3725, "1:02:05")])
 def test_clock(seconds, text):
     assert cli_logs._clock(seconds) == text
