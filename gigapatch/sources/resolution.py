@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from gigapatch.errors import InvalidArgumentError, check_positive
 
 if TYPE_CHECKING:
@@ -71,9 +73,9 @@ def check_tolerance(tolerance: object, *, name: str = "mpp_tolerance") -> float:
 
 def check_request(level: int | None, mpp: float | None, magnification: float | None,
                   tolerance: object) -> float:
-    """Check what a caller asks for, whatever the slide: a tolerance in [0, 0.5), at most one
-    of ``level`` and ``mpp``/``magnification``, not both of those, each positive. Returns the
-    tolerance as a float.
+    """Check what a caller asks for, whatever the slide: a tolerance in [0, 0.5), a level that
+    is an integer >= 0, at most one of ``level`` and ``mpp``/``magnification``, not both of
+    those, each positive. Returns the tolerance as a float.
 
     Raises
     ------
@@ -81,6 +83,9 @@ def check_request(level: int | None, mpp: float | None, magnification: float | N
         Naming the argument.
     """
     tolerance = check_tolerance(tolerance)
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int | np.integer)
+                              or level < 0):
+        raise InvalidArgumentError(f"level must be an integer >= 0; got {level!r}")
     if level is not None and (mpp is not None or magnification is not None):
         raise InvalidArgumentError(
             f"give level or mpp/magnification, not both; got level={level}, mpp={mpp}, "

@@ -71,6 +71,8 @@ def test_a_level_a_slide_lacks_is_skipped(slides):
     ({"mpp": 0.5, "magnification": 20}, "give mpp or magnification, not both"),
     ({"level": 0, "mpp": 0.5}, "give level or mpp/magnification, not both"),
     ({"magnification": 0}, "magnification must be"),
+    ({"level": -1}, r"level must be an integer >= 0; got -1"),
+    ({"level": "1"}, r"level must be an integer >= 0; got '1'"),
 ])
 def test_arguments_wrong_for_every_slide_raise_even_with_skip(slides, kwargs, match):
     with pytest.raises(InvalidArgumentError, match=match):
