@@ -51,6 +51,9 @@ def describe_series(available: Sequence[Series]) -> str:
     return ", ".join(str(s) for s in available)
 
 
+_TWINS = {"baseline": "main", "main": "baseline"}
+
+
 def choose_series(available: Sequence[Series], series: int | str | None, where: str) -> int:
     """The index of the series that ``series`` names in ``available``.
 
@@ -60,7 +63,8 @@ def choose_series(available: Sequence[Series], series: int | str | None, where: 
         The file's series, in order (never empty).
     series
         ``None`` for the largest (most level-0 pixels; the first of equals), an index, or a
-        name: exact first, else the one name equal to it ignoring case.
+        name: exact first, else the one name equal to it ignoring case, else (``"Baseline"``
+        / ``"main"``) the main image of an SVS under its other reader's name.
     where
         The file, for messages.
 
@@ -87,7 +91,11 @@ def choose_series(available: Sequence[Series], series: int | str | None, where: 
         )
     exact = [s.index for s in available if s.name == series]
     folded = [s.index for s in available if s.name.lower() == series.lower()]
-    for found in (exact, folded):
+    # the main image of an SVS: tifffile names it "Baseline", OpenSlide "main"; either name
+    # works with either reader
+    twin = _TWINS.get(series.lower())
+    twins = [s.index for s in available if twin is not None and s.name.lower() == twin]
+    for found in (exact, folded, twins):
         if len(found) == 1:
             return found[0]
         if len(found) > 1:

@@ -139,3 +139,24 @@ def test_the_default_is_the_first_with_the_most_pixels(shapes):
     available = [Series(k, f"s{k}", shape, 1) for k, shape in enumerate(shapes)]
     pixels = [h * w for h, w in shapes]
     assert choose_series(available, None, "f") == pixels.index(max(pixels))
+
+
+@pytest.mark.parametrize(("asked", "index"), [("Baseline", 0), ("main", 0), ("MAIN", 0),
+                                              ("thumbnail", 1), ("Macro", 2)])
+def test_an_svs_main_image_answers_to_either_readers_name(asked, index):
+    tifffile_names = [Series(0, "Baseline", (900, 800), 3), Series(1, "Thumbnail", (90, 80), 1),
+                      Series(2, "Macro", (100, 250), 1)]
+    openslide_names = [Series(0, "main", (900, 800), 3), Series(1, "thumbnail", (90, 80), 1),
+                       Series(2, "macro", (100, 250), 1)]
+    for available in (tifffile_names, openslide_names):
+        assert choose_series(available, asked, "f.svs") == index
+
+
+def test_a_real_svs_main_image_by_the_other_readers_name(tmp_path):
+    from gigapatch.synth import synthesize
+
+    path = synthesize(tmp_path / "s.svs", 1024, workers=1)
+    assert gigapatch.open(path, series="main").series_index == 0  # tifffile calls it Baseline
+    pytest.importorskip("openslide")
+    slide = gigapatch.open(path, reader="openslide", series="Baseline")
+    assert slide.series_index == 0 and slide.shape == (1024, 1024)
