@@ -62,7 +62,8 @@ def resolve_device(device: Device = "auto") -> ResolvedDevice:
 def _no_gpu() -> DeviceError:
     return DeviceError(
         "device 'gpu' needs CuPy and a CUDA device: install the extra with "
-        "`pip install 'gigapatch[gpu]'` on a machine with an NVIDIA GPU, or use device='cpu'"
+        "`pip install 'gigapatch[gpu]'` on a machine with an NVIDIA GPU, or use device='cpu' "
+        "(--device cpu)"
     )
 
 

@@ -205,4 +205,5 @@ def test_device_gpu_without_a_gpu_is_one_line(square_path, tmp_path, capsys):
                        "--mpp", 0.5, "--random", 4, "--device", "gpu", "--quiet")
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert "device 'gpu' needs CuPy and a CUDA device" in err and "gigapatch[gpu]" in err
+    assert err.rstrip().endswith("or use device='cpu' (--device cpu)")
     assert not (tmp_path / "g.zarr").exists()
