@@ -47,7 +47,7 @@ from gigapatch.plan.masks import (
     tissue_mask,
 )
 from gigapatch.sources import Slide
-from gigapatch.sources.resolution import MPP_TOLERANCE
+from gigapatch.sources.resolution import MPP_TOLERANCE, Resolution
 
 __all__ = ["allocate", "random"]
 
@@ -127,6 +127,20 @@ def _weighted(w: np.ndarray, slide: Slide, level: int, span: tuple[int, int]) ->
         return np.clip(ty, 0, lh - span[0]), np.clip(tx, 0, lw - span[1])
 
     return draw
+
+
+def _too_small(slide: Slide, res: Resolution,
+               size: tuple[int, int]) -> InvalidArgumentError | None:
+    """The error for a slide a whole patch does not fit in at ``res``, else None."""
+    lh, lw = slide.levels[res.level].shape
+    rsize = res.read_size(size)  # level pixels one patch covers
+    if rsize[0] <= lh and rsize[1] <= lw:
+        return None
+    at = f"level {res.level}" if res.factor == 1.0 else f"mpp {res.mpp:.4g} (µm/px)"
+    return InvalidArgumentError(
+        f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
+        f"({int(lh // res.factor)}x{int(lw // res.factor)} pixels)"
+    )
 
 
 def _is_tissue(spec: Any) -> bool:
@@ -314,6 +328,12 @@ exclude_classes
     min_tissue = check_fraction("min_tissue", min_tissue)
     resolutions, failed = resolve_resolutions(slides, level, mpp, magnification, mpp_tolerance,
                                               on_error)
+    for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
+        small = None if k in failed else _too_small(slide, res, size)
+        if small is not None:
+            if on_error == "stop":
+                raise small
+            failed[k] = skipped_slide(slide, small)
     slide_labels, classes = resolve_labels(sources, slides, labels)
     regions = annotated_slides(
         annotations, slides, slide_labels, labels_from_annotations=labels_from_annotations,
@@ -327,8 +347,12 @@ exclude_classes
     if regions is not None and regions.labels:
         classes = regions.classes
         wants = allocate_targets(regions, n, len(slides), per_slide, balance)
-    else:
-        wants = [[(None, c)] for c in allocate(n, len(slides), slide_labels, per_slide, balance)]
+    else:  # n over the slides that can be planned: a slide left out passes its share on
+        kept = [k for k in range(len(slides)) if k not in failed]
+        counts = dict(zip(kept, allocate(
+            n, len(kept), [slide_labels[k] for k in kept] if slide_labels else (), per_slide,
+            balance) if kept else [], strict=True))
+        wants = [[(None, counts.get(k, 0))] for k in range(len(slides))]
     if mask is None and min_tissue > 0:
         mask = "tissue"
     shared = mask is None or isinstance(mask, str) or callable(mask)
@@ -336,22 +360,12 @@ exclude_classes
     rows = PlanRows()
     skipped: list[dict[str, str]] = []
     for k, (slide, res) in enumerate(zip(slides, resolutions, strict=True)):
-        if k in failed:  # on_error="skip": it cannot be read at what was asked
+        if k in failed:  # on_error="skip": not readable at what was asked, or too small
             skipped.append(failed[k])
             continue
         lvl = res.level
         lh, lw = slide.levels[lvl].shape
         rsize = res.read_size(size)  # level pixels one patch covers
-        if rsize[0] > lh or rsize[1] > lw:
-            at = f"level {lvl}" if res.factor == 1.0 else f"mpp {res.mpp:.4g} (µm/px)"
-            small = InvalidArgumentError(
-                f"size {size[0]}x{size[1]} does not fit in {slide.name!r} at {at} "
-                f"({int(lh // res.factor)}x{int(lw // res.factor)} pixels)"
-            )
-            if on_error == "stop":
-                raise small
-            skipped.append(skipped_slide(slide, small))
-            continue
         mask_spec, weight_spec = specs[k]
         wants_tissue = _is_tissue(mask_spec) or _is_tissue(weight_spec)
         try:  # what reads pixels while planning: the tissue mask, a weights map

@@ -45,6 +45,8 @@ def test_a_slide_that_cannot_reach_the_target_is_skipped_with_its_reason(slides,
     assert reasons["plain.tif"] == ("'plain.tif' does not record its pixel size (mpp); choose "
                                     "a level instead")
     assert plan.params()["target_mpp"] == 0.3 and plan.factor_of(0) == pytest.approx(1.2)
+    if kind == "random":  # the left-out slides' shares go to the one left
+        assert len(plan) == 30
 
 
 def test_a_slide_a_patch_does_not_fit_in_is_skipped(slides):
@@ -57,6 +59,16 @@ def test_a_slide_a_patch_does_not_fit_in_is_skipped(slides):
         plan = make(on_error="skip")
         assert set(np.unique(plan.slide).tolist()) == {0}
         assert "does not fit in 'tiny.svs'" in _reasons(plan)["tiny.svs"]
+    assert len(plan) == 10  # the random plan: all 10 from the slide a patch fits in
+
+
+def test_balanced_shares_go_to_the_slides_left_in_each_class(slides):
+    sources = [slides["s40"], slides["s20"], slides["tiny"], slides["s40"]]
+    plan = gigapatch.random(sources, 64, 40, seed=0, mpp=0.3, labels=[0, 0, 1, 1],
+                            balance=True, on_error="skip")
+    assert set(_reasons(plan)) == {"s20.svs"}  # tiny holds 64² at 0.3 µm/px (77² read)
+    per_slide = np.bincount(plan.slide, minlength=4).tolist()
+    assert per_slide == [20, 0, 10, 10]  # class 0: all 20 from s40; class 1: 10 and 10
 
 
 def test_a_level_a_slide_lacks_is_skipped(slides):
