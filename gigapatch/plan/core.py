@@ -130,6 +130,11 @@ class PatchPlan:
     def __len__(self) -> int:
         return len(self.slide)
 
+    @property
+    def coords(self) -> npt.NDArray[np.int64]:
+        """(N, 2) level-0 (y, x) top-left corner of each patch, as ``PatchStore.coords``."""
+        return np.stack([np.asarray(self.y, np.int64), np.asarray(self.x, np.int64)], axis=1)
+
     def level_of(self, index: int) -> int:
         """The level source ``index`` is read at."""
         return self.levels[index] if self.levels else self.level

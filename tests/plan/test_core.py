@@ -47,6 +47,18 @@ def test_many_slides_are_indexed_in_order():
     assert plan.slide.tolist() == [0, 0, 0, 0, 1, 1, 1]
 
 
+def test_coords_are_the_level0_corners_a_store_records(tmp_path):
+    slide = _blank(40, 50)
+    plan = gigapatch.random(slide, 10, 7, seed=1)
+    assert plan.coords.shape == (7, 2) and plan.coords.dtype == np.int64
+    assert plan.coords[:, 0].tolist() == plan.y.tolist()
+    assert plan.coords[:, 1].tolist() == plan.x.tolist()
+    store = gigapatch.extract_to_zarr(slide, plan, tmp_path / "p.zarr")
+    assert np.array_equal(store.coords, plan.coords)
+    assert gigapatch.grid(_blank(5, 5), 10, padding="valid", on_error="skip").coords.shape \
+        == (0, 2)
+
+
 def test_rows_is_a_sub_plan():
     plan = gigapatch.grid(_blank(40, 40), 10)
     sub = plan.rows(3, 7)
