@@ -349,9 +349,9 @@ exclude_classes
         wants = allocate_targets(regions, n, len(slides), per_slide, balance)
     else:  # n over the slides that can be planned: a slide left out passes its share on
         kept = [k for k in range(len(slides)) if k not in failed]
-        counts = dict(zip(kept, allocate(
-            n, len(kept), [slide_labels[k] for k in kept] if slide_labels else (), per_slide,
-            balance) if kept else [], strict=True))
+        kept_labels = [slide_labels[k] for k in kept] if slide_labels else []
+        shares = allocate(n, len(kept), kept_labels, per_slide, balance) if kept else []
+        counts = dict(zip(kept, shares, strict=True))
         wants = [[(None, counts.get(k, 0))] for k in range(len(slides))]
     if mask is None and min_tissue > 0:
         mask = "tissue"

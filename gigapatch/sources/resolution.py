@@ -104,11 +104,8 @@ def check_request(level: int | None, mpp: float | None, magnification: float | N
 
 def target_mpp(slide: Slide, *, mpp: float | None = None,
                magnification: float | None = None) -> float:
-    """The target pixel size in µm for ``mpp`` or ``magnification`` (exactly one given)."""
-    if mpp is not None and magnification is not None:
-        raise InvalidArgumentError(
-            f"give mpp or magnification, not both; got mpp={mpp}, magnification={magnification}"
-        )
+    """The target pixel size in µm for ``mpp`` or ``magnification`` (exactly one given, as
+    :func:`check_request` checks)."""
     if mpp is not None:
         return check_positive("mpp", mpp)
     if magnification is None:
